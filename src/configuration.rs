@@ -1,0 +1,444 @@
+//! Settings, read from `ZEGO_BRIDGE_*` environment variables and checked before anything starts.
+//! Every error names the variable to fix.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::event::catalog;
+use crate::kafka::TopicMap;
+use crate::zego::{CallbackSecrets, Secret};
+
+pub const PREFIX: &str = "ZEGO_BRIDGE_";
+const LIBRDKAFKA_PREFIX: &str = "ZEGO_BRIDGE_LIBRDKAFKA_";
+const TOPIC_PREFIX_VARIABLE: &str = "ZEGO_BRIDGE_TOPIC_PREFIX";
+const TOPIC_OVERRIDE_PREFIX: &str = "ZEGO_BRIDGE_TOPIC_";
+/// Variables a test harness may set in the same environment; the service ignores them.
+const IGNORED_PREFIX: &str = "ZEGO_BRIDGE_TEST_";
+
+/// The secret used when no broker and no secret are configured: the first-run demo on the
+/// embedded cluster. `zego-kafka-bridge send` signs with it by default.
+pub const DEMO_SECRET: &str = "zego-kafka-bridge-demo-secret";
+
+/// librdkafka properties the bridge sets itself and that must not be overridden.
+const RESERVED_LIBRDKAFKA: &[(&str, &str)] = &[
+    ("bootstrap.servers", "set ZEGO_BRIDGE_KAFKA_BROKERS instead"),
+    (
+        "metadata.broker.list",
+        "set ZEGO_BRIDGE_KAFKA_BROKERS instead",
+    ),
+    (
+        "delivery.report.only.error",
+        "the bridge counts every delivery, so it needs every report",
+    ),
+    (
+        "test.mock.num.brokers",
+        "leave ZEGO_BRIDGE_KAFKA_BROKERS unset to use the embedded cluster",
+    ),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            variable: variable.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KafkaTarget {
+    /// A real cluster.
+    Brokers(String),
+    /// librdkafka's in-process mock cluster: nothing is persisted.
+    Embedded,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub kafka: KafkaTarget,
+    pub secrets: CallbackSecrets,
+    pub max_clock_skew_secs: u64,
+    pub max_body_bytes: usize,
+    pub topics: TopicMap,
+    /// `ZEGO_BRIDGE_LIBRDKAFKA_*`, as librdkafka property names.
+    pub librdkafka: LibrdkafkaProperties,
+    pub shutdown_timeout: Duration,
+    pub retry_after_secs: u64,
+    pub http_workers: usize,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    /// Log every published event (on by default only with the embedded cluster).
+    pub log_events: bool,
+}
+
+/// librdkafka properties given through the environment. They may hold SASL passwords or TLS
+/// keys, so `Debug` shows only their names.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LibrdkafkaProperties(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for LibrdkafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// The variables as text; each is parsed below so its error can name it.
+#[derive(Debug, Deserialize, Default)]
+struct RawSettings {
+    listen_addr: Option<String>,
+    admin_addr: Option<String>,
+    kafka_brokers: Option<String>,
+    callback_secrets: Option<String>,
+    max_clock_skew_secs: Option<String>,
+    max_body_bytes: Option<String>,
+    topic_prefix: Option<String>,
+    shutdown_timeout_ms: Option<String>,
+    retry_after_secs: Option<String>,
+    http_workers: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    log_events: Option<String>,
+}
+
+/// Every variable the service reads directly (the `LIBRDKAFKA_` and `TOPIC_` families aside).
+pub const VARIABLES: &[&str] = &[
+    "ZEGO_BRIDGE_LISTEN_ADDR",
+    "ZEGO_BRIDGE_ADMIN_ADDR",
+    "ZEGO_BRIDGE_KAFKA_BROKERS",
+    "ZEGO_BRIDGE_CALLBACK_SECRETS",
+    "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",
+    "ZEGO_BRIDGE_MAX_BODY_BYTES",
+    "ZEGO_BRIDGE_TOPIC_PREFIX",
+    "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",
+    "ZEGO_BRIDGE_RETRY_AFTER_SECS",
+    "ZEGO_BRIDGE_HTTP_WORKERS",
+    "ZEGO_BRIDGE_LOG_FORMAT",
+    "ZEGO_BRIDGE_LOG_LEVEL",
+    "ZEGO_BRIDGE_LOG_EVENTS",
+];
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads settings from `(name, value)` pairs, so tests need not touch the process environment.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let ours: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(PREFIX) && !name.starts_with(IGNORED_PREFIX))
+            .collect();
+        reject_unknown(&ours)?;
+        let raw: RawSettings = envy::prefixed(PREFIX)
+            .from_iter(ours.iter().cloned())
+            .map_err(|err| ConfigError::new("ZEGO_BRIDGE_*", err.to_string()))?;
+
+        let kafka = match non_empty(raw.kafka_brokers) {
+            Some(brokers) => KafkaTarget::Brokers(brokers),
+            None => KafkaTarget::Embedded,
+        };
+        let secrets = match (non_empty(raw.callback_secrets), &kafka) {
+            (Some(value), _) => CallbackSecrets::parse(&value)
+                .map_err(|err| ConfigError::new("ZEGO_BRIDGE_CALLBACK_SECRETS", err.to_string()))?,
+            (None, KafkaTarget::Embedded) => CallbackSecrets::single(Secret::new(DEMO_SECRET)),
+            (None, KafkaTarget::Brokers(_)) => {
+                return Err(ConfigError::new(
+                    "ZEGO_BRIDGE_CALLBACK_SECRETS",
+                    "is required when ZEGO_BRIDGE_KAFKA_BROKERS is set: give the callback secret \
+                     from the ZEGOCLOUD console (`SECRET` or `APPID=SECRET`, comma-separated)",
+                ))
+            }
+        };
+
+        let topic_prefix = non_empty(raw.topic_prefix).unwrap_or_else(|| "zego".to_owned());
+        let overrides: Vec<(String, String)> = ours
+            .iter()
+            .filter(|(name, _)| {
+                name.starts_with(TOPIC_OVERRIDE_PREFIX) && name != TOPIC_PREFIX_VARIABLE
+            })
+            .cloned()
+            .collect();
+        let topics = TopicMap::new(&topic_prefix, &overrides)
+            .map_err(|(variable, message)| ConfigError::new(variable, message))?;
+
+        let mut librdkafka = LibrdkafkaProperties::default();
+        for (name, value) in &ours {
+            let Some(property) = name.strip_prefix(LIBRDKAFKA_PREFIX) else {
+                continue;
+            };
+            let property = property.to_ascii_lowercase().replace('_', ".");
+            if property.is_empty() {
+                return Err(ConfigError::new(name, "names no librdkafka property"));
+            }
+            if let Some((_, why)) = RESERVED_LIBRDKAFKA
+                .iter()
+                .find(|(reserved, _)| *reserved == property)
+            {
+                return Err(ConfigError::new(
+                    name,
+                    format!("`{property}` cannot be set here: {why}"),
+                ));
+            }
+            librdkafka.0.insert(property, value.clone());
+        }
+
+        let log_events_default = kafka == KafkaTarget::Embedded;
+        Ok(Settings {
+            listen_addr: parse_addr("ZEGO_BRIDGE_LISTEN_ADDR", raw.listen_addr, "0.0.0.0:8080")?,
+            admin_addr: parse_addr("ZEGO_BRIDGE_ADMIN_ADDR", raw.admin_addr, "0.0.0.0:9090")?,
+            kafka,
+            secrets,
+            max_clock_skew_secs: parse_number(
+                "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",
+                raw.max_clock_skew_secs,
+                300,
+                0..=u64::MAX,
+            )?,
+            max_body_bytes: parse_number(
+                "ZEGO_BRIDGE_MAX_BODY_BYTES",
+                raw.max_body_bytes,
+                65_536,
+                256..=16 * 1024 * 1024,
+            )? as usize,
+            topics,
+            librdkafka,
+            shutdown_timeout: Duration::from_millis(parse_number(
+                "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",
+                raw.shutdown_timeout_ms,
+                20_000,
+                0..=3_600_000,
+            )?),
+            retry_after_secs: parse_number(
+                "ZEGO_BRIDGE_RETRY_AFTER_SECS",
+                raw.retry_after_secs,
+                2,
+                1..=3600,
+            )?,
+            http_workers: parse_number(
+                "ZEGO_BRIDGE_HTTP_WORKERS",
+                raw.http_workers,
+                std::thread::available_parallelism().map_or(2, |n| n.get() as u64),
+                1..=256,
+            )? as usize,
+            log_format: match non_empty(raw.log_format).as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "ZEGO_BRIDGE_LOG_FORMAT",
+                        format!("must be `text` or `json`, got {other:?}"),
+                    ))
+                }
+            },
+            log_level: non_empty(raw.log_level).unwrap_or_else(|| "info".to_owned()),
+            log_events: match non_empty(raw.log_events).as_deref() {
+                None => log_events_default,
+                Some("true" | "1") => true,
+                Some("false" | "0") => false,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "ZEGO_BRIDGE_LOG_EVENTS",
+                        format!("must be `true` or `false`, got {other:?}"),
+                    ))
+                }
+            },
+        })
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.kafka == KafkaTarget::Embedded
+    }
+}
+
+/// A misspelt variable would otherwise be ignored in silence and a default used instead.
+fn reject_unknown(vars: &[(String, String)]) -> Result<(), ConfigError> {
+    for (name, _) in vars {
+        let known = VARIABLES.contains(&name.as_str())
+            || name.starts_with(LIBRDKAFKA_PREFIX)
+            || name.starts_with(TOPIC_OVERRIDE_PREFIX);
+        if !known {
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "unknown variable; the bridge reads {}, ZEGO_BRIDGE_TOPIC_<TYPE> and ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>",
+                    VARIABLES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+fn parse_addr(
+    variable: &str,
+    value: Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let text = non_empty(value).unwrap_or_else(|| default.to_owned());
+    text.parse().map_err(|_| {
+        ConfigError::new(
+            variable,
+            format!("must be an IP address and port such as {default}, got {text:?}"),
+        )
+    })
+}
+
+fn parse_number(
+    variable: &str,
+    value: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(text) = non_empty(value) else {
+        return Ok(default);
+    };
+    let number = text
+        .parse::<u64>()
+        .map_err(|_| ConfigError::new(variable, format!("must be a whole number, got {text:?}")))?;
+    if !range.contains(&number) {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "must be between {} and {}, got {number}",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(number)
+}
+
+/// Every variable that overrides a topic, for documentation and error messages.
+pub fn topic_variables() -> Vec<String> {
+    catalog::ALL
+        .iter()
+        .map(|kind| kind.topic_variable())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(
+            vars.iter()
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_run_on_the_embedded_cluster_with_the_demo_secret() {
+        let settings = settings(&[("PATH", "/bin")]).unwrap();
+        assert!(settings.is_embedded());
+        assert!(settings.log_events);
+        assert_eq!(settings.listen_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(settings.admin_addr.to_string(), "0.0.0.0:9090");
+        assert_eq!(settings.max_body_bytes, 65_536);
+        assert_eq!(settings.max_clock_skew_secs, 300);
+        assert_eq!(
+            &**settings.topics.topic(&catalog::ROOM_CREATED),
+            "zego.room.created"
+        );
+        assert!(settings
+            .secrets
+            .verify(1, "1", "2", &crate::zego::sign(DEMO_SECRET, "1", "2"))
+            .is_ok());
+    }
+
+    #[test]
+    fn brokers_without_a_secret_refuse_to_start() {
+        let err = settings(&[("ZEGO_BRIDGE_KAFKA_BROKERS", "k:9092")]).unwrap_err();
+        assert_eq!(err.variable, "ZEGO_BRIDGE_CALLBACK_SECRETS");
+    }
+
+    #[test]
+    fn every_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("ZEGO_BRIDGE_LISTEN_ADDR", "localhost"),
+            ("ZEGO_BRIDGE_MAX_BODY_BYTES", "64k"),
+            ("ZEGO_BRIDGE_MAX_BODY_BYTES", "10"),
+            ("ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS", "-1"),
+            ("ZEGO_BRIDGE_LOG_FORMAT", "xml"),
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS", "a,,b"),
+            ("ZEGO_BRIDGE_TOPIC_ROOM_CREATD", "x"),
+            ("ZEGO_BRIDGE_TOPIC_ROOM_CREATED", "bad topic!"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_BOOTSTRAP_SERVERS", "k:9092"),
+            ("ZEGO_BRIDGE_MAX_BODY_BYTE", "1"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+            assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn librdkafka_properties_and_topic_overrides() {
+        let settings = settings(&[
+            ("ZEGO_BRIDGE_KAFKA_BROKERS", "k:9092"),
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_SASL_MECHANISMS", "SCRAM-SHA-512"),
+            ("ZEGO_BRIDGE_TOPIC_PREFIX", "rtc"),
+            ("ZEGO_BRIDGE_TOPIC_ROOM_CLOSED", "rooms-closed"),
+            ("ZEGO_BRIDGE_TEST_BROKERS", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(settings.librdkafka.0["security.protocol"], "SASL_SSL");
+        assert_eq!(settings.librdkafka.0["sasl.mechanisms"], "SCRAM-SHA-512");
+        assert_eq!(
+            &**settings.topics.topic(&catalog::ROOM_CLOSED),
+            "rooms-closed"
+        );
+        assert_eq!(
+            &**settings.topics.topic(&catalog::ROOM_CREATED),
+            "rtc.room.created"
+        );
+        assert_eq!(
+            &**settings.topics.topic(&catalog::UNRECOGNIZED),
+            "rtc.unrecognized"
+        );
+        assert!(!settings.log_events);
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let settings = settings(&[
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS", "hunter2,42=swordfish"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD", "opensesame"),
+        ])
+        .unwrap();
+        let debug = format!("{settings:?}");
+        for secret in ["hunter2", "swordfish", "opensesame"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("sasl.password"));
+    }
+}

@@ -1,0 +1,99 @@
+//! Every way a callback request can fail, and the one place they become HTTP statuses.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::kafka::PublishError;
+use crate::zego::{MalformedCallback, SignatureRefusal};
+
+/// The reply body for every answer: `{"code": <HTTP status>, "message": "…"}`.
+#[derive(Debug, Serialize)]
+pub struct Reply<'a> {
+    pub code: u16,
+    pub message: &'a str,
+}
+
+impl Reply<'_> {
+    pub fn respond(status: StatusCode, message: &str) -> HttpResponse {
+        HttpResponse::build(status).json(Reply {
+            code: status.as_u16(),
+            message,
+        })
+    }
+}
+
+/// Why the bridge cannot accept a callback right now; ZEGO should retry later.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the bridge is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+impl Unavailable {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Unavailable::ShuttingDown => "shutting_down",
+            Unavailable::Publish(err) => err.reason(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("unsupported Content-Type {0:?}: send application/json or application/x-www-form-urlencoded")]
+    UnsupportedMediaType(String),
+    #[error("body is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("timed out waiting for the request body")]
+    BodyTimeout,
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("malformed callback: {0}")]
+    Malformed(#[from] MalformedCallback),
+    #[error("callback refused: {0}")]
+    Refused(#[from] SignatureRefusal),
+    #[error("cannot accept the callback now, retry later: {cause}")]
+    Unavailable {
+        cause: Unavailable,
+        retry_after_secs: u64,
+    },
+}
+
+impl ResponseError for CallbackError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            CallbackError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            CallbackError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CallbackError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            CallbackError::BodyRead(_) | CallbackError::Malformed(_) => StatusCode::BAD_REQUEST,
+            CallbackError::Refused(_) => StatusCode::UNAUTHORIZED,
+            CallbackError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = Reply::respond(self.status_code(), &self.to_string());
+        if let CallbackError::Unavailable {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        if matches!(
+            self,
+            CallbackError::TooLarge { .. } | CallbackError::BodyTimeout
+        ) {
+            // The rest of the body was not read: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}

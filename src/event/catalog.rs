@@ -1,0 +1,1211 @@
+//! Every event type the bridge publishes: which ZEGO callback it comes from, its fields, where
+//! each field is read from, and which fields identify one occurrence.
+//!
+//! This table is the one description of the normalized model: the normalizer follows it, the
+//! JSON Schemas in `schemas/` are generated from it, and a test keeps both in step.
+
+/// How a field's value is read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Text, kept exactly (including text that holds JSON).
+    Str,
+    /// A counter, code or sequence number: a JSON integer.
+    Int,
+    /// A 64-bit identifier: an exact decimal string.
+    Id64,
+    /// An instant in Unix milliseconds: a JSON integer, name ends in `_at_ms`.
+    TimeMs,
+    /// A `0`/`1` flag: a JSON boolean.
+    Flag,
+    /// A list of strings (a lone string becomes a list of one).
+    StrList,
+    /// A nested structure kept verbatim as JSON.
+    Json,
+    /// A code with a name: written as `<name>_code` (integer) and `<name>` (text).
+    Enum(&'static [(i64, &'static str)]),
+    /// `YYYY-MM-DD HH:MM:SS[.mmm]` in Beijing time (UTC+8), written as Unix milliseconds.
+    BeijingTime,
+}
+
+/// Where a field may be found in the callback: a key path, matched ignoring ASCII case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    pub path: &'static [&'static str],
+    /// The value is in seconds and is converted to milliseconds.
+    pub in_seconds: bool,
+}
+
+const fn at(path: &'static [&'static str]) -> Source {
+    Source {
+        path,
+        in_seconds: false,
+    }
+}
+
+const fn seconds(path: &'static [&'static str]) -> Source {
+    Source {
+        path,
+        in_seconds: true,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    /// Aliases in order of preference; when two are present and disagree, the first wins and
+    /// the other is kept under `extra` with its original key.
+    pub sources: &'static [Source],
+    pub kind: FieldKind,
+    pub doc: &'static str,
+}
+
+const fn field(
+    name: &'static str,
+    sources: &'static [Source],
+    kind: FieldKind,
+    doc: &'static str,
+) -> Field {
+    Field {
+        name,
+        sources,
+        kind,
+        doc,
+    }
+}
+
+/// What makes two callbacks the same occurrence (so a ZEGO retry gets the same event `id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// These normalized fields, together with the type and the app.
+    Fields(&'static [&'static str]),
+    /// Every key of the callback except `timestamp`, `nonce` and `signature`.
+    Content,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventType {
+    /// The normalized type, also the topic suffix: `room.created`.
+    pub name: &'static str,
+    /// The ZEGO callback(s) that produce it.
+    pub zego_events: &'static [&'static str],
+    pub description: &'static str,
+    pub fields: &'static [Field],
+    pub identity: Identity,
+    /// The field that says when the occurrence happened, if the callback carries one.
+    pub occurred_at: Option<&'static str>,
+}
+
+impl EventType {
+    /// The environment variable that overrides this type's topic, e.g.
+    /// `ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT`.
+    pub fn topic_variable(&self) -> String {
+        format!(
+            "ZEGO_BRIDGE_TOPIC_{}",
+            self.name.replace('.', "_").to_ascii_uppercase()
+        )
+    }
+}
+
+use FieldKind::*;
+
+// Enumerations, named as the documentation describes each code.
+const ROOM_CLOSE_REASONS: &[(i64, &str)] = &[
+    (0, "normal"),
+    (1, "heartbeat_timeout"),
+    (2, "last_member_offline"),
+    (3, "last_member_kicked_out"),
+];
+const USER_ROLES: &[(i64, &str)] = &[(1, "host"), (2, "audience"), (4, "backend")];
+const AUTH_LEVELS: &[(i64, &str)] = &[
+    (0, "no_token"),
+    (1, "token_v01"),
+    (2, "token_v02"),
+    (3, "token_v03"),
+    (4, "token_v04"),
+];
+const TERMINAL_TYPES: &[(i64, &str)] = &[
+    (0, "none"),
+    (1, "pc"),
+    (2, "ios"),
+    (3, "android"),
+    (4, "mac"),
+    (5, "linux"),
+    (6, "web"),
+    (7, "mini_program"),
+    (32, "unknown"),
+];
+const LOGOUT_REASONS: &[(i64, &str)] = &[
+    (0, "normal"),
+    (1, "heartbeat_timeout"),
+    (2, "connection_lost"),
+    (3, "duplicate_login_or_kicked_out"),
+    (4, "token_expired"),
+];
+const STREAM_CLOSE_REASONS: &[(i64, &str)] = &[
+    (0, "normal"),
+    (1, "heartbeat_timeout"),
+    (2, "duplicate_login"),
+    (3, "kicked_out"),
+    (4, "connection_lost"),
+    (5, "room_cleared"),
+    (100, "deleted_by_server_api"),
+];
+const TRANSCODE_STOP_REASONS: &[(i64, &str)] = &[(0, "stopped_by_user"), (1, "task_error")];
+const COMPOSE_RESULTS: &[(i64, &str)] = &[
+    (0, "success"),
+    (40000, "bad_input"),
+    (60000, "source_file_damaged"),
+    (70000, "internal_error"),
+];
+const VAD_STATUSES: &[(i64, &str)] = &[(0, "silent"), (1, "speech")];
+const MODERATION_TASK_STATUSES: &[(i64, &str)] = &[(0, "finished")];
+const CLOUD_RECORDING_EVENT_TYPES: &[(i64, &str)] = &[
+    (1, "upload_status"),
+    (2, "abnormal_end"),
+    (3, "image_download_failed"),
+    (4, "room_without_streams"),
+    (5, "completed"),
+    (6, "stream_absent"),
+    (7, "uploading"),
+    (102, "segment_uploaded"),
+    (201, "paused"),
+    (202, "resumed"),
+];
+const UPLOAD_STATUSES: &[(i64, &str)] = &[(1, "all_uploaded"), (2, "partially_uploaded")];
+const MEDIA_TRACK_TYPES: &[(i64, &str)] = &[(1, "audio"), (2, "video"), (3, "audio_video")];
+
+// Fields shared by several types.
+const ROOM_ID: Field = field(
+    "room_id",
+    &[at(&["room_id"]), at(&["channel_id"])],
+    Str,
+    "Room ID (`room_id`, alias `channel_id`).",
+);
+const ROOM_SESSION_ID: Field = field(
+    "room_session_id",
+    &[at(&["room_session_id"]), at(&["room_seq"])],
+    Id64,
+    "ID of this lifetime of the room (`room_session_id`, alias `room_seq`).",
+);
+const STREAM_USER_ID: Field = field(
+    "user_id",
+    &[at(&["user_id"]), at(&["publish_id"])],
+    Str,
+    "Publisher's user ID (`user_id`, alias `publish_id`).",
+);
+const STREAM_USER_NAME: Field = field(
+    "user_name",
+    &[at(&["user_name"]), at(&["publish_name"])],
+    Str,
+    "Publisher's user name (`user_name`, alias `publish_name`).",
+);
+const STREAM_ID: Field = field(
+    "stream_id",
+    &[at(&["stream_id"]), at(&["stream_alias"])],
+    Str,
+    "Stream ID (`stream_id`, alias `stream_alias`).",
+);
+const STREAM_SID: Field = field(
+    "stream_sid",
+    &[at(&["stream_sid"])],
+    Str,
+    "Server-side unique stream ID.",
+);
+const STREAM_SEQ: Field = field(
+    "stream_seq",
+    &[at(&["stream_seq"])],
+    Int,
+    "Stream-list version, +1 on every stream change.",
+);
+const LOGIN_USER_ID: Field = field(
+    "user_id",
+    &[at(&["user_account"]), at(&["user_id"])],
+    Str,
+    "The client's user ID (`user_account`).",
+);
+const LOGIN_USER_NAME: Field = field(
+    "user_name",
+    &[at(&["user_nickname"]), at(&["user_name"])],
+    Str,
+    "The client's user name (`user_nickname`).",
+);
+const SESSION_ID: Field = field(
+    "session_id",
+    &[at(&["session_id"])],
+    Id64,
+    "The user's login session ID.",
+);
+const LOGIN_AT: Field = field(
+    "login_at_ms",
+    &[at(&["login_time"])],
+    TimeMs,
+    "When the user entered the room.",
+);
+const USER_ROLE: Field = field(
+    "user_role",
+    &[at(&["user_role"])],
+    Enum(USER_ROLES),
+    "Role: 1 host, 2 audience, 4 back-end user (recorder, moderation bot).",
+);
+const USER_UPDATE_SEQ: Field = field(
+    "user_update_seq",
+    &[at(&["user_update_seq"])],
+    Int,
+    "Member-list version, +1 on every entry and exit.",
+);
+const TASK_ID_SNAKE: Field = field("task_id", &[at(&["task_id"])], Str, "Task ID.");
+const MIX_ROOM_ID: Field = field(
+    "room_id",
+    &[at(&["channel_id"]), at(&["room_id"])],
+    Str,
+    "Room of the mix (`channel_id`).",
+);
+const MIX_USER_ID: Field = field(
+    "user_id",
+    &[at(&["publish_id"]), at(&["user_id"])],
+    Str,
+    "User who requested the mix (`publish_id`).",
+);
+const MIX_SEQ: Field = field(
+    "seq",
+    &[at(&["seq"])],
+    Int,
+    "Increasing order number of mixing requests.",
+);
+const MIX_URL: Field = field(
+    "mix_url",
+    &[at(&["mix_url"])],
+    Str,
+    "RTMP URL of the mixed output.",
+);
+const MIX_STREAM_ID: Field = field(
+    "mix_stream_id",
+    &[at(&["mix_stream_alias"])],
+    Str,
+    "Stream ID of the mixed output (`mix_stream_alias`).",
+);
+const TRANSCODE_TASK_ID: Field = field("task_id", &[at(&["TaskId"])], Str, "Transcoding task ID.");
+const TRANSCODE_USER_ID: Field = field(
+    "user_id",
+    &[at(&["UserId"])],
+    Str,
+    "Developer-defined ID of whoever started the task.",
+);
+const TRANSCODE_SEQUENCE: Field = field(
+    "sequence",
+    &[at(&["Sequence"])],
+    Int,
+    "Order number of the request.",
+);
+const TRANSCODE_STATUS: Field = field(
+    "status",
+    &[at(&["Status"])],
+    Str,
+    "`TranscodeStarted`, `TranscodeUpdated` or `TranscodeStopped`.",
+);
+const MODERATION_TASK_ID: Field = field(
+    "task_id",
+    &[at(&["TaskId"])],
+    Str,
+    "Moderation task ID returned by StartCensorAudioV2 / StartCensorVideoV2.",
+);
+const MODERATION_CODE: Field = field("code", &[at(&["Code"])], Int, "Result code, 0 = success.");
+const MODERATION_MESSAGE: Field = field("message", &[at(&["Message"])], Str, "Result message.");
+const RESULT_TASK_ID: Field = field(
+    "result_task_id",
+    &[at(&["ResultTaskId"])],
+    Str,
+    "ID of this verdict.",
+);
+const RISK_LEVEL: Field = field(
+    "risk_level",
+    &[at(&["Detail", "RiskLevel"])],
+    Str,
+    "`PASS`, `REVIEW` or `REJECT`.",
+);
+const RISK_DESCRIPTION: Field = field(
+    "risk_description",
+    &[at(&["Detail", "RiskDescription"])],
+    Str,
+    "Risk description.",
+);
+const RISK_LABEL1: Field = field(
+    "risk_label1",
+    &[at(&["Detail", "RiskLabel1"])],
+    Str,
+    "First-level risk label.",
+);
+const RISK_LABEL2: Field = field(
+    "risk_label2",
+    &[at(&["Detail", "RiskLabel2"])],
+    Str,
+    "Second-level risk label.",
+);
+const RISK_LABEL3: Field = field(
+    "risk_label3",
+    &[at(&["Detail", "RiskLabel3"])],
+    Str,
+    "Third-level risk label.",
+);
+const RISK_DETAIL: Field = field(
+    "risk_detail",
+    &[at(&["Detail", "RiskDetail"])],
+    Json,
+    "`Detail.RiskDetail`, verbatim.",
+);
+const RISK_INFO_LIST: Field = field(
+    "risk_info_list",
+    &[at(&["Detail", "RiskInfoList"])],
+    Json,
+    "`Detail.RiskInfoList`, verbatim.",
+);
+const BUSINESS_INFO_LIST: Field = field(
+    "business_info_list",
+    &[at(&["Detail", "BusinessInfoList"])],
+    Json,
+    "`Detail.BusinessInfoList`, verbatim.",
+);
+const AUDIO_URL: Field = field(
+    "audio_url",
+    &[at(&["Detail", "AudioUrl"])],
+    Str,
+    "URL of the judged audio segment.",
+);
+const PRE_AUDIO_URL: Field = field(
+    "pre_audio_url",
+    &[at(&["Detail", "PreAudioUrl"])],
+    Str,
+    "URL of the audio before the judged segment.",
+);
+const VAD_STATUS: Field = field(
+    "vad_status",
+    &[at(&["Detail", "VadStatus"])],
+    Enum(VAD_STATUSES),
+    "Voice activity: 0 silent, 1 speech.",
+);
+const AUX_ROOM_ID: Field = field("room_id", &[at(&["AuxInfo", "RoomId"])], Str, "Room ID.");
+const AUX_STREAM_ID: Field = field(
+    "stream_id",
+    &[at(&["AuxInfo", "StreamId"])],
+    Str,
+    "Stream ID.",
+);
+const AUX_USER_ID: Field = field("user_id", &[at(&["AuxInfo", "UserId"])], Str, "User ID.");
+const PROCESS_BEGAN_AT: Field = field(
+    "process_began_at_ms",
+    &[at(&["AuxInfo", "ProcessBeginTime"])],
+    TimeMs,
+    "When moderation of this segment began.",
+);
+const PROCESS_FINISHED_AT: Field = field(
+    "process_finished_at_ms",
+    &[at(&["AuxInfo", "ProcessFinishTime"])],
+    TimeMs,
+    "When moderation of this segment finished.",
+);
+const MODERATION_STATUS: Field = field(
+    "status",
+    &[at(&["Status"])],
+    Enum(MODERATION_TASK_STATUSES),
+    "Task status: 0 finished.",
+);
+const CENSORED_STREAM_SECONDS: Field = field(
+    "censored_stream_seconds",
+    &[at(&["AuxInfo", "CensorStreamTime"])],
+    Int,
+    "How long the stream was moderated, in seconds.",
+);
+
+const MODERATION_STATUS_FIELDS: &[Field] = &[
+    MODERATION_TASK_ID,
+    MODERATION_CODE,
+    MODERATION_MESSAGE,
+    MODERATION_STATUS,
+    AUX_ROOM_ID,
+    CENSORED_STREAM_SECONDS,
+];
+
+pub static ROOM_CREATED: EventType = EventType {
+    name: "room.created",
+    zego_events: &["room_create"],
+    description: "A room came into existence.",
+    fields: &[
+        ROOM_ID,
+        ROOM_SESSION_ID,
+        field(
+            "created_at_ms",
+            &[at(&["room_create_time"])],
+            TimeMs,
+            "When the room was created.",
+        ),
+        field(
+            "creator_user_id",
+            &[at(&["id_name"])],
+            Str,
+            "User whose entry created the room (`id_name`).",
+        ),
+    ],
+    identity: Identity::Fields(&["room_id", "room_session_id"]),
+    occurred_at: Some("created_at_ms"),
+};
+
+pub static ROOM_CLOSED: EventType = EventType {
+    name: "room.closed",
+    zego_events: &["room_close"],
+    description: "A room was destroyed.",
+    fields: &[
+        ROOM_ID,
+        ROOM_SESSION_ID,
+        field(
+            "close_reason",
+            &[at(&["close_reason"])],
+            Enum(ROOM_CLOSE_REASONS),
+            "Why the room ended.",
+        ),
+        field(
+            "closed_at_ms",
+            &[at(&["room_close_time"])],
+            TimeMs,
+            "When the room was destroyed.",
+        ),
+    ],
+    identity: Identity::Fields(&["room_id", "room_session_id"]),
+    occurred_at: Some("closed_at_ms"),
+};
+
+pub static USER_LOGGED_IN: EventType = EventType {
+    name: "user.logged_in",
+    zego_events: &["room_login"],
+    description: "A user entered a room.",
+    fields: &[
+        ROOM_ID,
+        field("room_name", &[at(&["room_name"])], Str, "Room name."),
+        ROOM_SESSION_ID,
+        LOGIN_USER_ID,
+        LOGIN_USER_NAME,
+        SESSION_ID,
+        LOGIN_AT,
+        USER_ROLE,
+        field(
+            "auth_level",
+            &[at(&["auth_level"])],
+            Enum(AUTH_LEVELS),
+            "How the login was authenticated: 0 no token, 1-4 token format version.",
+        ),
+        field(
+            "relogin",
+            &[at(&["relogin"])],
+            Flag,
+            "True when the user entered again while already in the room.",
+        ),
+        USER_UPDATE_SEQ,
+        field(
+            "callback_data",
+            &[at(&["callback_data"])],
+            Str,
+            "Custom data attached at login.",
+        ),
+        field(
+            "term_type",
+            &[at(&["term_type"])],
+            Enum(TERMINAL_TYPES),
+            "Client terminal type.",
+        ),
+    ],
+    identity: Identity::Fields(&[
+        "room_id",
+        "room_session_id",
+        "user_id",
+        "session_id",
+        "login_at_ms",
+    ]),
+    occurred_at: Some("login_at_ms"),
+};
+
+pub static USER_LOGGED_OUT: EventType = EventType {
+    name: "user.logged_out",
+    zego_events: &["room_logout"],
+    description: "A user left a room.",
+    fields: &[
+        ROOM_ID,
+        ROOM_SESSION_ID,
+        LOGIN_USER_ID,
+        LOGIN_USER_NAME,
+        SESSION_ID,
+        LOGIN_AT,
+        field(
+            "logout_at_ms",
+            &[at(&["logout_time"])],
+            TimeMs,
+            "When the user left.",
+        ),
+        field(
+            "reason",
+            &[at(&["reason"])],
+            Enum(LOGOUT_REASONS),
+            "Why the user left.",
+        ),
+        USER_ROLE,
+        USER_UPDATE_SEQ,
+    ],
+    identity: Identity::Fields(&[
+        "room_id",
+        "room_session_id",
+        "user_id",
+        "session_id",
+        "logout_at_ms",
+    ]),
+    occurred_at: Some("logout_at_ms"),
+};
+
+pub static STREAM_CREATED: EventType = EventType {
+    name: "stream.created",
+    zego_events: &["stream_create"],
+    description: "A published stream appeared on the media server.",
+    fields: &[
+        ROOM_ID,
+        ROOM_SESSION_ID,
+        STREAM_USER_ID,
+        STREAM_USER_NAME,
+        STREAM_ID,
+        STREAM_SID,
+        field("title", &[at(&["title"])], Str, "Stream title."),
+        field(
+            "stream_attr",
+            &[at(&["stream_attr"])],
+            Str,
+            "JSON text such as `{\"cid\":0}` (cid = video codec), kept as sent.",
+        ),
+        STREAM_SEQ,
+        field(
+            "created_at_ms",
+            &[at(&["create_time_ms"]), seconds(&["create_time"])],
+            TimeMs,
+            "When the stream was created (`create_time_ms`, else `create_time` × 1000).",
+        ),
+        field(
+            "extra_info",
+            &[at(&["extra_info"])],
+            Str,
+            "Latest stream extra info set by the publisher.",
+        ),
+        field(
+            "recreated",
+            &[at(&["recreate"])],
+            Flag,
+            "True when the client re-published a stream the server still held.",
+        ),
+        field(
+            "rtmp_urls",
+            &[at(&["rtmp_url"])],
+            StrList,
+            "RTMP playback URLs.",
+        ),
+        field(
+            "hls_urls",
+            &[at(&["hls_url"])],
+            StrList,
+            "HLS playback URLs.",
+        ),
+        field(
+            "hdl_urls",
+            &[at(&["hdl_url"])],
+            StrList,
+            "HTTP-FLV playback URLs.",
+        ),
+        field(
+            "pic_urls",
+            &[at(&["pic_url"])],
+            StrList,
+            "CDN snapshot URLs.",
+        ),
+    ],
+    identity: Identity::Fields(&["room_id", "stream_id", "stream_sid", "stream_seq"]),
+    occurred_at: Some("created_at_ms"),
+};
+
+pub static STREAM_CLOSED: EventType = EventType {
+    name: "stream.closed",
+    zego_events: &["stream_close"],
+    description: "A published stream ended.",
+    fields: &[
+        ROOM_ID,
+        ROOM_SESSION_ID,
+        STREAM_USER_ID,
+        STREAM_USER_NAME,
+        STREAM_ID,
+        STREAM_SID,
+        STREAM_SEQ,
+        field(
+            "close_reason",
+            &[at(&["type"])],
+            Enum(STREAM_CLOSE_REASONS),
+            "Why the stream ended (`type`).",
+        ),
+        field(
+            "stream_extra_info",
+            &[at(&["third_define_data"])],
+            Str,
+            "Stream extra info at close time (`third_define_data`), kept as sent.",
+        ),
+        field(
+            "created_at_ms",
+            &[at(&["create_time_ms"])],
+            TimeMs,
+            "When the stream was created.",
+        ),
+        field(
+            "closed_at_ms",
+            &[at(&["destroy_timemillis"])],
+            TimeMs,
+            "When the stream was closed (`destroy_timemillis`).",
+        ),
+    ],
+    identity: Identity::Fields(&["room_id", "stream_id", "stream_sid", "stream_seq"]),
+    occurred_at: Some("closed_at_ms"),
+};
+
+pub static MIX_STARTED: EventType = EventType {
+    name: "mix.started",
+    zego_events: &["mix_start"],
+    description: "A stream-mixing task started.",
+    fields: &[
+        MIX_ROOM_ID,
+        MIX_USER_ID,
+        TASK_ID_SNAKE,
+        MIX_SEQ,
+        MIX_URL,
+        MIX_STREAM_ID,
+        field(
+            "stream_id",
+            &[at(&["stream_alias"])],
+            Str,
+            "Output stream ID (`stream_alias`).",
+        ),
+        field(
+            "rtmp_urls",
+            &[at(&["rtmp_urls"])],
+            StrList,
+            "RTMP playback URLs of the output.",
+        ),
+        field(
+            "hls_urls",
+            &[at(&["hls_urls"])],
+            StrList,
+            "HLS playback URLs of the output.",
+        ),
+        field(
+            "hdl_urls",
+            &[at(&["hdl_urls"])],
+            StrList,
+            "HTTP-FLV playback URLs of the output.",
+        ),
+    ],
+    identity: Identity::Fields(&["task_id", "seq"]),
+    occurred_at: None,
+};
+
+pub static MIX_STOPPED: EventType = EventType {
+    name: "mix.stopped",
+    zego_events: &["mix_stop"],
+    description: "A stream-mixing task ended.",
+    fields: &[
+        MIX_ROOM_ID,
+        MIX_USER_ID,
+        TASK_ID_SNAKE,
+        MIX_SEQ,
+        MIX_URL,
+        MIX_STREAM_ID,
+    ],
+    identity: Identity::Fields(&["task_id", "seq"]),
+    occurred_at: None,
+};
+
+pub static TRANSCODE_STARTED: EventType = EventType {
+    name: "transcode.started",
+    zego_events: &["transcode_start"],
+    description: "A single-stream transcoding task started or was updated.",
+    fields: &[
+        TRANSCODE_TASK_ID,
+        TRANSCODE_USER_ID,
+        TRANSCODE_SEQUENCE,
+        TRANSCODE_STATUS,
+        field(
+            "input_stream_id",
+            &[at(&["Details", "Input", "StreamId"])],
+            Str,
+            "Source stream ID.",
+        ),
+        field(
+            "input_stream_url",
+            &[at(&["Details", "Input", "StreamUrl"])],
+            Str,
+            "Source stream URL.",
+        ),
+        field(
+            "outputs",
+            &[at(&["Details", "Outputs"])],
+            Json,
+            "`Details.Outputs`, verbatim.",
+        ),
+    ],
+    identity: Identity::Fields(&["task_id", "sequence", "status"]),
+    occurred_at: None,
+};
+
+pub static TRANSCODE_STOPPED: EventType = EventType {
+    name: "transcode.stopped",
+    zego_events: &["transcode_stop"],
+    description: "A single-stream transcoding task stopped.",
+    fields: &[
+        TRANSCODE_TASK_ID,
+        TRANSCODE_USER_ID,
+        TRANSCODE_SEQUENCE,
+        TRANSCODE_STATUS,
+        field(
+            "stop_reason",
+            &[at(&["StopReason"])],
+            Enum(TRANSCODE_STOP_REASONS),
+            "0 stopped by the user, 1 stopped after a task error.",
+        ),
+    ],
+    identity: Identity::Fields(&["task_id", "sequence"]),
+    occurred_at: None,
+};
+
+pub static MEDIA_RECORDED: EventType = EventType {
+    name: "media.recorded",
+    zego_events: &["record"],
+    description: "A CDN recording file was generated.",
+    fields: &[
+        field(
+            "stream_id",
+            &[at(&["stream_alias"]), at(&["stream_id"])],
+            Str,
+            "Recorded stream ID (`stream_alias`).",
+        ),
+        field(
+            "replay_url",
+            &[at(&["replay_url"])],
+            Str,
+            "Playback URL of the file.",
+        ),
+        field(
+            "began_at_ms",
+            &[seconds(&["begin_time"])],
+            TimeMs,
+            "Recording start (`begin_time` × 1000).",
+        ),
+        field(
+            "ended_at_ms",
+            &[seconds(&["end_time"])],
+            TimeMs,
+            "Recording end (`end_time` × 1000).",
+        ),
+        field(
+            "extra_params",
+            &[at(&["extra_params"])],
+            Str,
+            "Vendor-specific extension, kept as sent.",
+        ),
+    ],
+    identity: Identity::Fields(&["stream_id", "began_at_ms", "ended_at_ms", "replay_url"]),
+    occurred_at: Some("ended_at_ms"),
+};
+
+pub static MEDIA_COMPOSED: EventType = EventType {
+    name: "media.composed",
+    zego_events: &["compose"],
+    description: "A media-file merge finished.",
+    fields: &[
+        TASK_ID_SNAKE,
+        field("replay_url", &[at(&["replay_url"])], Str, "Playback URL of the merged file."),
+        field("file_id", &[at(&["file_id"])], Str, "File ID (Tencent only)."),
+        field(
+            "result",
+            &[at(&["code"])],
+            Enum(COMPOSE_RESULTS),
+            "Outcome (`code`): 0 success, 40000 bad input, 60000 source damaged, 70000 internal error.",
+        ),
+        field("message", &[at(&["message"])], Str, "Error text (Tencent only)."),
+    ],
+    identity: Identity::Fields(&["task_id"]),
+    occurred_at: None,
+};
+
+pub static MEDIA_TRANSCODED: EventType = EventType {
+    name: "media.transcoded",
+    zego_events: &["procedure"],
+    description: "An on-demand transcoding finished.",
+    fields: &[
+        TASK_ID_SNAKE,
+        field("status", &[at(&["status"])], Str, "`SUCCESS` or `FAILED`."),
+        field(
+            "file_id",
+            &[at(&["file_id"]), at(&["fileId"])],
+            Str,
+            "Source media file ID (`file_id`, alias `fileId`).",
+        ),
+        field(
+            "extra_params",
+            &[at(&["extra_params"])],
+            Str,
+            "JSON text with the per-rendition results, kept as sent.",
+        ),
+    ],
+    identity: Identity::Fields(&["task_id", "status"]),
+    occurred_at: None,
+};
+
+pub static MEDIA_SNAPSHOTTED: EventType = EventType {
+    name: "media.snapshotted",
+    zego_events: &["snapshot"],
+    description: "An on-demand screenshot finished.",
+    fields: &[
+        TASK_ID_SNAKE,
+        field("vendor", &[at(&["vendor"])], Str, "`tencent` or `hw`."),
+        field(
+            "file_id",
+            &[at(&["field_id"]), at(&["file_id"])],
+            Str,
+            "Source media file ID (`field_id`, sic).",
+        ),
+        field(
+            "snapshot_pic_list",
+            &[at(&["snapshot_pic_list"])],
+            Str,
+            "JSON text: list of `{url, offset}`, kept as sent.",
+        ),
+    ],
+    identity: Identity::Fields(&["task_id"]),
+    occurred_at: None,
+};
+
+pub static MODERATION_AUDIO_RESULT: EventType = EventType {
+    name: "moderation.audio.result",
+    zego_events: &["censor_audio_v2_result"],
+    description: "Verdict for one audio segment of an audio moderation task.",
+    fields: &[
+        MODERATION_TASK_ID,
+        RESULT_TASK_ID,
+        MODERATION_CODE,
+        MODERATION_MESSAGE,
+        RISK_LEVEL,
+        field(
+            "audio_text",
+            &[at(&["Detail", "AudioText"])],
+            Str,
+            "Recognised speech.",
+        ),
+        AUDIO_URL,
+        PRE_AUDIO_URL,
+        RISK_DESCRIPTION,
+        RISK_LABEL1,
+        RISK_LABEL2,
+        RISK_LABEL3,
+        VAD_STATUS,
+        RISK_DETAIL,
+        RISK_INFO_LIST,
+        BUSINESS_INFO_LIST,
+        AUX_ROOM_ID,
+        AUX_USER_ID,
+        PROCESS_BEGAN_AT,
+        PROCESS_FINISHED_AT,
+    ],
+    identity: Identity::Fields(&["task_id", "result_task_id"]),
+    occurred_at: Some("process_finished_at_ms"),
+};
+
+pub static MODERATION_AUDIO_STATUS: EventType = EventType {
+    name: "moderation.audio.status",
+    zego_events: &["censor_audio_v2_status"],
+    description: "An audio moderation task finished.",
+    fields: MODERATION_STATUS_FIELDS,
+    identity: Identity::Fields(&["task_id", "status_code"]),
+    occurred_at: None,
+};
+
+pub static MODERATION_VIDEO_AUDIO_RESULT: EventType = EventType {
+    name: "moderation.video_audio.result",
+    zego_events: &["censor_video_v2_audio_result"],
+    description: "Verdict for one audio segment of a video moderation task.",
+    fields: &[
+        MODERATION_TASK_ID,
+        RESULT_TASK_ID,
+        MODERATION_CODE,
+        MODERATION_MESSAGE,
+        RISK_LEVEL,
+        field(
+            "audio_text",
+            &[at(&["Detail", "Content"]), at(&["Detail", "AudioText"])],
+            Str,
+            "Recognised speech (`Detail.Content`).",
+        ),
+        AUDIO_URL,
+        PRE_AUDIO_URL,
+        RISK_DESCRIPTION,
+        RISK_LABEL1,
+        RISK_LABEL2,
+        RISK_LABEL3,
+        VAD_STATUS,
+        RISK_DETAIL,
+        RISK_INFO_LIST,
+        BUSINESS_INFO_LIST,
+        AUX_ROOM_ID,
+        AUX_STREAM_ID,
+        AUX_USER_ID,
+        PROCESS_BEGAN_AT,
+        PROCESS_FINISHED_AT,
+    ],
+    identity: Identity::Fields(&["task_id", "result_task_id"]),
+    occurred_at: Some("process_finished_at_ms"),
+};
+
+pub static MODERATION_VIDEO_AUDIO_STATUS: EventType = EventType {
+    name: "moderation.video_audio.status",
+    zego_events: &["censor_video_v2_audio_status"],
+    description: "The audio part of a video moderation task finished.",
+    fields: MODERATION_STATUS_FIELDS,
+    identity: Identity::Fields(&["task_id", "status_code"]),
+    occurred_at: None,
+};
+
+pub static MODERATION_VIDEO_IMAGE_RESULT: EventType = EventType {
+    name: "moderation.video_image.result",
+    zego_events: &["censor_video_v2_img_result"],
+    description: "Verdict for one captured frame of a video moderation task.",
+    fields: &[
+        MODERATION_TASK_ID,
+        RESULT_TASK_ID,
+        MODERATION_CODE,
+        MODERATION_MESSAGE,
+        RISK_LEVEL,
+        field(
+            "image_url",
+            &[at(&["Detail", "ImgUrl"])],
+            Str,
+            "URL of the judged frame.",
+        ),
+        RISK_DESCRIPTION,
+        RISK_LABEL1,
+        RISK_LABEL2,
+        RISK_LABEL3,
+        RISK_DETAIL,
+        RISK_INFO_LIST,
+        BUSINESS_INFO_LIST,
+        AUX_ROOM_ID,
+        AUX_STREAM_ID,
+        field(
+            "image_captured_at_ms",
+            &[at(&["AuxInfo", "ImgTime"])],
+            BeijingTime,
+            "When the frame was captured (`AuxInfo.ImgTime`, Beijing time, converted).",
+        ),
+    ],
+    identity: Identity::Fields(&["task_id", "result_task_id"]),
+    occurred_at: Some("image_captured_at_ms"),
+};
+
+pub static MODERATION_VIDEO_IMAGE_STATUS: EventType = EventType {
+    name: "moderation.video_image.status",
+    zego_events: &["censor_video_v2_img_status"],
+    description: "The image part of a video moderation task finished.",
+    fields: MODERATION_STATUS_FIELDS,
+    identity: Identity::Fields(&["task_id", "status_code"]),
+    occurred_at: None,
+};
+
+pub static CLOUD_RECORDING_STATUS: EventType = EventType {
+    name: "cloud_recording.status",
+    zego_events: &[crate::zego::CLOUD_RECORDING_EVENT],
+    description: "Cloud Recording status callback (no `event` key; recognised by `event_type`).",
+    fields: &[
+        TASK_ID_SNAKE,
+        field("room_id", &[at(&["room_id"])], Str, "Recorded room."),
+        field(
+            "event_type",
+            &[at(&["event_type"])],
+            Enum(CLOUD_RECORDING_EVENT_TYPES),
+            "What happened to the recording task.",
+        ),
+        field("message", &[at(&["message"])], Str, "Description."),
+        field(
+            "sequence",
+            &[at(&["sequence"])],
+            Int,
+            "Message number of this task, from 0.",
+        ),
+        field(
+            "upload_status",
+            &[at(&["detail", "upload_status"])],
+            Enum(UPLOAD_STATUSES),
+            "With event type 1: whether every file was uploaded.",
+        ),
+        field(
+            "file_info",
+            &[at(&["detail", "file_info"])],
+            Json,
+            "With event type 1: `detail.file_info`, verbatim.",
+        ),
+        field(
+            "quit_reason",
+            &[at(&["detail", "quit_reason"])],
+            Int,
+            "With event type 2: why the task ended.",
+        ),
+        field(
+            "image_type",
+            &[at(&["detail", "image_type"])],
+            Int,
+            "With event type 3: which image failed to download.",
+        ),
+        field(
+            "image_url",
+            &[at(&["detail", "image_url"])],
+            Str,
+            "With event type 3: the image URL.",
+        ),
+        field(
+            "stream_id",
+            &[at(&["detail", "stream_id"])],
+            Str,
+            "With event types 6 and 102: the stream.",
+        ),
+        field(
+            "file_id",
+            &[at(&["detail", "file_id"])],
+            Str,
+            "With event type 102: the segment file ID.",
+        ),
+        field(
+            "file_url",
+            &[at(&["detail", "file_url"])],
+            Str,
+            "With event type 102: the M3U8 address.",
+        ),
+        field(
+            "media_track_type",
+            &[at(&["detail", "media_track_type"])],
+            Enum(MEDIA_TRACK_TYPES),
+            "With event type 102: 1 audio, 2 video, 3 both.",
+        ),
+    ],
+    identity: Identity::Fields(&["task_id", "event_type_code", "sequence"]),
+    occurred_at: None,
+};
+
+/// A correctly signed callback of a kind the bridge does not know.
+pub static UNRECOGNIZED: EventType = EventType {
+    name: "unrecognized",
+    zego_events: &[],
+    description: "A correctly signed callback of a kind the bridge does not know; every field is under `extra`.",
+    fields: &[],
+    identity: Identity::Content,
+    occurred_at: None,
+};
+
+/// Every type, in the order the documentation lists them.
+pub static ALL: &[&EventType] = &[
+    &ROOM_CREATED,
+    &ROOM_CLOSED,
+    &USER_LOGGED_IN,
+    &USER_LOGGED_OUT,
+    &STREAM_CREATED,
+    &STREAM_CLOSED,
+    &MIX_STARTED,
+    &MIX_STOPPED,
+    &TRANSCODE_STARTED,
+    &TRANSCODE_STOPPED,
+    &MEDIA_RECORDED,
+    &MEDIA_COMPOSED,
+    &MEDIA_TRANSCODED,
+    &MEDIA_SNAPSHOTTED,
+    &MODERATION_AUDIO_RESULT,
+    &MODERATION_AUDIO_STATUS,
+    &MODERATION_VIDEO_AUDIO_RESULT,
+    &MODERATION_VIDEO_AUDIO_STATUS,
+    &MODERATION_VIDEO_IMAGE_RESULT,
+    &MODERATION_VIDEO_IMAGE_STATUS,
+    &CLOUD_RECORDING_STATUS,
+    &UNRECOGNIZED,
+];
+
+/// The type for a ZEGO event name (matched ignoring ASCII case), or [`UNRECOGNIZED`].
+pub fn for_zego_event(event: &str) -> &'static EventType {
+    ALL.iter()
+        .copied()
+        .find(|kind| {
+            kind.zego_events
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(event.trim()))
+        })
+        .unwrap_or(&UNRECOGNIZED)
+}
+
+/// The type with this normalized name.
+pub fn by_name(name: &str) -> Option<&'static EventType> {
+    ALL.iter().copied().find(|kind| kind.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_identity_fields_exist() {
+        let mut names = HashSet::new();
+        for kind in ALL {
+            assert!(names.insert(kind.name), "duplicate type {}", kind.name);
+            let mut field_names = HashSet::new();
+            for field in kind.fields {
+                let written: Vec<String> = match field.kind {
+                    Enum(_) => vec![format!("{}_code", field.name), field.name.to_owned()],
+                    _ => vec![field.name.to_owned()],
+                };
+                for name in written {
+                    assert!(
+                        field_names.insert(name.clone()),
+                        "{}: duplicate field {name}",
+                        kind.name
+                    );
+                }
+                if matches!(field.kind, TimeMs | BeijingTime) {
+                    assert!(
+                        field.name.ends_with("_at_ms"),
+                        "{}.{}",
+                        kind.name,
+                        field.name
+                    );
+                }
+            }
+            if let Identity::Fields(identity) = kind.identity {
+                for name in identity {
+                    assert!(
+                        field_names.contains(*name),
+                        "{}: identity field {name} unknown",
+                        kind.name
+                    );
+                }
+            }
+            if let Some(occurred) = kind.occurred_at {
+                assert!(field_names.contains(occurred), "{}: {occurred}", kind.name);
+            }
+        }
+        assert_eq!(ALL.len(), 22);
+    }
+
+    #[test]
+    fn zego_events_map_to_types() {
+        assert_eq!(for_zego_event("room_create").name, "room.created");
+        assert_eq!(
+            for_zego_event("Censor_Video_V2_Img_Status").name,
+            "moderation.video_image.status"
+        );
+        assert_eq!(for_zego_event("room_user_count").name, "unrecognized");
+        assert_eq!(
+            MODERATION_AUDIO_RESULT.topic_variable(),
+            "ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The consumers' reference in the README (type → topic → key → fields, one example each),
+//! generated from the catalog, with examples made by normalizing the bundled samples. A test
+//! keeps the README's copy current.
+
+use std::fmt::Write as _;
+
+use super::catalog::{EventType, FieldKind, ALL};
+use super::normalize;
+use crate::samples;
+use crate::zego::{sniff, CommonFields, RawCallback};
+
+/// Marks the generated part of the README.
+pub const BEGIN_MARKER: &str = "<!-- BEGIN GENERATED EVENT REFERENCE: edit src/event/catalog.rs, then run `UPDATE_DOCS=1 cargo test docs` -->";
+pub const END_MARKER: &str = "<!-- END GENERATED EVENT REFERENCE -->";
+
+/// A fixed receive time so the examples do not change from one generation to the next.
+const EXAMPLE_RECEIVED_AT_MS: i64 = 1_700_000_000_000;
+
+const UNRECOGNIZED_EXAMPLE: &str = r#"{"event":"room_user_count","appid":"1","timestamp":"1700000000","nonce":"1","signature":"…","room_id":"room1","user_count":12,"admin_user_count":1}"#;
+
+pub fn consumer_reference() -> String {
+    let mut out = String::new();
+    out.push_str("| type | ZEGO callback | topic (default) | key |\n|---|---|---|---|\n");
+    for kind in ALL {
+        let _ = writeln!(
+            out,
+            "| [`{name}`](#{anchor}) | {zego} | `zego.{name}` | {key} |",
+            name = kind.name,
+            anchor = kind.name.replace('.', ""),
+            zego = zego_names(kind),
+            key = key_description(kind),
+        );
+    }
+    for kind in ALL {
+        let _ = write!(
+            out,
+            "\n#### {name}\n\n{description} From {zego}; schema [`schemas/{name}.schema.json`](schemas/{name}.schema.json); \
+             key {key}.\n\n",
+            name = kind.name,
+            description = kind.description,
+            zego = zego_names(kind),
+            key = key_description(kind),
+        );
+        if !kind.fields.is_empty() {
+            out.push_str("| field | JSON type | meaning |\n|---|---|---|\n");
+            for field in kind.fields {
+                match field.kind {
+                    FieldKind::Enum(codes) => {
+                        let listing: Vec<String> = codes
+                            .iter()
+                            .map(|(code, name)| format!("{code} `{name}`"))
+                            .collect();
+                        let _ = writeln!(
+                            out,
+                            "| `{0}_code`, `{0}` | integer, string | {1} Codes: {2}. |",
+                            field.name,
+                            field.doc,
+                            listing.join(", ")
+                        );
+                    }
+                    other => {
+                        let _ = writeln!(
+                            out,
+                            "| `{}` | {} | {} |",
+                            field.name,
+                            json_type(other),
+                            field.doc
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(example) = example(kind) {
+            let _ = write!(
+                out,
+                "\n<details><summary>Example value</summary>\n\n```json\n{example}\n```\n</details>\n"
+            );
+        }
+    }
+    out
+}
+
+fn zego_names(kind: &EventType) -> String {
+    if kind.zego_events.is_empty() {
+        return "any other signed callback".to_owned();
+    }
+    kind.zego_events
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn key_description(kind: &EventType) -> String {
+    if kind.fields.is_empty() {
+        return "`room_id`, `task_id` or `stream_id` of the callback when present".to_owned();
+    }
+    let candidates: Vec<String> = ["room_id", "task_id", "stream_id"]
+        .iter()
+        .filter(|name| kind.fields.iter().any(|field| field.name == **name))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    match candidates.as_slice() {
+        [] => "none".to_owned(),
+        [only] => only.clone(),
+        [first, rest @ ..] => format!("{first} (else {})", rest.join(", else ")),
+    }
+}
+
+fn json_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Str => "string",
+        FieldKind::Int => "integer",
+        FieldKind::Id64 => "string (exact unsigned 64-bit decimal)",
+        FieldKind::TimeMs | FieldKind::BeijingTime => "integer (Unix ms)",
+        FieldKind::Flag => "boolean",
+        FieldKind::StrList => "array of strings",
+        FieldKind::Json => "any JSON",
+        FieldKind::Enum(_) => "integer, string",
+    }
+}
+
+/// The event the first bundled JSON sample of this type normalizes to, pretty-printed.
+fn example(kind: &EventType) -> Option<String> {
+    let body = if kind.zego_events.is_empty() {
+        UNRECOGNIZED_EXAMPLE.to_owned()
+    } else {
+        let sample = samples::callbacks().find(|sample| {
+            sample.file.ends_with(".json") && kind.zego_events.contains(&sample.event())
+        })?;
+        sample.body.replace(
+            r#""Timestamp": "timestamp""#,
+            r#""Timestamp": "1700000000""#,
+        )
+    };
+    let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).ok()?;
+    let common = CommonFields::read(&callback.root).ok()?;
+    let event = normalize(&callback, &common, EXAMPLE_RECEIVED_AT_MS);
+    let value: serde_json::Value = serde_json::from_slice(&event.to_json()).ok()?;
+    serde_json::to_string_pretty(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_in_the_readme_are_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).expect("README.md");
+        let start = readme
+            .find(BEGIN_MARKER)
+            .expect("README has the begin marker")
+            + BEGIN_MARKER.len();
+        let end = readme.find(END_MARKER).expect("README has the end marker");
+        let generated = format!("\n{}\n", consumer_reference());
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{generated}{}", &readme[..start], &readme[end..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert!(
+            readme[start..end] == generated,
+            "the README's event reference is stale: run `UPDATE_DOCS=1 cargo test docs`"
+        );
+    }
+
+    #[test]
+    fn every_type_but_unrecognized_has_a_sample_example() {
+        for kind in ALL {
+            assert!(example(kind).is_some(), "{}", kind.name);
+        }
+    }
+}

@@ -1,0 +1,404 @@
+use serde_json::{json, Value as Json};
+
+use super::*;
+use crate::event::catalog::ALL;
+use crate::event::schema;
+use crate::samples::{self, SampleEncoding};
+use crate::zego::{sniff, Encoding};
+
+const RECEIVED_AT_MS: i64 = 1_700_000_000_123;
+
+fn normalize_body(body: &[u8], encoding: Encoding) -> (Json, Vec<&'static str>, Option<String>) {
+    let callback = RawCallback::decode(body, encoding).expect("decodes");
+    let common = CommonFields::read(&callback.root).expect("common fields");
+    let event = normalize(&callback, &common, RECEIVED_AT_MS);
+    let json: Json = serde_json::from_slice(&event.to_json()).unwrap();
+    (
+        json,
+        event.coercion_failures.clone(),
+        event.partition_key.as_deref().map(str::to_owned),
+    )
+}
+
+fn normalize_json(body: Json) -> Json {
+    normalize_body(body.to_string().as_bytes(), Encoding::Json).0
+}
+
+/// The vendor samples carry placeholder timestamps; give them a numeric one.
+fn sample_body(sample: &samples::Sample) -> String {
+    sample.body.replace(
+        r#""Timestamp": "timestamp""#,
+        r#""Timestamp": "1700000000""#,
+    )
+}
+
+fn validate(event: &Json) {
+    let kind = event["type"].as_str().unwrap();
+    let kind = crate::event::catalog::by_name(kind).unwrap();
+    let schema = schema::schema_for(kind);
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(event)
+        .map(|err| format!("{err} at {}", err.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} does not match its schema: {errors:#?}\n{event:#}",
+        kind.name
+    );
+}
+
+#[test]
+fn every_sample_normalizes_to_its_type_and_matches_the_schema() {
+    let expected_type = |event: &str| match event {
+        "cloud_recording_status" => "cloud_recording.status",
+        other => crate::event::catalog::for_zego_event(other).name,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for sample in samples::callbacks() {
+        let body = sample_body(sample);
+        let encoding = match sample.encoding {
+            SampleEncoding::Form => Encoding::Form,
+            _ => Encoding::Json,
+        };
+        assert_eq!(sniff(body.as_bytes()), encoding, "{}", sample.file);
+        let (event, failures, _) = normalize_body(body.as_bytes(), encoding);
+        assert_eq!(
+            event["type"],
+            expected_type(sample.event()),
+            "{}",
+            sample.file
+        );
+        assert_ne!(event["type"], "unrecognized", "{}", sample.file);
+        assert!(
+            failures.is_empty(),
+            "{}: fields with the wrong form: {failures:?}",
+            sample.file
+        );
+        validate(&event);
+        seen.insert(event["type"].as_str().unwrap().to_owned());
+    }
+    // Every type but `unrecognized` has a vendor sample.
+    assert_eq!(seen.len(), ALL.len() - 1, "{seen:?}");
+}
+
+#[test]
+fn every_json_sample_decodes_the_same_as_a_form() {
+    for sample in samples::callbacks().filter(|sample| sample.encoding == SampleEncoding::Json) {
+        let body: Json = serde_json::from_str(&sample_body(sample)).unwrap();
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in body.as_object().unwrap() {
+            match value {
+                Json::String(text) => {
+                    form.append_pair(key, text);
+                }
+                Json::Array(items) if items.iter().all(Json::is_string) => {
+                    for item in items {
+                        form.append_pair(key, item.as_str().unwrap());
+                    }
+                }
+                Json::Number(number) => {
+                    form.append_pair(key, &number.to_string());
+                }
+                // Nested objects cannot be carried by a form; such callbacks are JSON-only.
+                _ => {}
+            }
+        }
+        let form = form.finish();
+        let (from_form, failures, _) = normalize_body(form.as_bytes(), Encoding::Form);
+        assert!(failures.is_empty(), "{}: {failures:?}", sample.file);
+        let (from_json, ..) = normalize_body(sample_body(sample).as_bytes(), Encoding::Json);
+        assert_eq!(from_form["type"], from_json["type"], "{}", sample.file);
+        if body
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|value| !value.is_object())
+        {
+            assert_eq!(
+                from_form, from_json,
+                "{}: form and JSON differ",
+                sample.file
+            );
+        }
+        validate(&from_form);
+    }
+}
+
+#[test]
+fn broken_samples_are_not_decodable() {
+    for sample in samples::ALL
+        .iter()
+        .filter(|sample| sample.encoding == SampleEncoding::Broken)
+    {
+        assert!(
+            RawCallback::decode(sample.body.as_bytes(), Encoding::Json).is_err(),
+            "{} should not decode",
+            sample.file
+        );
+    }
+}
+
+#[test]
+fn room_close_sample_in_detail() {
+    let sample = samples::ALL
+        .iter()
+        .find(|sample| sample.file == "room_close.json")
+        .unwrap();
+    let (event, _, key) = normalize_body(sample.body.as_bytes(), Encoding::Json);
+    let id = event["id"].clone();
+    assert_eq!(
+        event,
+        json!({
+            "id": id,
+            "type": "room.closed",
+            "zego_event": "room_close",
+            "schema_version": 1,
+            "app_id": 1,
+            "sent_at": 1499676989,
+            "received_at_ms": RECEIVED_AT_MS,
+            "occurred_at_ms": 1499676989909i64,
+            "room_id": "rid_1242649",
+            "room_session_id": "858012925204410400",
+            "close_reason_code": 1,
+            "close_reason": "heartbeat_timeout",
+            "closed_at_ms": 1499676989909i64,
+            "extra": {}
+        })
+    );
+    assert_eq!(key.as_deref(), Some("rid_1242649"));
+}
+
+#[test]
+fn strings_and_numbers_give_the_same_event() {
+    let as_strings = normalize_json(json!({
+        "event": "room_logout", "appid": "7", "timestamp": "1499676978", "nonce": "1", "signature": "s",
+        "room_id": "r", "room_seq": "6085791336856668982", "user_account": "u", "session_id": "0",
+        "logout_time": "1499676978027", "reason": "3", "user_role": "1", "user_update_seq": "13"
+    }));
+    let as_numbers = normalize_json(json!({
+        "event": "room_logout", "appid": 7, "timestamp": 1499676978, "nonce": 2, "signature": "t",
+        "room_id": "r", "room_seq": 6085791336856668982u64, "user_account": "u", "session_id": 0,
+        "logout_time": 1499676978027i64, "reason": 3, "user_role": 1, "user_update_seq": 13
+    }));
+    assert_eq!(as_strings, as_numbers);
+    assert_eq!(as_numbers["reason_code"], 3);
+    assert_eq!(as_numbers["reason"], "duplicate_login_or_kicked_out");
+    assert_eq!(as_numbers["room_session_id"], "6085791336856668982");
+    validate(&as_numbers);
+}
+
+#[test]
+fn u64_max_ids_stay_exact() {
+    let body =
+        br#"{"event":"room_create","appid":4294967295,"timestamp":1,"nonce":"n","signature":"s",
+        "room_id":"r","room_session_id":18446744073709551615}"#;
+    let (event, failures, _) = normalize_body(body, Encoding::Json);
+    assert!(failures.is_empty());
+    assert_eq!(event["room_session_id"], "18446744073709551615");
+    assert_eq!(event["app_id"], 4294967295u64);
+    let form = b"event=room_create&appid=1&timestamp=1&nonce=n&signature=s&room_id=r&room_session_id=18446744073709551615";
+    let (event, ..) = normalize_body(form, Encoding::Form);
+    assert_eq!(event["room_session_id"], "18446744073709551615");
+}
+
+#[test]
+fn an_id_beyond_u64_is_kept_verbatim_under_extra_and_reported() {
+    let body = br#"{"event":"room_create","appid":1,"timestamp":1,"nonce":"n","signature":"s",
+        "room_id":"r","room_session_id":18446744073709551616}"#;
+    let (event, failures, _) = normalize_body(body, Encoding::Json);
+    assert_eq!(failures, vec!["room_session_id"]);
+    assert_eq!(event["room_session_id"], Json::Null);
+    // Exact text preserved: serde_json reads it back as a float, so compare the raw output.
+    let callback = RawCallback::decode(body, Encoding::Json).unwrap();
+    let common = CommonFields::read(&callback.root).unwrap();
+    let text = String::from_utf8(normalize(&callback, &common, 0).to_json()).unwrap();
+    assert!(
+        text.contains(r#""extra":{"room_session_id":18446744073709551616}"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn agreeing_aliases_are_consumed_and_disagreeing_ones_kept() {
+    let event = normalize_json(json!({
+        "event": "stream_close", "appid": "1", "timestamp": "1", "nonce": "n", "signature": "s",
+        "room_id": "room1", "channel_id": "room1",
+        "stream_id": "s1", "stream_alias": "other",
+        "user_id": "u1"
+    }));
+    assert_eq!(event["room_id"], "room1");
+    assert_eq!(event["stream_id"], "s1");
+    assert_eq!(event["user_id"], "u1");
+    assert_eq!(event["extra"], json!({"stream_alias": "other"}));
+    validate(&event);
+}
+
+#[test]
+fn aliases_fill_in_when_the_main_key_is_missing() {
+    let event = normalize_json(json!({
+        "event": "stream_create", "appid": "1", "timestamp": "1", "nonce": "n", "signature": "s",
+        "channel_id": "c", "stream_alias": "a", "publish_id": "p", "publish_name": "pn",
+        "create_time": "1687981272", "recreate": "1", "rtmp_url": "rtmp://one"
+    }));
+    assert_eq!(event["room_id"], "c");
+    assert_eq!(event["stream_id"], "a");
+    assert_eq!(event["user_id"], "p");
+    assert_eq!(event["user_name"], "pn");
+    assert_eq!(event["created_at_ms"], 1687981272000i64);
+    assert_eq!(event["occurred_at_ms"], 1687981272000i64);
+    assert_eq!(event["recreated"], true);
+    assert_eq!(event["rtmp_urls"], json!(["rtmp://one"]));
+    assert_eq!(event["extra"], json!({}));
+    validate(&event);
+}
+
+#[test]
+fn unknown_fields_nested_or_not_are_kept_verbatim() {
+    let event = normalize_json(json!({
+        "Event": "censor_audio_v2_status", "AppId": 1, "Timestamp": 1, "Nonce": "n", "Signature": "s",
+        "TaskId": "t", "Status": 0, "NewTopLevel": {"a": [1, 2.50]},
+        "AuxInfo": {"RoomId": "r", "CensorStreamTime": 31, "NewNested": "x"}
+    }));
+    assert_eq!(event["room_id"], "r");
+    assert_eq!(event["censored_stream_seconds"], 31);
+    assert_eq!(event["status"], "finished");
+    assert_eq!(
+        event["extra"],
+        json!({"NewTopLevel": {"a": [1, 2.50]}, "AuxInfo": {"NewNested": "x"}})
+    );
+    validate(&event);
+}
+
+#[test]
+fn a_field_of_the_wrong_form_is_null_and_its_value_kept() {
+    let (event, failures, _) = normalize_body(
+        br#"{"event":"room_close","appid":1,"timestamp":1,"nonce":"n","signature":"s",
+            "room_id":"r","close_reason":"soon","room_close_time":{"at":1}}"#,
+        Encoding::Json,
+    );
+    assert_eq!(failures, vec!["close_reason", "closed_at_ms"]);
+    assert_eq!(event["close_reason_code"], Json::Null);
+    assert_eq!(event["close_reason"], Json::Null);
+    assert_eq!(
+        event["extra"],
+        json!({"close_reason": "soon", "room_close_time": {"at": 1}})
+    );
+    validate(&event);
+}
+
+#[test]
+fn an_undocumented_code_is_named_unknown() {
+    let event = normalize_json(json!({
+        "event": "stream_close", "appid": "1", "timestamp": "1", "nonce": "n", "signature": "s",
+        "type": "101"
+    }));
+    assert_eq!(event["close_reason_code"], 101);
+    assert_eq!(event["close_reason"], "unknown");
+    validate(&event);
+}
+
+#[test]
+fn json_text_fields_stay_strings() {
+    let sample = samples::ALL
+        .iter()
+        .find(|sample| sample.file == "stream_create.json")
+        .unwrap();
+    let (event, ..) = normalize_body(sample.body.as_bytes(), Encoding::Json);
+    assert_eq!(event["stream_attr"], "{\"cid\":0}");
+    assert_eq!(event["stream_seq"], 1);
+    // The sample's aliases disagree with the main keys: both values are kept.
+    assert_eq!(event["room_id"], "room1");
+    assert_eq!(event["extra"]["channel_id"], "0xb-0x1");
+    assert_eq!(event["extra"]["publish_id"], "publish");
+    assert_eq!(event["extra"]["stream_alias"], "aaa");
+}
+
+#[test]
+fn moderation_image_time_is_read_as_beijing_time() {
+    let sample = samples::ALL
+        .iter()
+        .find(|sample| sample.file == "censor_video_v2_img_result.json")
+        .unwrap();
+    let (event, _, key) = normalize_body(sample.body.as_bytes(), Encoding::Json);
+    // 2024-06-07 15:20:42.586 at UTC+8 is 07:20:42.586 UTC.
+    assert_eq!(event["image_captured_at_ms"], 1717744842586i64);
+    assert_eq!(event["occurred_at_ms"], 1717744842586i64);
+    assert_eq!(
+        event["risk_info_list"][0]["RiskDetail"]["FaceInfoList"][0]["Location"][0],
+        487
+    );
+    assert_eq!(key.as_deref(), Some("room_1"));
+}
+
+#[test]
+fn the_id_ignores_nonce_and_timestamp_but_not_identity() {
+    let login = |nonce: &str, timestamp: &str, session: &str| {
+        normalize_json(json!({
+            "event": "room_login", "appid": "1", "timestamp": timestamp, "nonce": nonce,
+            "signature": "x", "room_id": "r", "room_seq": "9", "user_account": "u",
+            "session_id": session, "login_time": "1499676978027"
+        }))["id"]
+            .clone()
+    };
+    assert_eq!(login("1", "100", "5"), login("2", "160", "5"));
+    assert_ne!(login("1", "100", "5"), login("1", "100", "6"));
+}
+
+#[test]
+fn unrecognized_events_keep_every_field_and_get_a_content_id() {
+    let body = |nonce: &str, count: u32| {
+        json!({
+            "event": "room_user_count", "appid": "9", "timestamp": "1", "nonce": nonce,
+            "signature": "s", "room_id": "r9", "user_count": count
+        })
+    };
+    let (first, _, key) = normalize_body(body("1", 3).to_string().as_bytes(), Encoding::Json);
+    assert_eq!(first["type"], "unrecognized");
+    assert_eq!(first["zego_event"], "room_user_count");
+    assert_eq!(first["extra"], json!({"room_id": "r9", "user_count": 3}));
+    assert_eq!(key.as_deref(), Some("r9"));
+    validate(&first);
+    assert_eq!(first["id"], normalize_json(body("2", 3))["id"]);
+    assert_ne!(first["id"], normalize_json(body("1", 4))["id"]);
+}
+
+#[test]
+fn partition_key_prefers_room_then_task_then_stream() {
+    let mix = normalize_body(
+        br#"{"event":"mix_stop","appid":"1","timestamp":"1","nonce":"n","signature":"s","task_id":"t","seq":"1"}"#,
+        Encoding::Json,
+    );
+    assert_eq!(mix.2.as_deref(), Some("t"));
+    let record = normalize_body(
+        b"event=record&appid=1&timestamp=1&nonce=n&signature=s&stream_alias=aaaa",
+        Encoding::Form,
+    );
+    assert_eq!(record.2.as_deref(), Some("aaaa"));
+}
+
+#[test]
+fn schemas_in_the_repository_are_up_to_date() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+    for (file, schema) in schema::all() {
+        let path = dir.join(&file);
+        let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        if update {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!("{file} is missing: run `UPDATE_SCHEMAS=1 cargo test schemas`")
+        });
+        assert!(
+            committed == text,
+            "{file} is stale: run `UPDATE_SCHEMAS=1 cargo test schemas`"
+        );
+    }
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(
+        files,
+        ALL.len(),
+        "schemas/ holds a file that is no type's schema"
+    );
+}

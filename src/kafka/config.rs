@@ -1,0 +1,39 @@
+//! The producer's librdkafka configuration: safe defaults, then the user's properties.
+
+use rdkafka::ClientConfig;
+
+use crate::configuration::LibrdkafkaProperties;
+
+/// Defaults chosen for a bridge that must not lose or reorder what it acknowledged, and whose
+/// queue must fit in a pod's memory. Any of them can be overridden with
+/// `ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>`.
+pub struct ProducerDefaults;
+
+impl ProducerDefaults {
+    pub const PROPERTIES: &'static [(&'static str, &'static str)] = &[
+        ("client.id", "zego-kafka-bridge"),
+        // No duplicates from retries and per-partition order kept; implies acks=all.
+        ("enable.idempotence", "true"),
+        ("acks", "all"),
+        ("compression.type", "lz4"),
+        ("linger.ms", "5"),
+        // The queue is bounded by count and by bytes; when it is full callbacks get 503.
+        ("queue.buffering.max.messages", "50000"),
+        ("queue.buffering.max.kbytes", "32768"),
+        // How long an accepted event may wait for Kafka before it counts as failed.
+        ("message.timeout.ms", "300000"),
+    ];
+}
+
+/// The configuration of the bridge's producer for these brokers.
+pub fn producer_config(bootstrap_servers: &str, overrides: &LibrdkafkaProperties) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap_servers);
+    for (property, value) in ProducerDefaults::PROPERTIES {
+        config.set(*property, *value);
+    }
+    for (property, value) in &overrides.0 {
+        config.set(property, value);
+    }
+    config
+}

@@ -1,0 +1,16 @@
+//! zego-kafka-bridge: receives signed ZEGOCLOUD callbacks over HTTP and publishes normalized
+//! events to per-type Kafka topics.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod configuration;
+pub mod error;
+pub mod event;
+pub mod kafka;
+pub mod metrics;
+pub mod routes;
+pub mod samples;
+pub mod sender;
+pub mod startup;
+pub mod telemetry;
+pub mod zego;

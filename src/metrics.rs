@@ -1,0 +1,343 @@
+//! Every Prometheus metric the bridge exports, defined in one place with typed recorders.
+//!
+//! Label values are bounded: event types come from the catalog, topics from configuration,
+//! statuses and reasons from fixed lists. Nothing from a request body becomes a label.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Label used for requests that never got as far as naming an event type.
+pub const NO_TYPE: &str = "none";
+
+/// Bucket bounds of the ack-latency histogram: from 100 µs to 5 s.
+const ACK_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+/// Bucket bounds of the Kafka delivery-latency histogram: from 1 ms to 5 min.
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    Failed,
+}
+
+impl DeliveryOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Failed => "failed",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    callbacks: IntCounterVec,
+    ack_latency: HistogramVec,
+    signature_refusals: IntCounterVec,
+    unavailable: IntCounterVec,
+    field_coercion_failures: IntCounterVec,
+    deliveries: IntCounterVec,
+    delivery_latency: HistogramVec,
+    undelivered_at_shutdown: IntGauge,
+    queue_messages: IntGauge,
+    in_flight: IntGauge,
+    kafka_reachable: IntGauge,
+    ready: IntGauge,
+    topic_missing: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let callbacks = IntCounterVec::new(
+            Opts::new(
+                "zego_bridge_callbacks_total",
+                "Callbacks answered, by normalized event type and HTTP status.",
+            ),
+            &["type", "status"],
+        )
+        .expect("valid metric");
+        let ack_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "zego_bridge_ack_latency_seconds",
+                "Time from request start to the reply, by HTTP status.",
+            )
+            .buckets(ACK_BUCKETS.to_vec()),
+            &["status"],
+        )
+        .expect("valid metric");
+        let signature_refusals = IntCounterVec::new(
+            Opts::new(
+                "zego_bridge_signature_refusals_total",
+                "Callbacks refused with 401, by reason (mismatch, unknown_app, clock_skew).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let unavailable = IntCounterVec::new(
+            Opts::new(
+                "zego_bridge_unavailable_total",
+                "Callbacks refused with 503, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let field_coercion_failures = IntCounterVec::new(
+            Opts::new(
+                "zego_bridge_field_coercion_failures_total",
+                "Declared fields whose value had the wrong form (published as null, kept under `extra`).",
+            ),
+            &["type", "field"],
+        )
+        .expect("valid metric");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "zego_bridge_kafka_deliveries_total",
+                "Kafka delivery reports, by topic and outcome (delivered, failed).",
+            ),
+            &["topic", "outcome"],
+        )
+        .expect("valid metric");
+        let delivery_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "zego_bridge_kafka_delivery_latency_seconds",
+                "Time from enqueueing an event to Kafka's acknowledgement, by topic.",
+            )
+            .buckets(DELIVERY_BUCKETS.to_vec()),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let undelivered_at_shutdown = IntGauge::new(
+            "zego_bridge_undelivered_at_shutdown",
+            "Events still queued when the shutdown deadline passed (lost).",
+        )
+        .expect("valid metric");
+        let queue_messages = IntGauge::new(
+            "zego_bridge_kafka_queue_messages",
+            "Events in the producer queue or in flight to Kafka.",
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "zego_bridge_http_requests_in_flight",
+            "Callback requests being handled now.",
+        )
+        .expect("valid metric");
+        let kafka_reachable = IntGauge::new(
+            "zego_bridge_kafka_reachable",
+            "1 when the last metadata request to Kafka succeeded.",
+        )
+        .expect("valid metric");
+        let ready = IntGauge::new(
+            "zego_bridge_ready",
+            "1 when the bridge accepts callbacks (Kafka reachable, not shutting down).",
+        )
+        .expect("valid metric");
+        let topic_missing = IntGaugeVec::new(
+            Opts::new(
+                "zego_bridge_kafka_topic_missing",
+                "1 for a configured topic that does not exist in the cluster.",
+            ),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "zego_bridge_build_info",
+                "Always 1; labels carry the version.",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        for collector in [
+            Box::new(callbacks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ack_latency.clone()),
+            Box::new(signature_refusals.clone()),
+            Box::new(unavailable.clone()),
+            Box::new(field_coercion_failures.clone()),
+            Box::new(deliveries.clone()),
+            Box::new(delivery_latency.clone()),
+            Box::new(undelivered_at_shutdown.clone()),
+            Box::new(queue_messages.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(kafka_reachable.clone()),
+            Box::new(ready.clone()),
+            Box::new(topic_missing.clone()),
+            Box::new(build_info),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            callbacks,
+            ack_latency,
+            signature_refusals,
+            unavailable,
+            field_coercion_failures,
+            deliveries,
+            delivery_latency,
+            undelivered_at_shutdown,
+            queue_messages,
+            in_flight,
+            kafka_reachable,
+            ready,
+            topic_missing,
+        }
+    }
+
+    pub fn callback_answered(&self, event_type: &str, status: u16, elapsed: Duration) {
+        let status = status_label(status);
+        self.callbacks
+            .with_label_values(&[event_type, status])
+            .inc();
+        self.ack_latency
+            .with_label_values(&[status])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn signature_refused(&self, reason: &str) {
+        self.signature_refusals.with_label_values(&[reason]).inc();
+    }
+
+    pub fn unavailable(&self, reason: &str) {
+        self.unavailable.with_label_values(&[reason]).inc();
+    }
+
+    pub fn field_coercion_failed(&self, event_type: &str, field: &str) {
+        self.field_coercion_failures
+            .with_label_values(&[event_type, field])
+            .inc();
+    }
+
+    pub fn delivery(&self, topic: &str, outcome: DeliveryOutcome, elapsed: Duration) {
+        self.deliveries
+            .with_label_values(&[topic, outcome.label()])
+            .inc();
+        if outcome == DeliveryOutcome::Delivered {
+            self.delivery_latency
+                .with_label_values(&[topic])
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    pub fn undelivered_at_shutdown(&self, count: i64) {
+        self.undelivered_at_shutdown.set(count);
+    }
+
+    pub fn set_queue_messages(&self, count: i64) {
+        self.queue_messages.set(count);
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn request_in_flight(&self) -> InFlightGuard<'_> {
+        self.in_flight.inc();
+        InFlightGuard(&self.in_flight)
+    }
+
+    pub fn set_kafka_reachable(&self, reachable: bool) {
+        self.kafka_reachable.set(i64::from(reachable));
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    pub fn set_topic_missing(&self, topic: &str, missing: bool) {
+        self.topic_missing
+            .with_label_values(&[topic])
+            .set(i64::from(missing));
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding of gathered metrics cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+pub struct InFlightGuard<'a>(&'a IntGauge);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Static label strings for the statuses the bridge answers with, so recording allocates nothing.
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        415 => "415",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_help() {
+        let metrics = Metrics::new();
+        metrics.callback_answered("room.created", 200, Duration::from_micros(300));
+        metrics.signature_refused("mismatch");
+        metrics.delivery(
+            "zego.room.created",
+            DeliveryOutcome::Delivered,
+            Duration::from_millis(3),
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"zego_bridge_callbacks_total{status="200",type="room.created"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"zego_bridge_signature_refusals_total{reason="mismatch"} 1"#));
+        assert!(text.contains("# HELP zego_bridge_kafka_delivery_latency_seconds"));
+        {
+            let _guard = metrics.request_in_flight();
+            assert!(metrics
+                .render()
+                .contains("zego_bridge_http_requests_in_flight 1"));
+        }
+        assert!(metrics
+            .render()
+            .contains("zego_bridge_http_requests_in_flight 0"));
+    }
+}

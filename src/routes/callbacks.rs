@@ -1,0 +1,187 @@
+//! `POST /v1/callbacks`: decode, verify, normalize, enqueue, answer.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::{header, StatusCode};
+use actix_web::web::{self, BytesMut};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use futures_util::StreamExt;
+use tracing::{debug, warn};
+
+use crate::error::{CallbackError, Reply, Unavailable};
+use crate::event::{catalog, normalize};
+use crate::metrics::NO_TYPE;
+use crate::startup::AppState;
+use crate::zego::{
+    check_clock_skew, sniff, CommonFields, Encoding, MalformedCallback, RawCallback,
+};
+
+/// How long a client may take to send its body once the headers are in.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn receive_callback(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let _in_flight = state.metrics.request_in_flight();
+    let mut event_type = NO_TYPE;
+    let response = match accept(&request, payload, &state, &mut event_type).await {
+        Ok(()) => Reply::respond(StatusCode::OK, "accepted"),
+        Err(err) => {
+            report_refusal(&state, &err, event_type);
+            err.error_response()
+        }
+    };
+    state
+        .metrics
+        .callback_answered(event_type, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn accept(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    event_type: &mut &'static str,
+) -> Result<(), CallbackError> {
+    if state.is_shutting_down() {
+        return Err(state.unavailable(Unavailable::ShuttingDown));
+    }
+    let declared = declared_encoding(request)?;
+    let body = read_body(request, payload, state.max_body_bytes).await?;
+    // A body labelled as a form that is really a JSON object is read as JSON: senders mislabel.
+    let encoding = match declared {
+        Some(Encoding::Json) => Encoding::Json,
+        _ => sniff(&body),
+    };
+    let callback = RawCallback::decode(&body, encoding).map_err(MalformedCallback::from)?;
+    let common = CommonFields::read(&callback.root)?;
+    let kind = catalog::for_zego_event(&common.event);
+    *event_type = kind.name;
+
+    state.secrets.verify(
+        common.app_id,
+        &common.timestamp_text,
+        &common.nonce,
+        &common.signature,
+    )?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    check_clock_skew(
+        common.timestamp,
+        now.as_secs() as i64,
+        state.max_clock_skew_secs,
+    )?;
+
+    let event = normalize(&callback, &common, now.as_millis() as i64);
+    for field in &event.coercion_failures {
+        state.metrics.field_coercion_failed(kind.name, field);
+        warn!(
+            event_id = %event.id,
+            r#type = kind.name,
+            field,
+            "field has an unexpected form: published as null, original kept under `extra`"
+        );
+    }
+    let payload = event.to_json();
+    state
+        .publisher
+        .publish(&event, &payload)
+        .map_err(|err| state.unavailable(err.into()))?;
+    debug!(
+        event_id = %event.id,
+        r#type = kind.name,
+        encoding = encoding.as_str(),
+        "callback accepted"
+    );
+    Ok(())
+}
+
+/// The encoding the Content-Type names; `None` when it is missing or generic and the body
+/// itself must tell.
+fn declared_encoding(request: &HttpRequest) -> Result<Option<Encoding>, CallbackError> {
+    let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| CallbackError::UnsupportedMediaType("<not text>".into()))?;
+    let media_type = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media_type.as_str() {
+        "application/json" | "text/json" => Ok(Some(Encoding::Json)),
+        other if other.ends_with("+json") => Ok(Some(Encoding::Json)),
+        "application/x-www-form-urlencoded" => Ok(Some(Encoding::Form)),
+        "" | "text/plain" | "application/octet-stream" | "*/*" => Ok(None),
+        _ => Err(CallbackError::UnsupportedMediaType(text.to_owned())),
+    }
+}
+
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<BytesMut, CallbackError> {
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(CallbackError::TooLarge { limit });
+    }
+    let mut body = BytesMut::with_capacity(declared_length.unwrap_or(4096).min(limit));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|err| CallbackError::BodyRead(err.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(CallbackError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(BODY_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| CallbackError::BodyTimeout)??;
+    Ok(body)
+}
+
+fn report_refusal(state: &AppState, err: &CallbackError, event_type: &str) {
+    match err {
+        CallbackError::Refused(refusal) => {
+            state.metrics.signature_refused(refusal.reason());
+            warn!(
+                r#type = event_type,
+                reason = refusal.reason(),
+                "callback refused"
+            );
+        }
+        CallbackError::Unavailable { cause, .. } => {
+            state.metrics.unavailable(cause.reason());
+            warn!(r#type = event_type, error = %cause, "callback refused with 503");
+        }
+        other => debug!(r#type = event_type, error = %other, "bad callback request"),
+    }
+}
+
+pub async fn method_not_allowed() -> HttpResponse {
+    Reply::respond(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "callbacks are sent with POST",
+    )
+}
+
+pub async fn not_found() -> HttpResponse {
+    Reply::respond(
+        StatusCode::NOT_FOUND,
+        "not found: ZEGO callbacks go to POST /v1/callbacks",
+    )
+}

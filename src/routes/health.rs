@@ -1,0 +1,23 @@
+//! Liveness and readiness, on the admin listener.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+use crate::error::Reply;
+use crate::startup::AppState;
+
+/// The process is up and serving HTTP.
+pub async fn healthz() -> HttpResponse {
+    Reply::respond(StatusCode::OK, "alive")
+}
+
+/// The bridge can accept callbacks now: Kafka is reachable and it is not shutting down.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.not_ready_reasons() {
+        reasons if reasons.is_empty() => Reply::respond(StatusCode::OK, "ready"),
+        reasons => Reply::respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("not ready: {}", reasons.join("; ")),
+        ),
+    }
+}

@@ -1,0 +1,325 @@
+//! `zego-kafka-bridge send`: signs callbacks the way ZEGO does and posts them, optionally with
+//! ZEGO's retry schedule. For trying the bridge out and for tests.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value as Json};
+
+use crate::samples;
+use crate::zego::{self, sniff, Encoding};
+
+/// ZEGO's retry delays after a failed delivery (the callback is dropped after the last).
+pub const ZEGO_RETRY_DELAYS: [Duration; 5] = [
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+    Duration::from_secs(32),
+];
+
+/// A callback ready to post: body and Content-Type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCallback {
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+/// What to change in a callback before signing it.
+#[derive(Debug, Clone)]
+pub struct Signing<'a> {
+    pub secret: &'a str,
+    pub timestamp: i64,
+    pub nonce: &'a str,
+    pub app_id: Option<u64>,
+    /// Send as `application/x-www-form-urlencoded` when the callback has no nested objects.
+    pub as_form: bool,
+}
+
+impl Signing<'_> {
+    pub fn now(secret: &str) -> Signing<'_> {
+        Signing {
+            secret,
+            timestamp: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |now| now.as_secs() as i64),
+            nonce: "",
+            app_id: None,
+            as_form: false,
+        }
+    }
+}
+
+/// Stamps `timestamp`, `nonce`, `signature` (and the AppID if asked) into a JSON or form
+/// callback, keeping each key's casing and each value's JSON type.
+pub fn sign_callback(body: &str, signing: &Signing<'_>) -> Result<SignedCallback, String> {
+    let timestamp = signing.timestamp.to_string();
+    let signature = zego::sign(signing.secret, &timestamp, signing.nonce);
+    match sniff(body.as_bytes()) {
+        Encoding::Json => {
+            let mut map: Map<String, Json> =
+                serde_json::from_str(body).map_err(|err| format!("not a JSON object: {err}"))?;
+            let numeric_timestamp =
+                find_key(&map, zego::TIMESTAMP_KEYS).is_some_and(|key| map[&key].is_number());
+            set(
+                &mut map,
+                zego::TIMESTAMP_KEYS,
+                if numeric_timestamp {
+                    Json::from(signing.timestamp)
+                } else {
+                    Json::from(timestamp.clone())
+                },
+            );
+            set(&mut map, zego::NONCE_KEYS, Json::from(signing.nonce));
+            set(&mut map, zego::SIGNATURE_KEYS, Json::from(signature));
+            if let Some(app_id) = signing.app_id {
+                let numeric =
+                    find_key(&map, zego::APP_ID_KEYS).is_some_and(|key| map[&key].is_number());
+                set(
+                    &mut map,
+                    zego::APP_ID_KEYS,
+                    if numeric {
+                        Json::from(app_id)
+                    } else {
+                        Json::from(app_id.to_string())
+                    },
+                );
+            }
+            if signing.as_form {
+                if let Some(form) = json_as_form(&map) {
+                    return Ok(SignedCallback {
+                        body: form.into_bytes(),
+                        content_type: "application/x-www-form-urlencoded",
+                    });
+                }
+            }
+            Ok(SignedCallback {
+                body: serde_json::to_vec(&map).expect("a map serializes"),
+                content_type: "application/json",
+            })
+        }
+        Encoding::Form => {
+            let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body.trim().as_bytes())
+                .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                .collect();
+            let mut replace = |keys: &[&str], value: String| match pairs
+                .iter_mut()
+                .find(|(key, _)| keys.iter().any(|k| key.eq_ignore_ascii_case(k)))
+            {
+                Some(pair) => pair.1 = value,
+                None => pairs.push((keys[0].to_owned(), value)),
+            };
+            replace(zego::TIMESTAMP_KEYS, timestamp);
+            replace(zego::NONCE_KEYS, signing.nonce.to_owned());
+            replace(zego::SIGNATURE_KEYS, signature);
+            if let Some(app_id) = signing.app_id {
+                replace(zego::APP_ID_KEYS, app_id.to_string());
+            }
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            Ok(SignedCallback {
+                body: body.into_bytes(),
+                content_type: "application/x-www-form-urlencoded",
+            })
+        }
+    }
+}
+
+fn find_key(map: &Map<String, Json>, keys: &[&str]) -> Option<String> {
+    map.keys()
+        .find(|key| keys.iter().any(|wanted| key.eq_ignore_ascii_case(wanted)))
+        .cloned()
+}
+
+fn set(map: &mut Map<String, Json>, keys: &[&str], value: Json) {
+    let key = find_key(map, keys).unwrap_or_else(|| keys[0].to_owned());
+    map.insert(key, value);
+}
+
+/// A form body for a callback without nested objects; `None` when it has some.
+fn json_as_form(map: &Map<String, Json>) -> Option<String> {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in map {
+        match value {
+            Json::String(text) => {
+                form.append_pair(key, text);
+            }
+            Json::Number(number) => {
+                form.append_pair(key, &number.to_string());
+            }
+            Json::Bool(flag) => {
+                form.append_pair(key, if *flag { "1" } else { "0" });
+            }
+            Json::Null => {}
+            Json::Array(items) => {
+                for item in items {
+                    form.append_pair(key, item.as_str()?);
+                }
+            }
+            Json::Object(_) => return None,
+        }
+    }
+    Some(form.finish())
+}
+
+/// A callback to send: a name for the output and its unsigned body.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub name: String,
+    pub body: String,
+}
+
+/// The bundled samples whose event (or file) matches `filter`, or all of them.
+pub fn bundled(filter: Option<&str>) -> Result<Vec<Outgoing>, String> {
+    let chosen: Vec<Outgoing> = samples::callbacks()
+        .filter(|sample| {
+            filter.is_none_or(|wanted| sample.event() == wanted || sample.file == wanted)
+        })
+        .map(|sample| Outgoing {
+            name: sample.file.to_owned(),
+            body: sample.body.to_owned(),
+        })
+        .collect();
+    if chosen.is_empty() {
+        let mut names: Vec<&str> = samples::callbacks().map(|sample| sample.event()).collect();
+        names.dedup();
+        return Err(format!(
+            "no bundled sample named {:?}; choose one of: {}",
+            filter.unwrap_or_default(),
+            names.join(", ")
+        ));
+    }
+    Ok(chosen)
+}
+
+/// The outcome of posting one callback (after retries, if any).
+#[derive(Debug)]
+pub struct Delivery {
+    pub status: Option<u16>,
+    pub body: String,
+    pub attempts: usize,
+}
+
+impl Delivery {
+    pub fn succeeded(&self) -> bool {
+        self.status
+            .is_some_and(|status| (200..300).contains(&status))
+    }
+}
+
+/// Posts one signed callback; with `zego_retries`, retries a failure on ZEGO's schedule with
+/// the same body, nonce and signature.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    callback: &SignedCallback,
+    zego_retries: bool,
+    mut on_retry: impl FnMut(&Delivery, Duration),
+) -> Delivery {
+    let delays: &[Duration] = if zego_retries {
+        &ZEGO_RETRY_DELAYS
+    } else {
+        &[]
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, callback.content_type)
+            .body(callback.body.clone())
+            .send()
+            .await;
+        let delivery = match result {
+            Ok(response) => Delivery {
+                status: Some(response.status().as_u16()),
+                body: response.text().await.unwrap_or_default(),
+                attempts,
+            },
+            Err(err) => Delivery {
+                status: None,
+                body: err.to_string(),
+                attempts,
+            },
+        };
+        match delays.get(attempts - 1) {
+            Some(delay) if !delivery.succeeded() => {
+                on_retry(&delivery, *delay);
+                tokio::time::sleep(*delay).await;
+            }
+            _ => return delivery,
+        }
+    }
+}
+
+/// A fresh random nonce, as ZEGO sends them (decimal, up to 19 digits).
+pub fn random_nonce() -> String {
+    (rand::random::<u64>() >> 1).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zego::{CommonFields, RawCallback};
+
+    fn verify(signed: &SignedCallback, secret: &str) -> u64 {
+        let encoding = if signed.content_type == "application/json" {
+            Encoding::Json
+        } else {
+            Encoding::Form
+        };
+        let callback = RawCallback::decode(&signed.body, encoding).unwrap();
+        let common = CommonFields::read(&callback.root).unwrap();
+        zego::CallbackSecrets::parse(secret)
+            .unwrap()
+            .verify(
+                common.app_id,
+                &common.timestamp_text,
+                &common.nonce,
+                &common.signature,
+            )
+            .unwrap();
+        common.app_id
+    }
+
+    #[test]
+    fn every_bundled_sample_signs_and_verifies_as_json_and_form() {
+        for outgoing in bundled(None).unwrap() {
+            for as_form in [false, true] {
+                let signing = Signing {
+                    nonce: "123",
+                    app_id: Some(77),
+                    as_form,
+                    ..Signing::now("k")
+                };
+                let signed = sign_callback(&outgoing.body, &signing).unwrap();
+                assert_eq!(verify(&signed, "k"), 77, "{}", outgoing.name);
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_timestamps_stay_numeric_and_key_case_is_kept() {
+        let signing = Signing {
+            nonce: "9",
+            timestamp: 1700000000,
+            ..Signing::now("k")
+        };
+        let signed = sign_callback(
+            r#"{"Event":"x","AppId":1,"Timestamp":1,"Nonce":"a","Signature":"b"}"#,
+            &signing,
+        )
+        .unwrap();
+        let text = String::from_utf8(signed.body).unwrap();
+        assert!(text.contains(r#""Timestamp":1700000000"#), "{text}");
+        assert!(text.contains(r#""Nonce":"9""#), "{text}");
+        assert!(!text.contains(r#""timestamp""#), "{text}");
+    }
+
+    #[test]
+    fn unknown_sample_names_list_the_choices() {
+        let err = bundled(Some("nope")).unwrap_err();
+        assert!(err.contains("room_create"), "{err}");
+        assert_eq!(bundled(Some("room_close")).unwrap().len(), 2);
+    }
+}

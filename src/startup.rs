@@ -1,0 +1,340 @@
+//! Wiring: builds the producer and both HTTP servers from [`Settings`], runs them, and shuts
+//! them down in an order that loses nothing it can save.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use rdkafka::error::KafkaError;
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+use crate::configuration::{KafkaTarget, Settings};
+use crate::error::{CallbackError, Unavailable};
+use crate::kafka::{producer_config, EmbeddedCluster, Publisher};
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::zego::CallbackSecrets;
+
+/// How often the bridge asks Kafka for metadata (readiness, missing topics).
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Partitions of each topic of the embedded cluster.
+const EMBEDDED_PARTITIONS: i32 = 3;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub secrets: CallbackSecrets,
+    pub max_clock_skew_secs: u64,
+    pub max_body_bytes: usize,
+    pub retry_after_secs: u64,
+    pub publisher: Arc<Publisher>,
+    pub metrics: Arc<Metrics>,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    pub fn unavailable(&self, cause: Unavailable) -> CallbackError {
+        CallbackError::Unavailable {
+            cause,
+            retry_after_secs: self.retry_after_secs,
+        }
+    }
+
+    /// Why the bridge cannot take callbacks now; empty when it can.
+    pub fn not_ready_reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.is_shutting_down() {
+            reasons.push("shutting down".to_owned());
+        }
+        let health = self.publisher.health();
+        if let Some(fatal) = health.fatal_error() {
+            reasons.push(format!("Kafka producer failed: {fatal}"));
+        }
+        if !health.is_reachable() {
+            reasons.push("Kafka is unreachable".to_owned());
+        }
+        reasons
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr} (set by {variable}): {source}")]
+    Bind {
+        variable: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the Kafka producer: {0} (check ZEGO_BRIDGE_KAFKA_BROKERS and the ZEGO_BRIDGE_LIBRDKAFKA_* variables)")]
+    Producer(KafkaError),
+    #[error("cannot start the embedded Kafka cluster: {0}")]
+    Embedded(KafkaError),
+    #[error("cannot start the HTTP server: {0}")]
+    Server(std::io::Error),
+}
+
+/// Stops a running [`Application`] as SIGTERM would.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<Notify>);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// What shutting down achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Accepted events that were still not delivered when the deadline passed.
+    pub undelivered: i32,
+}
+
+pub struct Application {
+    public_port: u16,
+    admin_port: u16,
+    public_server: Server,
+    admin_server: Server,
+    state: web::Data<AppState>,
+    shutdown_timeout: Duration,
+    stop: Arc<Notify>,
+    // Declared last so it is dropped last: the producer must go before the cluster it talks to.
+    embedded: Option<EmbeddedCluster>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let started = Instant::now();
+        let metrics = Arc::new(Metrics::new());
+        let (bootstrap, embedded) = match &settings.kafka {
+            KafkaTarget::Brokers(brokers) => (brokers.clone(), None),
+            KafkaTarget::Embedded => {
+                let cluster =
+                    EmbeddedCluster::start(&settings.topics.distinct(), EMBEDDED_PARTITIONS)
+                        .map_err(StartupError::Embedded)?;
+                warn!(
+                    bootstrap = cluster.bootstrap_servers(),
+                    "ZEGO_BRIDGE_KAFKA_BROKERS is not set: publishing to an EMBEDDED IN-MEMORY Kafka \
+                     cluster. NOTHING IS PERSISTED and events vanish when the process exits. \
+                     Set ZEGO_BRIDGE_KAFKA_BROKERS for real use."
+                );
+                (cluster.bootstrap_servers().to_owned(), Some(cluster))
+            }
+        };
+        if embedded.is_some() && settings.secrets.count() == 1 {
+            warn!(
+                "ZEGO_BRIDGE_CALLBACK_SECRETS is not set: accepting callbacks signed with the demo \
+                 secret `{}` (what `zego-kafka-bridge send` uses by default)",
+                crate::configuration::DEMO_SECRET
+            );
+        }
+        let config = producer_config(&bootstrap, &settings.librdkafka);
+        let publisher = Arc::new(
+            Publisher::new(
+                &config,
+                settings.topics.clone(),
+                metrics.clone(),
+                settings.log_events,
+            )
+            .map_err(StartupError::Producer)?,
+        );
+        // One probe before serving, so readiness and missing topics are known from the start.
+        probe(&publisher).await;
+
+        let state = web::Data::new(AppState {
+            secrets: settings.secrets.clone(),
+            max_clock_skew_secs: settings.max_clock_skew_secs,
+            max_body_bytes: settings.max_body_bytes,
+            retry_after_secs: settings.retry_after_secs,
+            publisher,
+            metrics,
+            shutting_down: AtomicBool::new(false),
+        });
+
+        let public_listener = bind("ZEGO_BRIDGE_LISTEN_ADDR", settings.listen_addr)?;
+        let admin_listener = bind("ZEGO_BRIDGE_ADMIN_ADDR", settings.admin_addr)?;
+        let public_port = port_of(&public_listener)?;
+        let admin_port = port_of(&admin_listener)?;
+        let drain_secs = settings.shutdown_timeout.as_secs().max(1);
+
+        let public_state = state.clone();
+        let public_server = HttpServer::new(move || {
+            App::new()
+                .app_data(public_state.clone())
+                .service(
+                    web::resource("/v1/callbacks")
+                        .route(web::post().to(routes::receive_callback))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(settings.http_workers)
+        .disable_signals()
+        .shutdown_timeout(drain_secs)
+        .listen(public_listener)
+        .map_err(StartupError::Server)?
+        .run();
+
+        let admin_state = state.clone();
+        let admin_server = HttpServer::new(move || {
+            App::new()
+                .app_data(admin_state.clone())
+                .route("/metrics", web::get().to(routes::metrics))
+                .route("/healthz", web::get().to(routes::healthz))
+                .route("/readyz", web::get().to(routes::readyz))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(admin_listener)
+        .map_err(StartupError::Server)?
+        .run();
+
+        info!(
+            public = %settings.listen_addr.ip(), public_port,
+            admin = %settings.admin_addr.ip(), admin_port,
+            secrets = settings.secrets.count(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "zego-kafka-bridge listening: callbacks on POST /v1/callbacks, metrics and probes on the admin port"
+        );
+        Ok(Application {
+            public_port,
+            admin_port,
+            public_server,
+            admin_server,
+            state,
+            shutdown_timeout: settings.shutdown_timeout,
+            stop: Arc::new(Notify::new()),
+            embedded,
+        })
+    }
+
+    pub fn public_port(&self) -> u16 {
+        self.public_port
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.stop.clone())
+    }
+
+    /// Serves until SIGTERM, SIGINT or [`ShutdownHandle::shutdown`], then shuts down: refuse new
+    /// callbacks with 503, finish those in progress, flush the producer within the deadline.
+    pub async fn run_until_stopped(self) -> std::io::Result<ShutdownReport> {
+        let Application {
+            public_server,
+            admin_server,
+            state,
+            shutdown_timeout,
+            stop,
+            embedded,
+            ..
+        } = self;
+        let public_handle = public_server.handle();
+        let admin_handle = admin_server.handle();
+        let mut public_task = tokio::spawn(public_server);
+        let admin_task = tokio::spawn(admin_server);
+        let prober = tokio::spawn(probe_loop(state.publisher.clone()));
+
+        tokio::select! {
+            signal = shutdown_signal() => info!(signal, "shutting down"),
+            () = stop.notified() => info!("shutting down on request"),
+            result = &mut public_task => {
+                error!(?result, "the public HTTP server stopped by itself");
+            }
+        }
+        let deadline = Instant::now() + shutdown_timeout;
+        state.begin_shutdown();
+        state.metrics.set_ready(false);
+        public_handle.stop(true).await;
+
+        let queued = state.publisher.queue_depth();
+        let publisher = state.publisher.clone();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let undelivered = tokio::task::spawn_blocking(move || publisher.flush(remaining))
+            .await
+            .unwrap_or(queued);
+        state
+            .metrics
+            .undelivered_at_shutdown(i64::from(undelivered));
+        if undelivered > 0 {
+            error!(
+                undelivered,
+                deadline_ms = shutdown_timeout.as_millis() as u64,
+                "accepted events were still undelivered at the shutdown deadline: they are lost \
+                 (raise ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS, or check Kafka)"
+            );
+        } else {
+            info!(
+                flushed = queued,
+                "every accepted event was handed to Kafka before exit"
+            );
+        }
+        prober.abort();
+        admin_handle.stop(true).await;
+        let _ = admin_task.await;
+        let _ = public_task.await;
+        drop(state);
+        drop(embedded);
+        Ok(ShutdownReport { undelivered })
+    }
+}
+
+fn bind(variable: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        variable,
+        addr,
+        source,
+    })
+}
+
+fn port_of(listener: &TcpListener) -> Result<u16, StartupError> {
+    listener
+        .local_addr()
+        .map(|addr| addr.port())
+        .map_err(StartupError::Server)
+}
+
+async fn probe(publisher: &Arc<Publisher>) {
+    let publisher = publisher.clone();
+    let _ = tokio::task::spawn_blocking(move || publisher.probe(PROBE_TIMEOUT)).await;
+}
+
+async fn probe_loop(publisher: Arc<Publisher>) {
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        probe(&publisher).await;
+    }
+}
+
+/// Waits for SIGTERM (Kubernetes) or SIGINT (Ctrl-C) and names it.
+async fn shutdown_signal() -> &'static str {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(err) => {
+                warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the bridge");
+                let _ = tokio::signal::ctrl_c().await;
+                return "SIGINT";
+            }
+        };
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

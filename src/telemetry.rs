@@ -1,0 +1,23 @@
+//! Structured logging through `tracing`, as text or JSON lines. librdkafka's own log lines
+//! arrive through the `log` facade and are bridged in.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::configuration::LogFormat;
+
+/// Installs the global subscriber. `level` takes `RUST_LOG`-style directives (`info`,
+/// `zego_kafka_bridge=debug,rdkafka=warn`).
+pub fn init(format: LogFormat, level: &str) -> Result<(), String> {
+    let filter = EnvFilter::try_new(level)
+        .map_err(|err| format!("ZEGO_BRIDGE_LOG_LEVEL: {level:?} is not a valid filter: {err}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    result.map_err(|err| format!("cannot install the logger: {err}"))
+}

@@ -1,0 +1,182 @@
+//! ZEGOCLOUD's wire format: body decoding, the common keys every callback carries, and the
+//! signature.
+
+pub mod body;
+pub mod signature;
+
+use std::borrow::Cow;
+
+pub use body::{sniff, DecodeError, Encoding, Node, Object, RawCallback, Scalar};
+pub use signature::{check_clock_skew, sign, CallbackSecrets, Secret, SignatureRefusal};
+
+/// Keys of the values every callback carries, matched ignoring ASCII case, so `Event`, `AppId`,
+/// `Appid`, `Timestamp`… all match.
+pub const EVENT_KEYS: &[&str] = &["event"];
+pub const APP_ID_KEYS: &[&str] = &["appid", "app_id"];
+pub const TIMESTAMP_KEYS: &[&str] = &["timestamp"];
+pub const NONCE_KEYS: &[&str] = &["nonce"];
+pub const SIGNATURE_KEYS: &[&str] = &["signature"];
+
+/// The Cloud Recording status callback has no `event` key; it is recognised by `event_type`.
+pub const CLOUD_RECORDING_MARKER: &str = "event_type";
+/// The name the bridge gives the Cloud Recording status callback in `zego_event`.
+pub const CLOUD_RECORDING_EVENT: &str = "cloud_recording_status";
+
+/// Why a decoded body is not a usable callback. Shown to the caller in a 400 reply.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MalformedCallback {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+    #[error("`{0}` must be a string or a number")]
+    NotScalar(&'static str),
+    #[error("`appid` must be an unsigned integer, got {0:?}")]
+    BadAppId(String),
+    #[error("`timestamp` must be Unix time in seconds, got {0:?}")]
+    BadTimestamp(String),
+}
+
+/// The keys common to every callback, read and checked for form but not yet verified.
+#[derive(Debug)]
+pub struct CommonFields<'a> {
+    /// The `event` value, or [`CLOUD_RECORDING_EVENT`] for a Cloud Recording callback.
+    pub event: Cow<'a, str>,
+    pub app_id: u64,
+    /// `timestamp` exactly as it arrived: the signature is computed over this text.
+    pub timestamp_text: Cow<'a, str>,
+    pub timestamp: i64,
+    pub nonce: Cow<'a, str>,
+    pub signature: Cow<'a, str>,
+}
+
+impl<'a> CommonFields<'a> {
+    /// Reads the common keys and marks them consumed, so they do not reappear under `extra`.
+    pub fn read(root: &Object<'a>) -> Result<Self, MalformedCallback> {
+        let event = match scalar(root, EVENT_KEYS, "event")? {
+            Some(event) if !event.trim().is_empty() => event,
+            _ if root.get(CLOUD_RECORDING_MARKER).is_some() => Cow::Borrowed(CLOUD_RECORDING_EVENT),
+            _ => return Err(MalformedCallback::Missing("event")),
+        };
+        let app_id_text = required(root, APP_ID_KEYS, "appid")?;
+        let app_id = app_id_text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| MalformedCallback::BadAppId(app_id_text.clone().into_owned()))?;
+        let timestamp_text = required(root, TIMESTAMP_KEYS, "timestamp")?;
+        let timestamp = timestamp_text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| MalformedCallback::BadTimestamp(timestamp_text.clone().into_owned()))?;
+        let nonce = required(root, NONCE_KEYS, "nonce")?;
+        let signature = required(root, SIGNATURE_KEYS, "signature")?;
+        Ok(CommonFields {
+            event,
+            app_id,
+            timestamp_text,
+            timestamp,
+            nonce,
+            signature,
+        })
+    }
+}
+
+fn required<'a>(
+    root: &Object<'a>,
+    keys: &[&str],
+    name: &'static str,
+) -> Result<Cow<'a, str>, MalformedCallback> {
+    match scalar(root, keys, name)? {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(MalformedCallback::Missing(name)),
+    }
+}
+
+fn scalar<'a>(
+    root: &Object<'a>,
+    keys: &[&str],
+    name: &'static str,
+) -> Result<Option<Cow<'a, str>>, MalformedCallback> {
+    let Some(entry) = keys.iter().find_map(|key| root.get(key)) else {
+        return Ok(None);
+    };
+    entry.mark_used();
+    let scalar = entry
+        .node
+        .scalar()
+        .map_err(|_| MalformedCallback::NotScalar(name))?;
+    Ok(scalar.map(|scalar| scalar.text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &str) -> Result<(u64, String, i64, String), MalformedCallback> {
+        let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes()))?;
+        let common = CommonFields::read(&callback.root)?;
+        Ok((
+            common.app_id,
+            common.event.into_owned(),
+            common.timestamp,
+            common.timestamp_text.into_owned(),
+        ))
+    }
+
+    #[test]
+    fn common_keys_in_every_casing_and_type() {
+        let expected = (1, "x".to_owned(), 5, "5".to_owned());
+        assert_eq!(
+            read(r#"{"event":"x","appid":"1","timestamp":"5","nonce":"n","signature":"s"}"#),
+            Ok(expected.clone())
+        );
+        assert_eq!(
+            read(r#"{"Event":"x","Appid":1,"Timestamp":5,"Nonce":"n","Signature":"s"}"#),
+            Ok(expected.clone())
+        );
+        assert_eq!(
+            read(r#"{"Event":"x","AppId":1,"Timestamp":5,"Nonce":7,"Signature":"s"}"#),
+            Ok(expected.clone())
+        );
+        assert_eq!(
+            read("event=x&appid=1&timestamp=5&nonce=n&signature=s"),
+            Ok(expected)
+        );
+    }
+
+    #[test]
+    fn cloud_recording_is_recognised_without_an_event_key() {
+        let (app_id, event, ..) = read(
+            r#"{"app_id":4155768915,"event_type":1,"timestamp":"5","nonce":"n","signature":"s"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (app_id, event.as_str()),
+            (4155768915, CLOUD_RECORDING_EVENT)
+        );
+    }
+
+    #[test]
+    fn missing_and_malformed_common_keys() {
+        assert_eq!(
+            read(r#"{"appid":1}"#),
+            Err(MalformedCallback::Missing("event"))
+        );
+        assert_eq!(
+            read(r#"{"event":"x","appid":1,"timestamp":5,"nonce":"n"}"#),
+            Err(MalformedCallback::Missing("signature"))
+        );
+        assert_eq!(
+            read(r#"{"event":"x","appid":"one","timestamp":5,"nonce":"n","signature":"s"}"#),
+            Err(MalformedCallback::BadAppId("one".into()))
+        );
+        assert_eq!(
+            read(r#"{"event":"x","appid":1,"timestamp":"timestamp","nonce":"n","signature":"s"}"#),
+            Err(MalformedCallback::BadTimestamp("timestamp".into()))
+        );
+        assert_eq!(
+            read(r#"{"event":{"a":1},"appid":1,"timestamp":5,"nonce":"n","signature":"s"}"#),
+            Err(MalformedCallback::NotScalar("event"))
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! ZEGO's callback signature: SHA-1 over the callback secret, `timestamp` and `nonce`, sorted
+//! byte-wise and joined with no separator, written as 40 lowercase hex digits.
+//!
+//! Only those three values are signed; the body is not covered.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use sha1::{Digest, Sha1};
+use subtle::ConstantTimeEq;
+
+/// Computes the signature ZEGO sends for these inputs.
+pub fn sign(secret: &str, timestamp: &str, nonce: &str) -> String {
+    hex::encode(digest(secret, timestamp, nonce))
+}
+
+fn digest(secret: &str, timestamp: &str, nonce: &str) -> [u8; 20] {
+    let mut parts = [secret, timestamp, nonce];
+    // `str` orders byte-wise, which is what ZEGO's reference implementations do.
+    parts.sort_unstable();
+    let mut hasher = Sha1::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// A callback secret. Never printed: `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Box<str>);
+
+impl Secret {
+    pub fn new(value: &str) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// Why a signed callback was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureRefusal {
+    /// Secrets are configured only for other apps.
+    #[error("no callback secret is configured for this app")]
+    UnknownApp,
+    /// No configured secret produces the received signature.
+    #[error("signature does not match")]
+    Mismatch,
+    /// The timestamp is further from the bridge's clock than the configured tolerance.
+    #[error("timestamp is outside the allowed clock skew")]
+    ClockSkew,
+}
+
+impl SignatureRefusal {
+    /// Label for the refusal metric.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SignatureRefusal::UnknownApp => "unknown_app",
+            SignatureRefusal::Mismatch => "mismatch",
+            SignatureRefusal::ClockSkew => "clock_skew",
+        }
+    }
+}
+
+/// The configured secrets: some valid for any app, some for one app only. Several can be valid
+/// at once so that a secret can be rotated without refusing callbacks in between.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackSecrets {
+    any_app: Vec<Secret>,
+    per_app: HashMap<u64, Vec<Secret>>,
+}
+
+/// A malformed `ZEGO_BRIDGE_CALLBACK_SECRETS` value. Messages never contain a secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretsError {
+    #[error("entry {position} is empty (entries are separated by commas)")]
+    EmptyEntry { position: usize },
+    #[error("entry {position} has an empty secret after `=`")]
+    EmptySecret { position: usize },
+    #[error("entry {position}: `{app_id}` before `=` is not an AppID (an unsigned integer)")]
+    BadAppId { position: usize, app_id: String },
+}
+
+impl CallbackSecrets {
+    /// Parses comma-separated entries, each `SECRET` (any app) or `APPID=SECRET` (that app).
+    pub fn parse(value: &str) -> Result<Self, SecretsError> {
+        let mut secrets = CallbackSecrets::default();
+        for (index, entry) in value.split(',').enumerate() {
+            let position = index + 1;
+            let entry = entry.trim();
+            if entry.is_empty() {
+                return Err(SecretsError::EmptyEntry { position });
+            }
+            match entry.split_once('=') {
+                Some((app_id, secret)) => {
+                    let app_id_text = app_id.trim();
+                    let app_id =
+                        app_id_text
+                            .parse::<u64>()
+                            .map_err(|_| SecretsError::BadAppId {
+                                position,
+                                app_id: app_id_text.to_owned(),
+                            })?;
+                    let secret = secret.trim();
+                    if secret.is_empty() {
+                        return Err(SecretsError::EmptySecret { position });
+                    }
+                    secrets
+                        .per_app
+                        .entry(app_id)
+                        .or_default()
+                        .push(Secret::new(secret));
+                }
+                None => secrets.any_app.push(Secret::new(entry)),
+            }
+        }
+        Ok(secrets)
+    }
+
+    pub fn single(secret: Secret) -> Self {
+        CallbackSecrets {
+            any_app: vec![secret],
+            per_app: HashMap::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.any_app.is_empty() && self.per_app.is_empty()
+    }
+
+    /// How many secrets are configured, for the startup log.
+    pub fn count(&self) -> usize {
+        self.any_app.len() + self.per_app.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Checks `signature` against every secret valid for `app_id`, in constant time per secret.
+    pub fn verify(
+        &self,
+        app_id: u64,
+        timestamp: &str,
+        nonce: &str,
+        signature: &str,
+    ) -> Result<(), SignatureRefusal> {
+        let app_secrets = self.per_app.get(&app_id).map(Vec::as_slice).unwrap_or(&[]);
+        if app_secrets.is_empty() && self.any_app.is_empty() {
+            return Err(SignatureRefusal::UnknownApp);
+        }
+        let mut received = [0u8; 20];
+        if hex::decode_to_slice(signature.trim(), &mut received).is_err() {
+            return Err(SignatureRefusal::Mismatch);
+        }
+        // Check every candidate without stopping at the first match, so the time taken does not
+        // reveal which secret matched.
+        let matched = app_secrets
+            .iter()
+            .chain(&self.any_app)
+            .fold(subtle::Choice::from(0), |matched, secret| {
+                matched | digest(secret.expose(), timestamp, nonce).ct_eq(&received)
+            });
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(SignatureRefusal::Mismatch)
+        }
+    }
+}
+
+/// Rejects a callback whose `timestamp` (Unix seconds) is further than `max_skew_secs` from `now`.
+/// A tolerance of 0 disables the check.
+pub fn check_clock_skew(
+    timestamp: i64,
+    now: i64,
+    max_skew_secs: u64,
+) -> Result<(), SignatureRefusal> {
+    if max_skew_secs == 0 || timestamp.abs_diff(now) <= max_skew_secs {
+        Ok(())
+    } else {
+        Err(SignatureRefusal::ClockSkew)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha1_hex(input: &str) -> String {
+        hex::encode(Sha1::digest(input.as_bytes()))
+    }
+
+    #[test]
+    fn signs_the_three_values_sorted_bytewise_and_joined() {
+        // "1499676978" < "350176" < "secret" byte-wise.
+        assert_eq!(
+            sign("secret", "1499676978", "350176"),
+            sha1_hex("1499676978350176secret")
+        );
+    }
+
+    #[test]
+    fn sorting_is_on_values_not_on_roles() {
+        // The secret sorts first here, the nonce last.
+        assert_eq!(sign("0abc", "1700000000", "9"), sha1_hex("0abc17000000009"));
+        // Sorting is by bytes, not by number: "10" < "9".
+        assert_eq!(sign("s", "9", "10"), sha1_hex("109s"));
+        // Upper case sorts before lower case.
+        assert_eq!(sign("abc", "ABC", "Abc"), sha1_hex("ABCAbcabc"));
+        // A prefix sorts before the longer string.
+        assert_eq!(sign("12", "123", "1"), sha1_hex("112123"));
+    }
+
+    #[test]
+    fn a_known_vector() {
+        // sha1("1234561470820198secret") computed independently with `sha1sum`: "123456" sorts first.
+        assert_eq!(
+            sign("secret", "1470820198", "123456"),
+            "716245e09d45f6c01c46879de1509735fde1b1b7"
+        );
+    }
+
+    #[test]
+    fn verify_accepts_any_valid_secret_and_refuses_others() {
+        let secrets = CallbackSecrets::parse("old, new ,42=app42").unwrap();
+        assert_eq!(secrets.count(), 3);
+        for secret in ["old", "new"] {
+            let signature = sign(secret, "1", "2");
+            assert_eq!(secrets.verify(7, "1", "2", &signature), Ok(()));
+        }
+        let app42 = sign("app42", "1", "2");
+        assert_eq!(secrets.verify(42, "1", "2", &app42), Ok(()));
+        assert_eq!(
+            secrets.verify(7, "1", "2", &app42),
+            Err(SignatureRefusal::Mismatch)
+        );
+        assert_eq!(
+            secrets.verify(7, "1", "3", &sign("old", "1", "2")),
+            Err(SignatureRefusal::Mismatch)
+        );
+    }
+
+    #[test]
+    fn uppercase_hex_is_the_same_signature_and_garbage_is_a_mismatch() {
+        let secrets = CallbackSecrets::parse("s").unwrap();
+        let signature = sign("s", "1", "2").to_uppercase();
+        assert_eq!(secrets.verify(1, "1", "2", &signature), Ok(()));
+        assert_eq!(
+            secrets.verify(1, "1", "2", "signature"),
+            Err(SignatureRefusal::Mismatch)
+        );
+        assert_eq!(
+            secrets.verify(1, "1", "2", ""),
+            Err(SignatureRefusal::Mismatch)
+        );
+    }
+
+    #[test]
+    fn app_specific_secrets_refuse_other_apps() {
+        let secrets = CallbackSecrets::parse("42=a").unwrap();
+        let signature = sign("a", "1", "2");
+        assert_eq!(
+            secrets.verify(43, "1", "2", &signature),
+            Err(SignatureRefusal::UnknownApp)
+        );
+    }
+
+    #[test]
+    fn malformed_secret_lists_are_explained_without_the_secret() {
+        assert_eq!(
+            CallbackSecrets::parse("a,,b").unwrap_err(),
+            SecretsError::EmptyEntry { position: 2 }
+        );
+        assert_eq!(
+            CallbackSecrets::parse("42=").unwrap_err(),
+            SecretsError::EmptySecret { position: 1 }
+        );
+        let err = CallbackSecrets::parse("app=topsecret").unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+        assert!(
+            !format!("{:?}", CallbackSecrets::parse("topsecret").unwrap()).contains("topsecret")
+        );
+    }
+
+    #[test]
+    fn clock_skew() {
+        assert_eq!(check_clock_skew(1000, 1300, 300), Ok(()));
+        assert_eq!(
+            check_clock_skew(1301, 1000, 300),
+            Err(SignatureRefusal::ClockSkew)
+        );
+        assert_eq!(check_clock_skew(0, i64::MAX, 0), Ok(()));
+        assert_eq!(
+            check_clock_skew(i64::MIN, i64::MAX, 300),
+            Err(SignatureRefusal::ClockSkew)
+        );
+    }
+}

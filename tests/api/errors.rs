@@ -1,0 +1,252 @@
+//! Bad input gets a deliberate status, a JSON reply, and publishes nothing.
+
+use std::time::Duration;
+
+use zego_kafka_bridge::samples::{self, SampleEncoding};
+use zego_kafka_bridge::sender::{self, Signing};
+
+use crate::helpers::*;
+
+const ROOM_CLOSE: &str = r#"{"event":"room_close","appid":1,"timestamp":1,"nonce":"n","signature":"s","room_id":"r","room_session_id":1}"#;
+
+/// Posts a valid callback after the bad ones: if it is the first record of the topic, none of
+/// the bad ones was published.
+async fn assert_nothing_published_before_a_good_one(app: &TestApp) {
+    let good = sign(
+        ROOM_CLOSE.replace("\"r\"", "\"the-good-one\"").as_str(),
+        SECRET,
+    );
+    assert_eq!(app.post(&good).await.status, 200);
+    let records = consume(&app.topic("room.closed"), 10, Duration::from_secs(3)).await;
+    assert_eq!(
+        records.len(),
+        1,
+        "only the good callback is published: {records:?}"
+    );
+    assert_eq!(records[0].value["room_id"], "the-good-one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_signature_is_refused_with_401_and_not_published() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp();
+    let forged = [
+        // Signed with another secret.
+        sign(ROOM_CLOSE, "not-the-secret"),
+        // Right secret, but the signature is for other values.
+        {
+            let mut callback = sign(ROOM_CLOSE, SECRET);
+            let text = String::from_utf8(callback.body).unwrap();
+            let nonce_start = text.find("\"nonce\":\"").unwrap() + 9;
+            let mut text = text;
+            text.insert(nonce_start, '9');
+            callback.body = text.into_bytes();
+            callback
+        },
+        // Signature is not hex.
+        sender::SignedCallback {
+            body: ROOM_CLOSE
+                .replace("\"timestamp\":1", &format!("\"timestamp\":{now}"))
+                .into_bytes(),
+            content_type: "application/json",
+        },
+    ];
+    for callback in &forged {
+        let answer = app.post(callback).await;
+        assert_eq!(answer.status, 401, "{:?}", answer.body);
+        assert_eq!(answer.body["code"], 401);
+        assert!(
+            answer.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("signature"),
+            "{:?}",
+            answer.body
+        );
+    }
+    // A callback correctly signed long ago (a replay) is refused too.
+    let nonce = sender::random_nonce();
+    let stale = sender::sign_callback(
+        ROOM_CLOSE,
+        &Signing {
+            nonce: &nonce,
+            timestamp: now - 3600,
+            ..Signing::now(SECRET)
+        },
+    )
+    .unwrap();
+    let answer = app.post(&stale).await;
+    assert_eq!(answer.status, 401);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("clock skew"),
+        "{:?}",
+        answer.body
+    );
+
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"zego_bridge_signature_refusals_total{reason="mismatch"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"zego_bridge_signature_refusals_total{reason="clock_skew"} 1"#),
+        "{metrics}"
+    );
+    assert_nothing_published_before_a_good_one(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversized_and_unsupported_requests_get_their_status() {
+    let app = spawn_app().await;
+    let json = Some("application/json");
+    let form = Some("application/x-www-form-urlencoded");
+    let signed_without = |key: &str| {
+        let callback = sign(ROOM_CLOSE, SECRET);
+        let mut value: serde_json::Value = serde_json::from_slice(&callback.body).unwrap();
+        value.as_object_mut().unwrap().remove(key);
+        value.to_string()
+    };
+    let cases: Vec<(&str, Option<&str>, String, u16)> = vec![
+        ("empty body", json, String::new(), 400),
+        ("invalid JSON", json, "{\"event\":".into(), 400),
+        ("JSON array", json, "[1,2]".into(), 400),
+        ("JSON string", json, "\"room_close\"".into(), 400),
+        ("not UTF-8", None, "\u{0}".into(), 400),
+        ("no event", json, signed_without("event"), 400),
+        ("no signature", json, signed_without("signature"), 400),
+        ("no nonce", json, signed_without("nonce"), 400),
+        ("no timestamp", json, signed_without("timestamp"), 400),
+        ("no appid", json, signed_without("appid"), 400),
+        (
+            "appid not a number",
+            json,
+            ROOM_CLOSE.replace("\"appid\":1", "\"appid\":\"one\""),
+            400,
+        ),
+        (
+            "timestamp placeholder",
+            json,
+            ROOM_CLOSE.replace("\"timestamp\":1", "\"timestamp\":\"timestamp\""),
+            400,
+        ),
+        (
+            "event is an object",
+            json,
+            ROOM_CLOSE.replace("\"room_close\"", "{}"),
+            400,
+        ),
+        (
+            "form without event",
+            form,
+            "appid=1&timestamp=1&nonce=n&signature=s".into(),
+            400,
+        ),
+        ("plain text", Some("text/plain"), "hello".into(), 400),
+        ("XML", Some("application/xml"), "<event/>".into(), 415),
+        (
+            "multipart",
+            Some("multipart/form-data; boundary=x"),
+            "--x--".into(),
+            415,
+        ),
+        (
+            "oversized",
+            json,
+            format!(
+                "{{\"event\":\"room_close\",\"pad\":\"{}\"}}",
+                "x".repeat(70_000)
+            ),
+            413,
+        ),
+    ];
+    for (name, content_type, body, status) in &cases {
+        let answer = app.post_raw(*content_type, body.clone()).await;
+        assert_eq!(answer.status, *status, "{name}: {:?}", answer.body);
+        assert_eq!(answer.body["code"], *status, "{name}");
+        assert!(
+            !answer.body["message"].as_str().unwrap().is_empty(),
+            "{name}"
+        );
+    }
+    // Every vendor sample that is not valid JSON as printed is refused, not guessed at.
+    for sample in samples::ALL
+        .iter()
+        .filter(|sample| sample.encoding == SampleEncoding::Broken)
+    {
+        let answer = app.post_raw(json, sample.body).await;
+        assert_eq!(answer.status, 400, "{}", sample.file);
+    }
+    assert_nothing_published_before_a_good_one(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_without_content_length_is_refused_while_streaming() {
+    let app = spawn_app_with(&[("ZEGO_BRIDGE_MAX_BODY_BYTES", "1024")]).await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b' '; 512])).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let answer = app.post_raw(Some("application/json"), body).await;
+    assert_eq!(answer.status, 413, "{:?}", answer.body);
+    // Within the limit is fine.
+    let small = sign(ROOM_CLOSE, SECRET);
+    assert!(small.body.len() < 1024);
+    assert_eq!(app.post(&small).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_type_is_optional_and_mislabelled_json_is_read_as_json() {
+    let app = spawn_app().await;
+    let callback = sign(ROOM_CLOSE, SECRET);
+    assert_eq!(app.post_raw(None, callback.body.clone()).await.status, 200);
+    assert_eq!(
+        app.post_raw(
+            Some("application/x-www-form-urlencoded"),
+            callback.body.clone()
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        app.post_raw(Some("application/json; charset=utf-8"), callback.body)
+            .await
+            .status,
+        200
+    );
+    let form = samples::ALL
+        .iter()
+        .find(|sample| sample.file == "room_login.form.txt")
+        .unwrap();
+    assert_eq!(
+        app.post_raw(None, sign(form.body, SECRET).body)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_paths_and_methods() {
+    let app = spawn_app().await;
+    let response = app.client.get(&app.callbacks_url).send().await.unwrap();
+    let answer = answer(response).await;
+    assert_eq!(answer.status, 405);
+    let response = app
+        .client
+        .post(app.callbacks_url.replace("/v1/callbacks", "/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer_status(response).await,
+        404,
+        "metrics are not served on the public port"
+    );
+}
+
+async fn answer_status(response: reqwest::Response) -> u16 {
+    answer(response).await.status
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real bridge against a real broker (see `helpers`).
+
+mod callbacks;
+mod errors;
+mod helpers;
+mod operations;

@@ -1,0 +1,150 @@
+//! Health, readiness, metrics, missing topics, an unreachable cluster, and shutdown.
+
+use std::time::Duration;
+
+use zego_kafka_bridge::event::catalog;
+
+use crate::helpers::*;
+
+const MIX_STOP: &str = r#"{"event":"mix_stop","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"1"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_metrics_are_served_on_the_admin_port() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz").await.0, 200);
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"code":200,"message":"ready"}"#)
+    );
+    assert_eq!(app.post_signed(MIX_STOP).await.status, 200);
+    // The delivery report arrives shortly after the ack.
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = app.metrics().await;
+        if metrics.contains(&format!(
+            r#"zego_bridge_kafka_deliveries_total{{outcome="delivered",topic="{}"}} 1"#,
+            app.topic("mix.stopped")
+        )) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for expected in [
+        r#"zego_bridge_callbacks_total{status="200",type="mix.stopped"} 1"#,
+        &format!(
+            r#"zego_bridge_kafka_deliveries_total{{outcome="delivered",topic="{}"}} 1"#,
+            app.topic("mix.stopped")
+        ),
+        "zego_bridge_kafka_delivery_latency_seconds_bucket",
+        "zego_bridge_ack_latency_seconds_bucket",
+        "zego_bridge_kafka_queue_messages 0",
+        "zego_bridge_http_requests_in_flight 0",
+        "zego_bridge_kafka_reachable 1",
+        "zego_bridge_ready 1",
+        &format!(
+            r#"zego_bridge_kafka_topic_missing{{topic="{}"}} 0"#,
+            app.topic("room.created")
+        ),
+    ] {
+        assert!(metrics.contains(expected), "missing {expected}:\n{metrics}");
+    }
+    assert!(!metrics.contains(SECRET) && !metrics.contains(APP_SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_topic_is_reported_and_its_callbacks_get_503() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let missing = format!("{prefix}.nowhere");
+    let app = spawn_app_on(
+        &prefix,
+        &brokers(),
+        &[("ZEGO_BRIDGE_TOPIC_MIX_STOPPED", &missing)],
+    )
+    .await;
+    let answer = app.post_signed(MIX_STOP).await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert_eq!(answer.retry_after.as_deref(), Some("2"));
+    assert!(
+        answer.body["message"].as_str().unwrap().contains(&missing),
+        "{:?}",
+        answer.body
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(&format!(
+            r#"zego_bridge_kafka_topic_missing{{topic="{missing}"}} 1"#
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"zego_bridge_unavailable_total{reason="topic_missing"} 1"#),
+        "{metrics}"
+    );
+    // Other types are unaffected, and the pod stays ready.
+    let room_close = r#"{"event":"room_close","appid":1,"timestamp":1,"nonce":"n","signature":"s","room_id":"r"}"#;
+    assert_eq!(app.post_signed(room_close).await.status, 200);
+    assert_eq!(app.get("/readyz").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cluster_means_not_ready_and_503() {
+    // Nothing listens on port 1.
+    let app = spawn_app_on(&unique_prefix(), "127.0.0.1:1", &[]).await;
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("Kafka is unreachable"), "{body}");
+    let answer = app.post_signed(MIX_STOP).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.retry_after.as_deref(), Some("2"));
+    // Bad requests are still told apart from an outage.
+    assert_eq!(
+        app.post_raw(Some("application/json"), "nope").await.status,
+        400
+    );
+    assert_eq!(app.stop().await.undelivered, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_delivers_everything_accepted_then_refuses() {
+    let app = spawn_app().await;
+    let mut accepted = 0;
+    for seq in 0..200 {
+        let body = MIX_STOP.replace(r#""seq":"1""#, &format!(r#""seq":"{seq}""#));
+        if app.post_signed(&body).await.status == 200 {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 200);
+    let topic = app.topic("mix.stopped");
+    let callbacks_url = app.callbacks_url.clone();
+    let report = app.stop().await;
+    assert_eq!(report.undelivered, 0);
+    let records = consume(&topic, 200, Duration::from_secs(10)).await;
+    assert_eq!(
+        records.len(),
+        200,
+        "every accepted callback is in Kafka after shutdown"
+    );
+    let mut seqs: Vec<i64> = records
+        .iter()
+        .map(|record| record.value["seq"].as_i64().unwrap())
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, (0..200).collect::<Vec<_>>());
+    // After shutdown nothing is accepted.
+    let refused = reqwest::Client::new()
+        .post(&callbacks_url)
+        .body(MIX_STOP)
+        .send()
+        .await;
+    assert!(refused.is_err(), "the listener is closed after shutdown");
+}
+
+#[test]
+fn every_type_has_a_schema_file() {
+    for kind in catalog::ALL {
+        schema_validator(kind.name);
+    }
+}
