@@ -69,146 +69,101 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let callbacks = IntCounterVec::new(
-            Opts::new(
-                "zego_bridge_callbacks_total",
-                "Callbacks answered, by normalized event type and HTTP status.",
-            ),
-            &["type", "status"],
-        )
-        .expect("valid metric");
-        let ack_latency = HistogramVec::new(
-            HistogramOpts::new(
-                "zego_bridge_ack_latency_seconds",
-                "Time from request start to the reply, by HTTP status.",
-            )
-            .buckets(ACK_BUCKETS.to_vec()),
-            &["status"],
-        )
-        .expect("valid metric");
-        let signature_refusals = IntCounterVec::new(
-            Opts::new(
-                "zego_bridge_signature_refusals_total",
-                "Callbacks refused with 401, by reason (mismatch, unknown_app, clock_skew).",
-            ),
-            &["reason"],
-        )
-        .expect("valid metric");
-        let unavailable = IntCounterVec::new(
-            Opts::new(
-                "zego_bridge_unavailable_total",
-                "Callbacks refused with 503, by reason.",
-            ),
-            &["reason"],
-        )
-        .expect("valid metric");
-        let field_coercion_failures = IntCounterVec::new(
-            Opts::new(
-                "zego_bridge_field_coercion_failures_total",
-                "Declared fields whose value had the wrong form (published as null, kept under `extra`).",
-            ),
-            &["type", "field"],
-        )
-        .expect("valid metric");
-        let deliveries = IntCounterVec::new(
-            Opts::new(
-                "zego_bridge_kafka_deliveries_total",
-                "Kafka delivery reports, by topic and outcome (delivered, failed).",
-            ),
-            &["topic", "outcome"],
-        )
-        .expect("valid metric");
-        let delivery_latency = HistogramVec::new(
-            HistogramOpts::new(
-                "zego_bridge_kafka_delivery_latency_seconds",
-                "Time from enqueueing an event to Kafka's acknowledgement, by topic.",
-            )
-            .buckets(DELIVERY_BUCKETS.to_vec()),
-            &["topic"],
-        )
-        .expect("valid metric");
-        let undelivered_at_shutdown = IntGauge::new(
-            "zego_bridge_undelivered_at_shutdown",
-            "Events still queued when the shutdown deadline passed (lost).",
-        )
-        .expect("valid metric");
-        let queue_messages = IntGauge::new(
-            "zego_bridge_kafka_queue_messages",
-            "Events in the producer queue or in flight to Kafka.",
-        )
-        .expect("valid metric");
-        let in_flight = IntGauge::new(
-            "zego_bridge_http_requests_in_flight",
-            "Callback requests being handled now.",
-        )
-        .expect("valid metric");
-        let kafka_reachable = IntGauge::new(
-            "zego_bridge_kafka_reachable",
-            "1 when the last metadata request to Kafka succeeded.",
-        )
-        .expect("valid metric");
-        let ready = IntGauge::new(
-            "zego_bridge_ready",
-            "1 when the bridge accepts callbacks (Kafka reachable, not shutting down).",
-        )
-        .expect("valid metric");
-        let topic_missing = IntGaugeVec::new(
-            Opts::new(
-                "zego_bridge_kafka_topic_missing",
-                "1 for a configured topic that does not exist in the cluster.",
-            ),
-            &["topic"],
-        )
-        .expect("valid metric");
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "zego_bridge_build_info",
-                "Always 1; labels carry the version.",
-            ),
+        let build_info = gauge_vec(
+            "zego_bridge_build_info",
+            "Always 1; labels carry the version.",
             &["version"],
-        )
-        .expect("valid metric");
+        );
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-
+        let metrics = Metrics {
+            registry: Registry::new(),
+            callbacks: counter_vec(
+                "zego_bridge_callbacks_total",
+                "Callbacks answered, by normalized event type and HTTP status.",
+                &["type", "status"],
+            ),
+            ack_latency: histogram_vec(
+                "zego_bridge_ack_latency_seconds",
+                "Time from request start to the reply, by HTTP status.",
+                &["status"],
+                ACK_BUCKETS,
+            ),
+            signature_refusals: counter_vec(
+                "zego_bridge_signature_refusals_total",
+                "Callbacks refused with 401, by reason (mismatch, unknown_app, clock_skew).",
+                &["reason"],
+            ),
+            unavailable: counter_vec(
+                "zego_bridge_unavailable_total",
+                "Callbacks refused with 503, by reason.",
+                &["reason"],
+            ),
+            field_coercion_failures: counter_vec(
+                "zego_bridge_field_coercion_failures_total",
+                "Declared fields whose value had the wrong form (published as null, kept under `extra`).",
+                &["type", "field"],
+            ),
+            deliveries: counter_vec(
+                "zego_bridge_kafka_deliveries_total",
+                "Kafka delivery reports, by topic and outcome (delivered, failed).",
+                &["topic", "outcome"],
+            ),
+            delivery_latency: histogram_vec(
+                "zego_bridge_kafka_delivery_latency_seconds",
+                "Time from enqueueing an event to Kafka's acknowledgement, by topic.",
+                &["topic"],
+                DELIVERY_BUCKETS,
+            ),
+            undelivered_at_shutdown: gauge(
+                "zego_bridge_undelivered_at_shutdown",
+                "Events still queued when the shutdown deadline passed (lost).",
+            ),
+            queue_messages: gauge(
+                "zego_bridge_kafka_queue_messages",
+                "Events in the producer queue or in flight to Kafka.",
+            ),
+            in_flight: gauge(
+                "zego_bridge_http_requests_in_flight",
+                "Callback requests being handled now.",
+            ),
+            kafka_reachable: gauge(
+                "zego_bridge_kafka_reachable",
+                "1 when the last metadata request to Kafka succeeded.",
+            ),
+            ready: gauge(
+                "zego_bridge_ready",
+                "1 when the bridge accepts callbacks (Kafka reachable, not shutting down).",
+            ),
+            topic_missing: gauge_vec(
+                "zego_bridge_kafka_topic_missing",
+                "1 for a configured topic that does not exist in the cluster.",
+                &["topic"],
+            ),
+        };
         for collector in [
-            Box::new(callbacks.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(ack_latency.clone()),
-            Box::new(signature_refusals.clone()),
-            Box::new(unavailable.clone()),
-            Box::new(field_coercion_failures.clone()),
-            Box::new(deliveries.clone()),
-            Box::new(delivery_latency.clone()),
-            Box::new(undelivered_at_shutdown.clone()),
-            Box::new(queue_messages.clone()),
-            Box::new(in_flight.clone()),
-            Box::new(kafka_reachable.clone()),
-            Box::new(ready.clone()),
-            Box::new(topic_missing.clone()),
+            Box::new(metrics.callbacks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.ack_latency.clone()),
+            Box::new(metrics.signature_refusals.clone()),
+            Box::new(metrics.unavailable.clone()),
+            Box::new(metrics.field_coercion_failures.clone()),
+            Box::new(metrics.deliveries.clone()),
+            Box::new(metrics.delivery_latency.clone()),
+            Box::new(metrics.undelivered_at_shutdown.clone()),
+            Box::new(metrics.queue_messages.clone()),
+            Box::new(metrics.in_flight.clone()),
+            Box::new(metrics.kafka_reachable.clone()),
+            Box::new(metrics.ready.clone()),
+            Box::new(metrics.topic_missing.clone()),
             Box::new(build_info),
         ] {
-            registry
+            metrics
+                .registry
                 .register(collector)
                 .expect("metric names are unique");
         }
-        Metrics {
-            registry,
-            callbacks,
-            ack_latency,
-            signature_refusals,
-            unavailable,
-            field_coercion_failures,
-            deliveries,
-            delivery_latency,
-            undelivered_at_shutdown,
-            queue_messages,
-            in_flight,
-            kafka_reachable,
-            ready,
-            topic_missing,
-        }
+        metrics
     }
 
     pub fn callback_answered(&self, event_type: &str, status: u16, elapsed: Duration) {
@@ -282,6 +237,27 @@ impl Metrics {
             .expect("text encoding of gathered metrics cannot fail");
         String::from_utf8(buffer).expect("the text format is UTF-8")
     }
+}
+
+// The definitions above are constants: a failure here is a programming error caught by any test.
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition")
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("valid metric definition")
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition")
+}
+
+fn histogram_vec(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .expect("valid metric definition")
 }
 
 pub struct InFlightGuard<'a>(&'a IntGauge);

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
+};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use tracing::{error, info, warn};
@@ -19,6 +21,9 @@ use super::record::headers_for;
 use super::topics::TopicMap;
 use crate::event::Event;
 use crate::metrics::{DeliveryOutcome, Metrics};
+
+/// How long to wait, after purging at shutdown, for the purged events' reports to be logged.
+const PURGE_REPORT_WAIT: Duration = Duration::from_secs(1);
 
 /// Why an event could not be enqueued. Nothing was accepted: the caller answers 503.
 #[derive(Debug, thiserror::Error)]
@@ -187,12 +192,18 @@ impl Publisher {
     }
 
     /// Waits up to `timeout` for every queued event to be delivered (or to fail). Returns how
-    /// many were still undelivered when the time ran out.
+    /// many were still undelivered when the time ran out; those are purged, which reports each
+    /// through the delivery callback, so each is counted as failed and logged with its id.
     pub fn flush(&self, timeout: Duration) -> i32 {
-        match self.producer.flush(Timeout::After(timeout)) {
-            Ok(()) => 0,
-            Err(_) => self.producer.in_flight_count(),
+        if self.producer.flush(Timeout::After(timeout)).is_ok() {
+            return 0;
         }
+        let undelivered = self.producer.in_flight_count();
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        // Purged messages come back as delivery reports; give the polling thread time to run them.
+        let _ = self.producer.flush(Timeout::After(PURGE_REPORT_WAIT));
+        undelivered
     }
 
     /// Asks the cluster for its metadata and records reachability, missing topics and a fatal

@@ -145,6 +145,37 @@ mod tests {
     }
 
     #[test]
+    fn numeric_timestamp_and_nonce_are_signed_as_their_decimal_text() {
+        let nonce = "7407715855877898783";
+        let signature = sign("k", "1724743250", nonce);
+        let body = format!(
+            r#"{{"Event":"censor_audio_v2_status","AppId":1,"Timestamp":1724743250,"Nonce":{nonce},"Signature":"{signature}"}}"#
+        );
+        let callback = RawCallback::decode(body.as_bytes(), Encoding::Json).unwrap();
+        let common = CommonFields::read(&callback.root).unwrap();
+        assert_eq!(common.nonce, nonce, "a 19-digit nonce keeps every digit");
+        let secrets = CallbackSecrets::parse("k").unwrap();
+        assert_eq!(
+            secrets.verify(
+                common.app_id,
+                &common.timestamp_text,
+                &common.nonce,
+                &common.signature
+            ),
+            Ok(())
+        );
+        // Through an f64 the nonce would become 7407715855877898752 and the signature would fail.
+        assert_ne!(
+            sign(
+                "k",
+                "1724743250",
+                &(nonce.parse::<f64>().unwrap() as u64).to_string()
+            ),
+            signature
+        );
+    }
+
+    #[test]
     fn cloud_recording_is_recognised_without_an_event_key() {
         let (app_id, event, ..) = read(
             r#"{"app_id":4155768915,"event_type":1,"timestamp":"5","nonce":"n","signature":"s"}"#,

@@ -2,5 +2,7 @@
 
 mod callbacks;
 mod errors;
+mod faults;
 mod helpers;
 mod operations;
+mod process;

@@ -1,0 +1,227 @@
+//! The real binary, as an operator runs it.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zego_kafka_bridge::sender::{self, Signing};
+
+use crate::helpers::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_zego-kafka-bridge");
+
+fn bridge() -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running {
+    child: Child,
+    callbacks_url: String,
+    admin_url: String,
+}
+
+/// Starts the binary with these variables on free loopback ports and waits until it is ready.
+async fn start(vars: &[(&str, &str)]) -> Running {
+    let (public, admin) = (free_port(), free_port());
+    let child = bridge()
+        .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{public}"))
+        .env("ZEGO_BRIDGE_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+        .env("ZEGO_BRIDGE_HTTP_WORKERS", "1")
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let running = Running {
+        child,
+        callbacks_url: format!("http://127.0.0.1:{public}/v1/callbacks"),
+        admin_url: format!("http://127.0.0.1:{admin}"),
+    };
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(response) = client
+            .get(format!("{}/readyz", running.admin_url))
+            .send()
+            .await
+        {
+            if response.status() == 200 {
+                return running;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the bridge did not become ready within 20 s");
+}
+
+/// Sends SIGTERM and returns the exit code and everything the process printed.
+fn terminate(mut running: Running) -> (Option<i32>, String) {
+    let status = Command::new("kill")
+        .args(["-TERM", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = running.child.wait().unwrap();
+    let mut output = String::new();
+    running
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    running
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    (exit.code(), output)
+}
+
+#[test]
+fn bad_configuration_refuses_to_start_naming_the_variable() {
+    for (vars, variable) in [
+        (
+            vec![("ZEGO_BRIDGE_MAX_BODY_BYTES", "lots")],
+            "ZEGO_BRIDGE_MAX_BODY_BYTES",
+        ),
+        (
+            vec![("ZEGO_BRIDGE_KAFKA_BROKERS", "k:9092")],
+            "ZEGO_BRIDGE_CALLBACK_SECRETS",
+        ),
+        (
+            vec![("ZEGO_BRIDGE_LISTN_ADDR", "0.0.0.0:1")],
+            "ZEGO_BRIDGE_LISTN_ADDR",
+        ),
+        (
+            vec![("ZEGO_BRIDGE_LOG_LEVEL", "info,=[")],
+            "ZEGO_BRIDGE_LOG_LEVEL",
+        ),
+    ] {
+        let output = bridge().envs(vars).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+    }
+}
+
+#[test]
+fn sign_prints_zegos_signature() {
+    let output = bridge()
+        .args([
+            "sign",
+            "--secret",
+            "k",
+            "--timestamp",
+            "1499676978",
+            "--nonce",
+            "350176",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let expected = zego_kafka_bridge::zego::sign("k", "1499676978", "350176");
+    assert_eq!(String::from_utf8(output.stdout).unwrap().trim(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_without_a_broker_shows_the_whole_path() {
+    let running = start(&[]).await;
+    let send = bridge()
+        .args([
+            "send",
+            "--sample",
+            "room_close",
+            "--url",
+            &running.callbacks_url,
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&send.stdout).to_string();
+    assert!(send.status.success(), "{printed}");
+    assert!(printed.contains("2 of 2 callbacks accepted"), "{printed}");
+    // Give the embedded cluster a moment to acknowledge, then stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, output) = terminate(running);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("NOTHING IS PERSISTED"), "{output}");
+    assert_eq!(output.matches("event published").count(), 2, "{output}");
+    assert!(
+        output.contains(r#"\"type\":\"room.closed\""#)
+            || output.contains(r#""type":"room.closed""#),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_delivers_everything_accepted_and_logs_json() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let brokers = brokers();
+    let running = start(&[
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+        ("ZEGO_BRIDGE_LOG_FORMAT", "json"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let mut accepted = 0;
+    for seq in 0..100 {
+        let body = format!(
+            r#"{{"event":"mix_start","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{seq}"}}"#
+        );
+        let nonce = sender::random_nonce();
+        let signed = sender::sign_callback(
+            &body,
+            &Signing {
+                nonce: &nonce,
+                ..Signing::now(SECRET)
+            },
+        )
+        .unwrap();
+        let response = client
+            .post(&running.callbacks_url)
+            .header("content-type", signed.content_type)
+            .body(signed.body)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 100);
+    let (code, output) = terminate(running);
+    assert_eq!(code, Some(0), "{output}");
+    for line in output.lines().filter(|line| !line.trim().is_empty()) {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        assert!(
+            parsed["level"].is_string() && parsed["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(!output.contains(SECRET), "a secret was logged");
+    let records = consume(
+        &format!("{prefix}.mix.started"),
+        100,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(records.len(), 100, "every accepted callback is in Kafka");
+}
