@@ -167,23 +167,22 @@ fn send(args: SendArgs) -> ExitCode {
                     continue;
                 }
             };
-            let delivery = sender::post(
-                &client,
-                &args.url,
-                &signed,
-                args.zego_retries,
-                |failed, delay| {
-                    println!(
-                        "{}: attempt {} failed ({}), retrying in {}s",
-                        callback.name,
-                        failed.attempts,
-                        failed
-                            .status
-                            .map_or("no answer".to_owned(), |status| status.to_string()),
-                        delay.as_secs()
-                    );
-                },
-            )
+            let delays: &[std::time::Duration] = if args.zego_retries {
+                &sender::ZEGO_RETRY_DELAYS
+            } else {
+                &[]
+            };
+            let delivery = sender::post(&client, &args.url, &signed, delays, |failed, delay| {
+                println!(
+                    "{}: attempt {} failed ({}), retrying in {}s",
+                    callback.name,
+                    failed.attempts,
+                    failed
+                        .status
+                        .map_or("no answer".to_owned(), |status| status.to_string()),
+                    delay.as_secs()
+                );
+            })
             .await;
             let status = delivery
                 .status

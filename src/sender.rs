@@ -207,20 +207,15 @@ impl Delivery {
     }
 }
 
-/// Posts one signed callback; with `zego_retries`, retries a failure on ZEGO's schedule with
-/// the same body, nonce and signature.
+/// Posts one signed callback, retrying a failure after each of `delays` (pass
+/// [`ZEGO_RETRY_DELAYS`] to behave as ZEGO does) with the same body, nonce and signature.
 pub async fn post(
     client: &reqwest::Client,
     url: &str,
     callback: &SignedCallback,
-    zego_retries: bool,
+    delays: &[Duration],
     mut on_retry: impl FnMut(&Delivery, Duration),
 ) -> Delivery {
-    let delays: &[Duration] = if zego_retries {
-        &ZEGO_RETRY_DELAYS
-    } else {
-        &[]
-    };
     let mut attempts = 0;
     loop {
         attempts += 1;
