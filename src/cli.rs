@@ -32,6 +32,15 @@ enum Command {
     Send(SendArgs),
     /// Print the signature ZEGO would send for a timestamp and nonce.
     Sign(SignArgs),
+    /// Publish the events of a dead-letter file again (brokers and librdkafka settings from
+    /// the same ZEGO_BRIDGE_* variables as the service).
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The dead-letter file (ZEGO_BRIDGE_DEAD_LETTER_PATH of the bridge that wrote it).
+    file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +86,7 @@ pub fn run() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
         Command::Send(args) => send(args),
+        Command::Replay(args) => replay(&args.file),
         Command::Sign(args) => {
             println!(
                 "{}",
@@ -199,5 +209,32 @@ fn send(args: SendArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn replay(file: &std::path::Path) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let result = runtime.block_on(crate::replay::replay(file, |failure| {
+        eprintln!("not published: {failure}");
+    }));
+    match result {
+        Ok(report) => {
+            println!(
+                "{} published, {} failed, {} unreadable lines",
+                report.published, report.failed, report.unreadable
+            );
+            if report.failed == 0 && report.unreadable == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(err) => {
+            eprintln!("zego-kafka-bridge replay: {err}");
+            ExitCode::from(2)
+        }
     }
 }

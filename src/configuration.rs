@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -70,6 +71,37 @@ pub enum KafkaTarget {
     Embedded,
 }
 
+/// When a callback is answered 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// Once the event is in the producer's in-memory queue.
+    Queued,
+    /// Once Kafka acknowledged it (acks=all), within a deadline.
+    Delivered,
+    /// Once it is appended to the local write-ahead spool and fsync'd.
+    Spooled,
+}
+
+impl AckMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckMode::Queued => "queued",
+            AckMode::Delivered => "delivered",
+            AckMode::Spooled => "spooled",
+        }
+    }
+}
+
+/// Limits that keep slow or hostile clients from exhausting the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time allowed for a request's headers, and again for its body.
+    pub request_timeout: Duration,
+    pub keep_alive: Duration,
+    /// Open connections per worker; past it, new ones wait in the accept backlog.
+    pub max_connections_per_worker: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen_addr: SocketAddr,
@@ -84,6 +116,17 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub retry_after_secs: u64,
     pub http_workers: usize,
+    pub http_limits: HttpLimits,
+    pub ack_mode: AckMode,
+    /// With [`AckMode::Delivered`]: how long a request waits for Kafka.
+    pub delivery_timeout: Duration,
+    /// Refuse callbacks once no broker has been reachable for this long.
+    pub unavailable_after: Duration,
+    pub dead_letter_path: PathBuf,
+    /// Recent event ids and signatures remembered for deduplication and replay defence.
+    pub dedup_capacity: usize,
+    /// How often Kafka is asked for metadata (reachability, missing topics).
+    pub probe_interval: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Log every published event (on by default only with the embedded cluster).
@@ -114,6 +157,15 @@ struct RawSettings {
     shutdown_timeout_ms: Option<String>,
     retry_after_secs: Option<String>,
     http_workers: Option<String>,
+    http_request_timeout_ms: Option<String>,
+    http_keep_alive_secs: Option<String>,
+    http_max_connections: Option<String>,
+    ack_mode: Option<String>,
+    delivery_timeout_ms: Option<String>,
+    unavailable_after_ms: Option<String>,
+    dead_letter_path: Option<String>,
+    dedup_capacity: Option<String>,
+    kafka_probe_interval_ms: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     log_events: Option<String>,
@@ -131,6 +183,15 @@ pub const VARIABLES: &[&str] = &[
     "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",
     "ZEGO_BRIDGE_RETRY_AFTER_SECS",
     "ZEGO_BRIDGE_HTTP_WORKERS",
+    "ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS",
+    "ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS",
+    "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
+    "ZEGO_BRIDGE_ACK_MODE",
+    "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
+    "ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS",
+    "ZEGO_BRIDGE_DEAD_LETTER_PATH",
+    "ZEGO_BRIDGE_DEDUP_CAPACITY",
+    "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
     "ZEGO_BRIDGE_LOG_FORMAT",
     "ZEGO_BRIDGE_LOG_LEVEL",
     "ZEGO_BRIDGE_LOG_EVENTS",
@@ -182,28 +243,34 @@ impl Settings {
         let topics = TopicMap::new(&topic_prefix, &overrides)
             .map_err(|(variable, message)| ConfigError::new(variable, message))?;
 
-        let mut librdkafka = LibrdkafkaProperties::default();
-        for (name, value) in &ours {
-            let Some(property) = name.strip_prefix(LIBRDKAFKA_PREFIX) else {
-                continue;
-            };
-            let property = property.to_ascii_lowercase().replace('_', ".");
-            if property.is_empty() {
-                return Err(ConfigError::new(name, "names no librdkafka property"));
-            }
-            if let Some((_, why)) = RESERVED_LIBRDKAFKA
-                .iter()
-                .find(|(reserved, _)| *reserved == property)
-            {
-                return Err(ConfigError::new(
-                    name,
-                    format!("`{property}` cannot be set here: {why}"),
-                ));
-            }
-            librdkafka.0.insert(property, value.clone());
-        }
+        let librdkafka = librdkafka_properties(&ours)?;
 
         let log_events_default = kafka == KafkaTarget::Embedded;
+        let ack_mode = match non_empty(raw.ack_mode.clone()).as_deref() {
+            None | Some("queued") => AckMode::Queued,
+            Some("delivered") => AckMode::Delivered,
+            Some("spooled") => {
+                return Err(ConfigError::new(
+                    "ZEGO_BRIDGE_ACK_MODE",
+                    "`spooled` is not available in this version; use `queued` or `delivered`",
+                ))
+            }
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "ZEGO_BRIDGE_ACK_MODE",
+                    format!("must be `queued`, `delivered` or `spooled`, got {other:?}"),
+                ))
+            }
+        };
+        if ack_mode != AckMode::Delivered && non_empty(raw.delivery_timeout_ms.clone()).is_some() {
+            return Err(ConfigError::new(
+                "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
+                format!(
+                    "only applies with ZEGO_BRIDGE_ACK_MODE=delivered (the mode is `{}`)",
+                    ack_mode.as_str()
+                ),
+            ));
+        }
         Ok(Settings {
             listen_addr: parse_addr("ZEGO_BRIDGE_LISTEN_ADDR", raw.listen_addr, "0.0.0.0:8080")?,
             admin_addr: parse_addr("ZEGO_BRIDGE_ADMIN_ADDR", raw.admin_addr, "0.0.0.0:9090")?,
@@ -241,6 +308,54 @@ impl Settings {
                 std::thread::available_parallelism().map_or(2, |n| n.get() as u64),
                 1..=256,
             )? as usize,
+            http_limits: HttpLimits {
+                request_timeout: Duration::from_millis(parse_number(
+                    "ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS",
+                    raw.http_request_timeout_ms,
+                    5_000,
+                    100..=600_000,
+                )?),
+                keep_alive: Duration::from_secs(parse_number(
+                    "ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS",
+                    raw.http_keep_alive_secs,
+                    15,
+                    0..=3600,
+                )?),
+                max_connections_per_worker: parse_number(
+                    "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
+                    raw.http_max_connections,
+                    2_048,
+                    1..=1_000_000,
+                )? as usize,
+            },
+            ack_mode,
+            delivery_timeout: Duration::from_millis(parse_number(
+                "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
+                raw.delivery_timeout_ms,
+                5_000,
+                10..=600_000,
+            )?),
+            unavailable_after: Duration::from_millis(parse_number(
+                "ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS",
+                raw.unavailable_after_ms,
+                10_000,
+                0..=3_600_000,
+            )?),
+            dead_letter_path: PathBuf::from(
+                non_empty(raw.dead_letter_path).unwrap_or_else(|| "dead-letter.jsonl".to_owned()),
+            ),
+            dedup_capacity: parse_number(
+                "ZEGO_BRIDGE_DEDUP_CAPACITY",
+                raw.dedup_capacity,
+                100_000,
+                0..=10_000_000,
+            )? as usize,
+            probe_interval: Duration::from_millis(parse_number(
+                "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
+                raw.kafka_probe_interval_ms,
+                5_000,
+                100..=300_000,
+            )?),
             log_format: match non_empty(raw.log_format).as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -269,6 +384,51 @@ impl Settings {
     pub fn is_embedded(&self) -> bool {
         self.kafka == KafkaTarget::Embedded
     }
+}
+
+/// `ZEGO_BRIDGE_LIBRDKAFKA_*` as librdkafka properties, refusing those the bridge owns.
+fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperties, ConfigError> {
+    let mut properties = LibrdkafkaProperties::default();
+    for (name, value) in vars {
+        let Some(property) = name.strip_prefix(LIBRDKAFKA_PREFIX) else {
+            continue;
+        };
+        let property = property.to_ascii_lowercase().replace('_', ".");
+        if property.is_empty() {
+            return Err(ConfigError::new(name, "names no librdkafka property"));
+        }
+        if let Some((_, why)) = RESERVED_LIBRDKAFKA
+            .iter()
+            .find(|(reserved, _)| *reserved == property)
+        {
+            return Err(ConfigError::new(
+                name,
+                format!("`{property}` cannot be set here: {why}"),
+            ));
+        }
+        properties.0.insert(property, value.clone());
+    }
+    Ok(properties)
+}
+
+/// What a Kafka client of the bridge's tools (`replay`) needs: the brokers and librdkafka
+/// properties, read from the same variables as the service.
+pub fn kafka_client_from_env() -> Result<(String, LibrdkafkaProperties), ConfigError> {
+    let vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| name.starts_with(PREFIX))
+        .collect();
+    let brokers = vars
+        .iter()
+        .find(|(name, _)| name == "ZEGO_BRIDGE_KAFKA_BROKERS")
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "ZEGO_BRIDGE_KAFKA_BROKERS",
+                "is required: name the cluster to publish to",
+            )
+        })?;
+    Ok((brokers, librdkafka_properties(&vars)?))
 }
 
 /// A misspelt variable would otherwise be ignored in silence and a default used instead.
@@ -392,6 +552,9 @@ mod tests {
             ("ZEGO_BRIDGE_TOPIC_ROOM_CREATED", "bad topic!"),
             ("ZEGO_BRIDGE_LIBRDKAFKA_BOOTSTRAP_SERVERS", "k:9092"),
             ("ZEGO_BRIDGE_MAX_BODY_BYTE", "1"),
+            ("ZEGO_BRIDGE_ACK_MODE", "eventually"),
+            ("ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS", "1000"),
+            ("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "5"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{err}");

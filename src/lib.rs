@@ -4,10 +4,12 @@
 
 pub mod cli;
 pub mod configuration;
+pub mod dedup;
 pub mod error;
 pub mod event;
 pub mod kafka;
 pub mod metrics;
+pub mod replay;
 pub mod routes;
 pub mod samples;
 pub mod sender;

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Label used for requests that never got as far as naming an event type.
@@ -53,6 +53,11 @@ pub struct Metrics {
     kafka_reachable: IntGauge,
     ready: IntGauge,
     topic_missing: IntGaugeVec,
+    duplicates: IntCounterVec,
+    dead_lettered: IntCounterVec,
+    dead_letter_write_failures: IntCounter,
+    producer_rebuilds: IntCounter,
+    rescued: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -141,6 +146,28 @@ impl Metrics {
                 "1 for a configured topic that does not exist in the cluster.",
                 &["topic"],
             ),
+            duplicates: counter_vec(
+                "zego_bridge_duplicates_total",
+                "Retries of an already accepted callback, answered 200 without publishing again.",
+                &["type"],
+            ),
+            dead_lettered: counter_vec(
+                "zego_bridge_dead_lettered_total",
+                "Acknowledged events that could not be delivered and were written to the dead-letter file.",
+                &["topic"],
+            ),
+            dead_letter_write_failures: counter(
+                "zego_bridge_dead_letter_write_failures_total",
+                "Acknowledged events that could not be delivered nor written to the dead-letter file (lost).",
+            ),
+            producer_rebuilds: counter(
+                "zego_bridge_producer_rebuilds_total",
+                "Times the Kafka producer was rebuilt after a fatal error.",
+            ),
+            rescued: counter(
+                "zego_bridge_rescued_total",
+                "Events taken back from a failed producer and sent again by its replacement.",
+            ),
         };
         for collector in [
             Box::new(metrics.callbacks.clone()) as Box<dyn prometheus::core::Collector>,
@@ -156,6 +183,11 @@ impl Metrics {
             Box::new(metrics.kafka_reachable.clone()),
             Box::new(metrics.ready.clone()),
             Box::new(metrics.topic_missing.clone()),
+            Box::new(metrics.duplicates.clone()),
+            Box::new(metrics.dead_lettered.clone()),
+            Box::new(metrics.dead_letter_write_failures.clone()),
+            Box::new(metrics.producer_rebuilds.clone()),
+            Box::new(metrics.rescued.clone()),
             Box::new(build_info),
         ] {
             metrics
@@ -201,6 +233,26 @@ impl Metrics {
         }
     }
 
+    pub fn duplicate(&self, event_type: &str) {
+        self.duplicates.with_label_values(&[event_type]).inc();
+    }
+
+    pub fn dead_lettered(&self, topic: &str) {
+        self.dead_lettered.with_label_values(&[topic]).inc();
+    }
+
+    pub fn dead_letter_write_failed(&self) {
+        self.dead_letter_write_failures.inc();
+    }
+
+    pub fn producer_rebuilt(&self) {
+        self.producer_rebuilds.inc();
+    }
+
+    pub fn rescued(&self) {
+        self.rescued.inc();
+    }
+
     pub fn undelivered_at_shutdown(&self, count: i64) {
         self.undelivered_at_shutdown.set(count);
     }
@@ -242,6 +294,10 @@ impl Metrics {
 // The definitions above are constants: a failure here is a programming error caught by any test.
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition")
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric definition")
 }
 
 fn gauge(name: &str, help: &str) -> IntGauge {

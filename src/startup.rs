@@ -12,15 +12,14 @@ use rdkafka::error::KafkaError;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
-use crate::configuration::{KafkaTarget, Settings};
+use crate::configuration::{AckMode, KafkaTarget, Settings};
+use crate::dedup::RecentCallbacks;
 use crate::error::{CallbackError, Unavailable};
-use crate::kafka::{producer_config, EmbeddedCluster, Publisher};
+use crate::kafka::{producer_config, EmbeddedCluster, Publisher, PublisherOptions};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::zego::CallbackSecrets;
 
-/// How often the bridge asks Kafka for metadata (readiness, missing topics).
-const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Partitions of each topic of the embedded cluster.
 const EMBEDDED_PARTITIONS: i32 = 3;
@@ -28,6 +27,10 @@ const EMBEDDED_PARTITIONS: i32 = 3;
 /// What every request handler shares.
 pub struct AppState {
     pub secrets: CallbackSecrets,
+    pub ack_mode: AckMode,
+    pub delivery_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub recent: RecentCallbacks,
     pub max_clock_skew_secs: u64,
     pub max_body_bytes: usize,
     pub retry_after_secs: u64,
@@ -62,8 +65,11 @@ impl AppState {
         if let Some(fatal) = health.fatal_error() {
             reasons.push(format!("Kafka producer failed: {fatal}"));
         }
-        if !health.is_reachable() {
-            reasons.push("Kafka is unreachable".to_owned());
+        if !self.publisher.kafka_available() {
+            reasons.push(
+                "Kafka has been unreachable longer than ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS"
+                    .to_owned(),
+            );
         }
         reasons
     }
@@ -109,7 +115,9 @@ pub struct Application {
     admin_server: Server,
     state: web::Data<AppState>,
     shutdown_timeout: Duration,
+    probe_interval: Duration,
     stop: Arc<Notify>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     // Declared last so it is dropped last: the producer must go before the cluster it talks to.
     embedded: Option<EmbeddedCluster>,
 }
@@ -141,20 +149,25 @@ impl Application {
             );
         }
         let config = producer_config(&bootstrap, &settings.librdkafka);
+        let options = PublisherOptions {
+            topics: settings.topics.clone(),
+            log_events: settings.log_events,
+            dead_letter_path: settings.dead_letter_path.clone(),
+            unavailable_after: settings.unavailable_after,
+        };
         let publisher = Arc::new(
-            Publisher::new(
-                &config,
-                settings.topics.clone(),
-                metrics.clone(),
-                settings.log_events,
-            )
-            .map_err(StartupError::Producer)?,
+            Publisher::new(&config, options, metrics.clone()).map_err(StartupError::Producer)?,
         );
+        let background = publisher.start();
         // One probe before serving, so readiness and missing topics are known from the start.
         probe(&publisher).await;
 
         let state = web::Data::new(AppState {
             secrets: settings.secrets.clone(),
+            ack_mode: settings.ack_mode,
+            delivery_timeout: settings.delivery_timeout,
+            body_read_timeout: settings.http_limits.request_timeout,
+            recent: RecentCallbacks::new(settings.dedup_capacity),
             max_clock_skew_secs: settings.max_clock_skew_secs,
             max_body_bytes: settings.max_body_bytes,
             retry_after_secs: settings.retry_after_secs,
@@ -181,6 +194,9 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.http_workers)
+        .client_request_timeout(settings.http_limits.request_timeout)
+        .keep_alive(settings.http_limits.keep_alive)
+        .max_connections(settings.http_limits.max_connections_per_worker)
         .disable_signals()
         .shutdown_timeout(drain_secs)
         .listen(public_listener)
@@ -206,6 +222,7 @@ impl Application {
             public = %settings.listen_addr.ip(), public_port,
             admin = %settings.admin_addr.ip(), admin_port,
             secrets = settings.secrets.count(),
+            ack_mode = settings.ack_mode.as_str(),
             startup_ms = started.elapsed().as_millis() as u64,
             "zego-kafka-bridge listening: callbacks on POST /v1/callbacks, metrics and probes on the admin port"
         );
@@ -216,7 +233,9 @@ impl Application {
             admin_server,
             state,
             shutdown_timeout: settings.shutdown_timeout,
+            probe_interval: settings.probe_interval,
             stop: Arc::new(Notify::new()),
+            background,
             embedded,
         })
     }
@@ -241,7 +260,9 @@ impl Application {
             admin_server,
             state,
             shutdown_timeout,
+            probe_interval,
             stop,
+            background,
             embedded,
             ..
         } = self;
@@ -249,7 +270,7 @@ impl Application {
         let admin_handle = admin_server.handle();
         let mut public_task = tokio::spawn(public_server);
         let admin_task = tokio::spawn(admin_server);
-        let prober = tokio::spawn(probe_loop(state.publisher.clone()));
+        let prober = tokio::spawn(probe_loop(state.publisher.clone(), probe_interval));
 
         tokio::select! {
             signal = shutdown_signal() => info!(signal, "shutting down"),
@@ -286,6 +307,9 @@ impl Application {
             );
         }
         prober.abort();
+        for task in background {
+            task.abort();
+        }
         admin_handle.stop(true).await;
         let _ = admin_task.await;
         let _ = public_task.await;
@@ -315,9 +339,9 @@ async fn probe(publisher: &Arc<Publisher>) {
     let _ = tokio::task::spawn_blocking(move || publisher.probe(PROBE_TIMEOUT)).await;
 }
 
-async fn probe_loop(publisher: Arc<Publisher>) {
+async fn probe_loop(publisher: Arc<Publisher>, interval: Duration) {
     loop {
-        tokio::time::sleep(PROBE_INTERVAL).await;
+        tokio::time::sleep(interval).await;
         probe(&publisher).await;
     }
 }

@@ -1,7 +1,8 @@
 //! Publishing to Kafka: topic names, producer configuration, record encoding, the producer with
-//! its delivery accounting and health, and the embedded cluster for a first run.
+//! its delivery accounting, dead letters and health, and the embedded cluster for a first run.
 
 mod config;
+mod dead_letter;
 mod embedded;
 mod health;
 mod publisher;
@@ -9,8 +10,11 @@ mod record;
 mod topics;
 
 pub use config::{producer_config, ProducerDefaults};
+pub use dead_letter::{DeadLetter, DeadLetterFile};
 pub use embedded::EmbeddedCluster;
 pub use health::KafkaHealth;
-pub use publisher::{PublishError, Publisher};
+pub use publisher::{
+    DeliveryOutcomeReport, OutgoingRecord, PublishError, Publisher, PublisherOptions,
+};
 pub use record::{headers_for, CONTENT_TYPE};
 pub use topics::TopicMap;

@@ -1,43 +1,56 @@
 //! The producer: enqueues events without waiting for Kafka, accounts for every delivery report,
-//! and probes the cluster for readiness.
+//! saves what fails after an ack to the dead-letter file, rebuilds itself after a fatal error
+//! (re-sending what the broken producer still held), and probes the cluster for readiness.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+use chrono::{SecondsFormat, Utc};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use super::dead_letter::{DeadLetter, DeadLetterFile};
 use super::health::KafkaHealth;
 use super::record::headers_for;
 use super::topics::TopicMap;
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::metrics::{DeliveryOutcome, Metrics};
 
 /// How long to wait, after purging at shutdown, for the purged events' reports to be logged.
 const PURGE_REPORT_WAIT: Duration = Duration::from_secs(1);
+/// How many times one event may be moved to a rebuilt producer before it is dead-lettered.
+const MAX_RESCUES: u8 = 3;
 
 /// Why an event could not be enqueued. Nothing was accepted: the caller answers 503.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("the producer queue is full")]
     QueueFull,
-    #[error("Kafka is unreachable")]
+    #[error("Kafka has been unreachable for longer than ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS")]
     Unreachable,
     #[error("topic {0} does not exist in the Kafka cluster")]
     TopicMissing(String),
-    #[error("the Kafka producer has failed: {0}")]
+    #[error("the Kafka producer failed and is being rebuilt: {0}")]
     Fatal(String),
     #[error("the Kafka producer refused the event: {0}")]
     Producer(KafkaError),
+    #[error("Kafka did not acknowledge the event: {0}")]
+    NotDelivered(String),
+    #[error("Kafka did not acknowledge the event within {0} ms")]
+    DeliveryTimeout(u128),
 }
 
 impl PublishError {
@@ -49,32 +62,73 @@ impl PublishError {
             PublishError::TopicMissing(_) => "topic_missing",
             PublishError::Fatal(_) => "producer_fatal",
             PublishError::Producer(_) => "producer_error",
+            PublishError::NotDelivered(_) => "not_delivered",
+            PublishError::DeliveryTimeout(_) => "delivery_timeout",
         }
     }
 }
+
+/// The outcome of one delivery, for whoever waits for it.
+pub type DeliveryOutcomeReport = Result<(), String>;
 
 /// Travels with each record and comes back in its delivery report.
 pub struct PendingDelivery {
     event_id: Uuid,
     enqueued_at: Instant,
+    /// Someone waits for the outcome before answering (ack mode `delivered`, the spool). They
+    /// own the failure: it is reported to them instead of being dead-lettered.
+    waiter: Option<oneshot::Sender<DeliveryOutcomeReport>>,
+    rescues: u8,
 }
 
-/// Receives librdkafka's callbacks on the producer's polling thread.
-pub struct DeliveryContext {
+impl PendingDelivery {
+    fn complete(mut self, outcome: DeliveryOutcomeReport) {
+        if let Some(waiter) = self.waiter.take() {
+            let _ = waiter.send(outcome);
+        }
+    }
+}
+
+/// A record taken back from a broken producer, to be sent again by its replacement.
+struct Rescued {
+    topic: String,
+    key: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+    payload: Vec<u8>,
+    pending: Box<PendingDelivery>,
+}
+
+/// What every producer generation's context shares.
+struct Shared {
     metrics: Arc<Metrics>,
     health: Arc<KafkaHealth>,
+    dead_letters: DeadLetterFile,
+    rescue: mpsc::UnboundedSender<Rescued>,
+    rebuild: Notify,
     log_events: bool,
+}
+
+/// Receives librdkafka's callbacks on one producer's polling thread.
+pub struct DeliveryContext {
+    shared: Arc<Shared>,
+    /// Set when this producer is being replaced: whatever it still holds moves to the new one.
+    retired: AtomicBool,
 }
 
 impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            if self.health.set_reachable(false) {
-                warn!(%reason, "every Kafka broker is down; refusing callbacks with 503");
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => {
+                if self.shared.health.mark_unreachable() {
+                    warn!(%reason, "every Kafka broker is down");
+                }
             }
-            self.metrics.set_kafka_reachable(false);
-        } else {
-            warn!(%error, %reason, "Kafka client error");
+            Some(RDKafkaErrorCode::Fatal) => {
+                error!(%reason, "the Kafka producer hit a fatal error; rebuilding it");
+                self.shared.health.set_fatal_error(reason.to_owned());
+                self.shared.rebuild.notify_one();
+            }
+            _ => warn!(%error, %reason, "Kafka client error"),
         }
     }
 }
@@ -84,11 +138,13 @@ impl ProducerContext for DeliveryContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, pending: Self::DeliveryOpaque) {
         let elapsed = pending.enqueued_at.elapsed();
+        let shared = &self.shared;
         match result {
             Ok(message) => {
-                self.metrics
+                shared
+                    .metrics
                     .delivery(message.topic(), DeliveryOutcome::Delivered, elapsed);
-                if self.log_events {
+                if shared.log_events {
                     let payload = message
                         .payload()
                         .map(String::from_utf8_lossy)
@@ -102,147 +158,425 @@ impl ProducerContext for DeliveryContext {
                         "event published"
                     );
                 }
+                pending.complete(Ok(()));
             }
             Err((err, message)) => {
-                self.metrics
-                    .delivery(message.topic(), DeliveryOutcome::Failed, elapsed);
+                let fatal = err.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal);
+                if (fatal || self.retired.load(Ordering::Acquire)) && pending.rescues < MAX_RESCUES
+                {
+                    shared.metrics.rescued();
+                    let rescued = Rescued {
+                        topic: message.topic().to_owned(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        headers: message.headers().map(|headers| headers.detach()),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                        pending,
+                    };
+                    if let Err(mpsc::error::SendError(rescued)) = shared.rescue.send(rescued) {
+                        // The bridge is stopping: nobody is left to re-send it.
+                        self.fail(&err.to_string(), message, *rescued.pending, elapsed);
+                    }
+                    return;
+                }
+                self.fail(&err.to_string(), message, *pending, elapsed);
+            }
+        }
+    }
+}
+
+impl DeliveryContext {
+    /// A delivery that failed for good. If someone waits for it, they are told (nothing was
+    /// acknowledged yet); otherwise it was acknowledged to ZEGO and goes to the dead-letter file.
+    fn fail(
+        &self,
+        error: &str,
+        message: &BorrowedMessage<'_>,
+        pending: PendingDelivery,
+        elapsed: Duration,
+    ) {
+        let shared = &self.shared;
+        shared
+            .metrics
+            .delivery(message.topic(), DeliveryOutcome::Failed, elapsed);
+        if pending.waiter.is_some() {
+            warn!(event_id = %pending.event_id, topic = message.topic(), %error,
+                "delivery failed; reported to the waiting request");
+            pending.complete(Err(error.to_owned()));
+            return;
+        }
+        let letter = dead_letter(error, message);
+        match letter.and_then(|letter| shared.dead_letters.write(&letter)) {
+            Ok(()) => {
+                shared.metrics.dead_lettered(message.topic());
                 error!(
                     event_id = %pending.event_id,
                     topic = message.topic(),
-                    error = %err,
-                    waited_ms = elapsed.as_millis() as u64,
-                    "event acknowledged to ZEGO could not be delivered to Kafka: it is lost"
+                    %error,
+                    dead_letter_file = %shared.dead_letters.path().display(),
+                    "an acknowledged event could not be delivered; saved to the dead-letter file \
+                     (publish it again with `zego-kafka-bridge replay`)"
+                );
+            }
+            Err(write_error) => {
+                shared.metrics.dead_letter_write_failed();
+                error!(
+                    event_id = %pending.event_id,
+                    topic = message.topic(),
+                    %error,
+                    %write_error,
+                    "an acknowledged event could not be delivered nor written to the dead-letter \
+                     file: IT IS LOST"
                 );
             }
         }
     }
 }
 
-pub struct Publisher {
+fn dead_letter(error: &str, message: &BorrowedMessage<'_>) -> std::io::Result<DeadLetter> {
+    let payload = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+    let event = RawValue::from_string(payload).map_err(std::io::Error::other)?;
+    let headers: BTreeMap<String, String> = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| {
+                    (
+                        header.key.to_owned(),
+                        String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(DeadLetter {
+        failed_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        error: error.to_owned(),
+        topic: message.topic().to_owned(),
+        key: message
+            .key()
+            .map(|key| String::from_utf8_lossy(key).into_owned()),
+        headers,
+        event,
+    })
+}
+
+/// Settings of the publisher.
+#[derive(Debug, Clone)]
+pub struct PublisherOptions {
+    pub topics: TopicMap,
+    pub log_events: bool,
+    pub dead_letter_path: std::path::PathBuf,
+    /// Refuse callbacks once no broker has been reachable for this long.
+    pub unavailable_after: Duration,
+}
+
+struct Generation {
     producer: ThreadedProducer<DeliveryContext>,
-    topics: TopicMap,
-    health: Arc<KafkaHealth>,
-    metrics: Arc<Metrics>,
+}
+
+impl Generation {
+    fn context(&self) -> &DeliveryContext {
+        self.producer.context()
+    }
+}
+
+pub struct Publisher {
+    generation: ArcSwap<Generation>,
+    config: ClientConfig,
+    options: PublisherOptions,
+    shared: Arc<Shared>,
+    rescued: Mutex<Option<mpsc::UnboundedReceiver<Rescued>>>,
+    rebuilds: AtomicU64,
 }
 
 impl Publisher {
     pub fn new(
         config: &ClientConfig,
-        topics: TopicMap,
+        options: PublisherOptions,
         metrics: Arc<Metrics>,
-        log_events: bool,
     ) -> Result<Self, KafkaError> {
-        let health = Arc::new(KafkaHealth::default());
-        let context = DeliveryContext {
-            metrics: metrics.clone(),
-            health: health.clone(),
-            log_events,
-        };
-        let producer: ThreadedProducer<DeliveryContext> = config.create_with_context(context)?;
-        Ok(Publisher {
-            producer,
-            topics,
-            health,
+        let (rescue, rescued) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
             metrics,
+            health: Arc::new(KafkaHealth::default()),
+            dead_letters: DeadLetterFile::new(options.dead_letter_path.clone()),
+            rescue,
+            rebuild: Notify::new(),
+            log_events: options.log_events,
+        });
+        let generation = create_generation(config, &shared)?;
+        Ok(Publisher {
+            generation: ArcSwap::from_pointee(generation),
+            config: config.clone(),
+            options,
+            shared,
+            rescued: Mutex::new(Some(rescued)),
+            rebuilds: AtomicU64::new(0),
         })
     }
 
+    /// Starts the tasks that rebuild a failed producer and re-send what it held. Call once,
+    /// from a Tokio runtime.
+    pub fn start(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(self.clone().rebuild_loop())];
+        if let Some(rescued) = self.rescued.lock().expect("rescue lock").take() {
+            tasks.push(tokio::spawn(self.clone().rescue_loop(rescued)));
+        }
+        tasks
+    }
+
     pub fn health(&self) -> &Arc<KafkaHealth> {
-        &self.health
+        &self.shared.health
     }
 
     pub fn topics(&self) -> &TopicMap {
-        &self.topics
+        &self.options.topics
     }
 
-    /// Enqueues the event. `Ok` means librdkafka holds it and will deliver it or report why not.
-    pub fn publish(&self, event: &Event<'_>, payload: &[u8]) -> Result<(), PublishError> {
-        if let Some(reason) = self.health.fatal_error() {
-            return Err(PublishError::Fatal(reason));
-        }
-        if !self.health.is_reachable() {
-            return Err(PublishError::Unreachable);
-        }
-        let topic = self.topics.topic(event.kind);
-        if self.health.is_topic_missing(topic) {
+    /// How many times the producer was rebuilt after a fatal error.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds.load(Ordering::Relaxed)
+    }
+
+    /// False once no broker has been reachable for `unavailable_after`.
+    pub fn kafka_available(&self) -> bool {
+        self.shared
+            .health
+            .is_available(self.options.unavailable_after)
+    }
+
+    /// Whether an event of this type can be taken now. `needs_kafka` is false when the event
+    /// goes to a local spool first and Kafka may be away for a while.
+    pub fn check_accepting(&self, kind: &EventType, needs_kafka: bool) -> Result<(), PublishError> {
+        let health = &self.shared.health;
+        let topic = self.options.topics.topic(kind);
+        if health.is_topic_missing(topic) {
             return Err(PublishError::TopicMissing(topic.to_string()));
         }
+        if needs_kafka {
+            if let Some(reason) = health.fatal_error() {
+                return Err(PublishError::Fatal(reason));
+            }
+            if !self.kafka_available() {
+                return Err(PublishError::Unreachable);
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues the event. `Ok` means librdkafka holds it and will deliver it or report why
+    /// not: to `waiter` if given, else (it was acknowledged) to the dead-letter file.
+    pub fn publish(
+        &self,
+        event: &Event<'_>,
+        payload: &[u8],
+        waiter: Option<oneshot::Sender<DeliveryOutcomeReport>>,
+    ) -> Result<(), PublishError> {
         let pending = Box::new(PendingDelivery {
             event_id: event.id,
             enqueued_at: Instant::now(),
+            waiter,
+            rescues: 0,
         });
+        self.send(
+            self.options.topics.topic(event.kind),
+            event.partition_key.as_deref().map(str::as_bytes),
+            headers_for(event),
+            payload,
+            pending,
+        )
+        .map_err(|(err, _)| err)
+    }
+
+    /// Enqueues an already-encoded record (from the spool or a replay).
+    pub fn publish_record(
+        &self,
+        record: &OutgoingRecord,
+        waiter: oneshot::Sender<DeliveryOutcomeReport>,
+    ) -> Result<(), PublishError> {
+        let pending = Box::new(PendingDelivery {
+            event_id: record.event_id,
+            enqueued_at: Instant::now(),
+            waiter: Some(waiter),
+            rescues: 0,
+        });
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_str()),
+            });
+        }
+        self.send(
+            &record.topic,
+            record.key.as_deref().map(str::as_bytes),
+            headers,
+            record.payload.as_bytes(),
+            pending,
+        )
+        .map_err(|(err, _)| err)
+    }
+
+    fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        headers: OwnedHeaders,
+        payload: &[u8],
+        pending: Box<PendingDelivery>,
+    ) -> Result<(), (PublishError, Box<PendingDelivery>)> {
+        let generation = self.generation.load();
         let mut record = BaseRecord::with_opaque_to(topic, pending)
             .payload(payload)
-            .headers(headers_for(event));
-        if let Some(key) = event.partition_key.as_deref() {
+            .headers(headers);
+        if let Some(key) = key {
             record = record.key(key);
         }
-        self.producer
-            .send(record)
-            .map_err(|(err, _record)| match err.rdkafka_error_code() {
+        generation.producer.send(record).map_err(|(err, record)| {
+            let error = match err.rdkafka_error_code() {
                 Some(RDKafkaErrorCode::QueueFull) => PublishError::QueueFull,
-                Some(RDKafkaErrorCode::Fatal) => PublishError::Fatal(err.to_string()),
+                Some(RDKafkaErrorCode::Fatal) => {
+                    self.shared.rebuild.notify_one();
+                    PublishError::Fatal(err.to_string())
+                }
                 _ => PublishError::Producer(err),
-            })
+            };
+            (error, record.delivery_opaque)
+        })
     }
 
     /// Events enqueued but not yet acknowledged by Kafka.
     pub fn queue_depth(&self) -> i32 {
-        self.producer.in_flight_count()
+        self.generation.load().producer.in_flight_count()
     }
 
     /// Waits up to `timeout` for every queued event to be delivered (or to fail). Returns how
     /// many were still undelivered when the time ran out; those are purged, which reports each
-    /// through the delivery callback, so each is counted as failed and logged with its id.
+    /// through the delivery callback: each is logged with its id and dead-lettered.
     pub fn flush(&self, timeout: Duration) -> i32 {
-        if self.producer.flush(Timeout::After(timeout)).is_ok() {
+        let generation = self.generation.load_full();
+        if generation.producer.flush(Timeout::After(timeout)).is_ok() {
             return 0;
         }
-        let undelivered = self.producer.in_flight_count();
-        self.producer
+        let undelivered = generation.producer.in_flight_count();
+        generation
+            .producer
             .purge(PurgeConfig::default().queue().inflight());
-        // Purged messages come back as delivery reports; give the polling thread time to run them.
-        let _ = self.producer.flush(Timeout::After(PURGE_REPORT_WAIT));
+        let _ = generation.producer.flush(Timeout::After(PURGE_REPORT_WAIT));
         undelivered
+    }
+
+    async fn rebuild_loop(self: Arc<Self>) {
+        loop {
+            self.shared.rebuild.notified().await;
+            if self.shared.health.fatal_error().is_none() {
+                // A stale notification: nothing failed.
+                if self
+                    .generation
+                    .load()
+                    .producer
+                    .client()
+                    .fatal_error()
+                    .is_none()
+                {
+                    continue;
+                }
+            }
+            let publisher = self.clone();
+            let rebuilt = tokio::task::spawn_blocking(move || publisher.rebuild()).await;
+            if !matches!(rebuilt, Ok(Ok(()))) {
+                error!(
+                    ?rebuilt,
+                    "could not rebuild the Kafka producer; retrying in 1 s"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.shared.rebuild.notify_one();
+            }
+        }
+    }
+
+    /// Replaces the producer. Whatever the old one still held comes back through its delivery
+    /// callback (it is marked retired, then purged) and is sent again by the new one.
+    fn rebuild(&self) -> Result<(), KafkaError> {
+        let fresh = create_generation(&self.config, &self.shared)?;
+        let old = self.generation.swap(Arc::new(fresh));
+        old.context().retired.store(true, Ordering::Release);
+        old.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let _ = old.producer.flush(Timeout::After(PURGE_REPORT_WAIT));
+        self.shared.health.clear_fatal_error();
+        self.shared.metrics.producer_rebuilt();
+        let count = self.rebuilds.fetch_add(1, Ordering::Relaxed) + 1;
+        info!(
+            rebuilds = count,
+            "the Kafka producer was rebuilt; re-sending what the old one held"
+        );
+        Ok(())
+    }
+
+    async fn rescue_loop(self: Arc<Self>, mut rescued: mpsc::UnboundedReceiver<Rescued>) {
+        while let Some(mut record) = rescued.recv().await {
+            record.pending.rescues += 1;
+            let mut pending = record.pending;
+            loop {
+                let headers = record.headers.clone().unwrap_or_default();
+                match self.send(
+                    &record.topic,
+                    record.key.as_deref(),
+                    headers,
+                    &record.payload,
+                    pending,
+                ) {
+                    Ok(()) => break,
+                    Err((_, returned)) => {
+                        // Queue full or the replacement is not ready yet: wait, keep the event.
+                        pending = returned;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }
     }
 
     /// Asks the cluster for its metadata and records reachability, missing topics and a fatal
     /// producer error. Blocks for up to `timeout`: call from a blocking thread.
     pub fn probe(&self, timeout: Duration) {
-        if let Some((code, reason)) = self.producer.client().fatal_error() {
-            let reason = format!("{code:?}: {reason}");
-            if self.health.fatal_error().is_none() {
-                error!(%reason, "the Kafka producer hit a fatal error; refusing callbacks");
+        let generation = self.generation.load_full();
+        let health = &self.shared.health;
+        let metrics = &self.shared.metrics;
+        if let Some((code, reason)) = generation.producer.client().fatal_error() {
+            if health.fatal_error().is_none() {
+                error!(?code, %reason, "the Kafka producer hit a fatal error; rebuilding it");
             }
-            self.health.set_fatal_error(reason);
+            health.set_fatal_error(format!("{code:?}: {reason}"));
+            self.shared.rebuild.notify_one();
         }
-        match self
+        match generation
             .producer
             .client()
             .fetch_metadata(None, Timeout::After(timeout))
         {
             Ok(metadata) => {
-                if !self.health.set_reachable(true) {
+                if health.mark_reachable() {
                     info!(brokers = metadata.brokers().len(), "Kafka is reachable");
                 }
-                self.metrics.set_kafka_reachable(true);
                 let present: BTreeSet<&str> = metadata
                     .topics()
                     .iter()
                     .filter(|topic| topic.error().is_none())
                     .map(|topic| topic.name())
                     .collect();
-                let wanted = self.topics.distinct();
+                let wanted = self.options.topics.distinct();
                 let missing: BTreeSet<String> = wanted
                     .iter()
                     .filter(|topic| !present.contains(topic.as_str()))
                     .cloned()
                     .collect();
                 for topic in &wanted {
-                    self.metrics
-                        .set_topic_missing(topic, missing.contains(topic));
+                    metrics.set_topic_missing(topic, missing.contains(topic));
                 }
-                if self.health.set_missing_topics(missing.clone()) {
+                if health.set_missing_topics(missing.clone()) {
                     if missing.is_empty() {
                         info!("every configured topic exists");
                     } else {
@@ -256,11 +590,34 @@ impl Publisher {
                 }
             }
             Err(err) => {
-                if self.health.set_reachable(false) {
-                    warn!(error = %err, "Kafka is unreachable; refusing callbacks with 503");
+                if health.mark_unreachable() {
+                    warn!(error = %err, "Kafka is unreachable");
                 }
-                self.metrics.set_kafka_reachable(false);
             }
         }
+        metrics.set_kafka_reachable(health.is_reachable());
     }
+}
+
+fn create_generation(
+    config: &ClientConfig,
+    shared: &Arc<Shared>,
+) -> Result<Generation, KafkaError> {
+    let context = DeliveryContext {
+        shared: shared.clone(),
+        retired: AtomicBool::new(false),
+    };
+    Ok(Generation {
+        producer: config.create_with_context(context)?,
+    })
+}
+
+/// A record already encoded, as the spool and the dead-letter file keep it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutgoingRecord {
+    pub event_id: Uuid,
+    pub topic: String,
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub payload: String,
 }

@@ -8,16 +8,17 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 use tracing::{debug, warn};
 
+use tokio::sync::oneshot;
+
+use crate::configuration::AckMode;
 use crate::error::{CallbackError, Reply, Unavailable};
 use crate::event::{catalog, normalize};
+use crate::kafka::PublishError;
 use crate::metrics::NO_TYPE;
 use crate::startup::AppState;
 use crate::zego::{
     check_clock_skew, sniff, CommonFields, Encoding, MalformedCallback, RawCallback,
 };
-
-/// How long a client may take to send its body once the headers are in.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn receive_callback(
     request: HttpRequest,
@@ -50,7 +51,13 @@ async fn accept(
         return Err(state.unavailable(Unavailable::ShuttingDown));
     }
     let declared = declared_encoding(request)?;
-    let body = read_body(request, payload, state.max_body_bytes).await?;
+    let body = read_body(
+        request,
+        payload,
+        state.max_body_bytes,
+        state.body_read_timeout,
+    )
+    .await?;
     // A body labelled as a form that is really a JSON object is read as JSON: senders mislabel.
     let encoding = match declared {
         Some(Encoding::Json) => Encoding::Json,
@@ -86,11 +93,51 @@ async fn accept(
             "field has an unexpected form: published as null, original kept under `extra`"
         );
     }
+    state.recent.check_signature(
+        &common.timestamp_text,
+        &common.nonce,
+        &common.signature,
+        event.id,
+    )?;
+    if state.recent.is_duplicate(event.id) {
+        state.metrics.duplicate(kind.name);
+        debug!(event_id = %event.id, r#type = kind.name, "retry of an accepted callback: not published again");
+        return Ok(());
+    }
     let payload = event.to_json();
-    state
-        .publisher
-        .publish(&event, &payload)
-        .map_err(|err| state.unavailable(err.into()))?;
+    let publisher = &state.publisher;
+    let unavailable = |err: PublishError| state.unavailable(err.into());
+    match state.ack_mode {
+        AckMode::Queued => {
+            publisher.check_accepting(kind, true).map_err(unavailable)?;
+            publisher
+                .publish(&event, &payload, None)
+                .map_err(unavailable)?;
+        }
+        AckMode::Delivered => {
+            publisher.check_accepting(kind, true).map_err(unavailable)?;
+            let (delivered, outcome) = oneshot::channel();
+            publisher
+                .publish(&event, &payload, Some(delivered))
+                .map_err(unavailable)?;
+            match tokio::time::timeout(state.delivery_timeout, outcome).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => return Err(unavailable(PublishError::NotDelivered(error))),
+                Ok(Err(_)) => {
+                    return Err(unavailable(PublishError::NotDelivered(
+                        "the producer dropped the event".to_owned(),
+                    )))
+                }
+                Err(_) => {
+                    return Err(unavailable(PublishError::DeliveryTimeout(
+                        state.delivery_timeout.as_millis(),
+                    )))
+                }
+            }
+        }
+        AckMode::Spooled => unreachable!("configuration refuses the spooled mode for now"),
+    }
+    state.recent.remember_accepted(event.id);
     debug!(
         event_id = %event.id,
         r#type = kind.name,
@@ -128,6 +175,7 @@ async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    timeout: Duration,
 ) -> Result<BytesMut, CallbackError> {
     let declared_length = request
         .headers()
@@ -148,7 +196,7 @@ async fn read_body(
         }
         Ok(())
     };
-    tokio::time::timeout(BODY_READ_TIMEOUT, read)
+    tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| CallbackError::BodyTimeout)??;
     Ok(body)

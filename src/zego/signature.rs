@@ -57,6 +57,9 @@ pub enum SignatureRefusal {
     /// The timestamp is further from the bridge's clock than the configured tolerance.
     #[error("timestamp is outside the allowed clock skew")]
     ClockSkew,
+    /// This timestamp, nonce and signature were already used with a different callback.
+    #[error("signature was already used for a different callback")]
+    Replayed,
 }
 
 impl SignatureRefusal {
@@ -66,6 +69,7 @@ impl SignatureRefusal {
             SignatureRefusal::UnknownApp => "unknown_app",
             SignatureRefusal::Mismatch => "mismatch",
             SignatureRefusal::ClockSkew => "clock_skew",
+            SignatureRefusal::Replayed => "replayed_signature",
         }
     }
 }

@@ -2,8 +2,9 @@
 
 mod callbacks;
 mod errors;
-mod faults;
 mod helpers;
+mod hostile;
 mod operations;
 mod process;
+mod reliability;
 mod sender;

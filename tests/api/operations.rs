@@ -91,10 +91,15 @@ async fn a_missing_topic_is_reported_and_its_callbacks_get_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cluster_means_not_ready_and_503() {
     // Nothing listens on port 1.
-    let app = spawn_app_on(&unique_prefix(), "127.0.0.1:1", &[]).await;
+    let app = spawn_app_on(
+        &unique_prefix(),
+        "127.0.0.1:1",
+        &[("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "0")],
+    )
+    .await;
     let (status, body) = app.get("/readyz").await;
     assert_eq!(status, 503);
-    assert!(body.contains("Kafka is unreachable"), "{body}");
+    assert!(body.contains("Kafka has been unreachable"), "{body}");
     let answer = app.post_signed(MIX_STOP).await;
     assert_eq!(answer.status, 503);
     assert_eq!(answer.retry_after.as_deref(), Some("2"));

@@ -1,0 +1,352 @@
+//! Malformed and hostile requests, each with its exact status; slow clients cut off.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value as Json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zego_kafka_bridge::sender::{self, Signing};
+
+use crate::helpers::*;
+
+const ROOM_CLOSE: &str = r#"{"event":"room_close","appid":1,"timestamp":1,"nonce":"n","signature":"s","room_id":"r","room_session_id":1}"#;
+
+/// A correctly signed room_close, then changed by `change` (after signing).
+fn signed_then(change: impl FnOnce(&mut Map<String, Json>)) -> String {
+    let callback = sign(ROOM_CLOSE, SECRET);
+    let mut value: Map<String, Json> = serde_json::from_slice(&callback.body).unwrap();
+    change(&mut value);
+    serde_json::to_string(&value).unwrap()
+}
+
+fn signed_at(timestamp: i64) -> String {
+    let nonce = sender::random_nonce();
+    let signing = Signing {
+        nonce: &nonce,
+        timestamp,
+        ..Signing::now(SECRET)
+    };
+    String::from_utf8(sender::sign_callback(ROOM_CLOSE, &signing).unwrap().body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_odd_malformed_and_hostile_requests_get_their_exact_status() {
+    let app = spawn_app_with(&[("ZEGO_BRIDGE_MAX_BODY_BYTES", "4096")]).await;
+    let json = Some("application/json");
+    let form = Some("application/x-www-form-urlencoded");
+    let now = chrono::Utc::now().timestamp();
+    let deep_object = format!(
+        r#"{{"event":"room_close",{}"x":1{}}}"#,
+        r#""a":{"#.repeat(300),
+        "}".repeat(300)
+    );
+    let valid = signed_then(|_| {});
+    // A second `signature` key (the right one) must not override the first (a wrong one).
+    let signature_twice = valid.replacen(
+        r#""signature":"#,
+        &format!(r#""signature":"{}","signature":"#, "0".repeat(40)),
+        1,
+    );
+    let cases: Vec<(&str, Option<&str>, String, u16)> = vec![
+        ("empty body", json, String::new(), 400),
+        ("only whitespace", json, " \n\t ".into(), 400),
+        ("invalid JSON", json, "{\"event\":".into(), 400),
+        (
+            "trailing garbage after JSON",
+            json,
+            format!("{valid} x"),
+            400,
+        ),
+        ("JSON array", json, "[1,2]".into(), 400),
+        ("JSON string", json, "\"room_close\"".into(), 400),
+        ("JSON number", json, "42".into(), 400),
+        ("JSON null", json, "null".into(), 400),
+        (
+            "byte-order mark before JSON",
+            json,
+            format!("\u{feff}{valid}"),
+            400,
+        ),
+        ("nested 300 deep", json, deep_object, 400),
+        ("NUL byte", None, "\u{0}".into(), 400),
+        (
+            "no event",
+            json,
+            signed_then(|v| {
+                v.remove("event");
+            }),
+            400,
+        ),
+        (
+            "empty event",
+            json,
+            signed_then(|v| {
+                v.insert("event".into(), "".into());
+            }),
+            400,
+        ),
+        (
+            "null event",
+            json,
+            signed_then(|v| {
+                v.insert("event".into(), Json::Null);
+            }),
+            400,
+        ),
+        (
+            "event is an object",
+            json,
+            signed_then(|v| {
+                v.insert("event".into(), serde_json::json!({}));
+            }),
+            400,
+        ),
+        (
+            "no signature",
+            json,
+            signed_then(|v| {
+                v.remove("signature");
+            }),
+            400,
+        ),
+        (
+            "empty signature",
+            json,
+            signed_then(|v| {
+                v.insert("signature".into(), "".into());
+            }),
+            400,
+        ),
+        (
+            "no nonce",
+            json,
+            signed_then(|v| {
+                v.remove("nonce");
+            }),
+            400,
+        ),
+        (
+            "nonce is an object",
+            json,
+            signed_then(|v| {
+                v.insert("nonce".into(), serde_json::json!({"a": 1}));
+            }),
+            400,
+        ),
+        (
+            "no timestamp",
+            json,
+            signed_then(|v| {
+                v.remove("timestamp");
+            }),
+            400,
+        ),
+        (
+            "timestamp placeholder",
+            json,
+            signed_then(|v| {
+                v.insert("timestamp".into(), "timestamp".into());
+            }),
+            400,
+        ),
+        (
+            "fractional timestamp",
+            json,
+            signed_then(|v| {
+                v.insert("timestamp".into(), serde_json::json!(1.5));
+            }),
+            400,
+        ),
+        (
+            "timestamp beyond i64",
+            json,
+            signed_then(|v| {
+                v.insert("timestamp".into(), "99999999999999999999".into());
+            }),
+            400,
+        ),
+        (
+            "no appid",
+            json,
+            signed_then(|v| {
+                v.remove("appid");
+            }),
+            400,
+        ),
+        (
+            "appid not a number",
+            json,
+            signed_then(|v| {
+                v.insert("appid".into(), "one".into());
+            }),
+            400,
+        ),
+        (
+            "negative appid",
+            json,
+            signed_then(|v| {
+                v.insert("appid".into(), serde_json::json!(-1));
+            }),
+            400,
+        ),
+        (
+            "appid beyond u64",
+            json,
+            signed_then(|v| {
+                v.insert("appid".into(), "18446744073709551616".into());
+            }),
+            400,
+        ),
+        (
+            "form without event",
+            form,
+            "appid=1&timestamp=1&nonce=n&signature=s".into(),
+            400,
+        ),
+        ("form of garbage", form, "%%%&&&===".into(), 400),
+        ("plain text", Some("text/plain"), "hello".into(), 400),
+        (
+            "form body labelled JSON",
+            json,
+            "event=room_close&appid=1".into(),
+            400,
+        ),
+        (
+            "signed with another secret",
+            json,
+            String::from_utf8(sign(ROOM_CLOSE, "other").body).unwrap(),
+            401,
+        ),
+        (
+            "signature tampered",
+            json,
+            signed_then(|v| {
+                let signature = v["signature"]
+                    .as_str()
+                    .unwrap()
+                    .replace(|c: char| c.is_ascii_digit(), "a");
+                v.insert("signature".into(), signature.into());
+            }),
+            401,
+        ),
+        (
+            "signature one digit short",
+            json,
+            signed_then(|v| {
+                let signature = v["signature"].as_str().unwrap()[1..].to_owned();
+                v.insert("signature".into(), signature.into());
+            }),
+            401,
+        ),
+        (
+            "nonce changed after signing",
+            json,
+            signed_then(|v| {
+                v.insert("nonce".into(), "other".into());
+            }),
+            401,
+        ),
+        (
+            "appid-only secret for another app",
+            json,
+            String::from_utf8(
+                sign(
+                    &ROOM_CLOSE.replace("\"appid\":1", "\"appid\":7"),
+                    APP_SECRET,
+                )
+                .body,
+            )
+            .unwrap(),
+            401,
+        ),
+        ("an hour old", json, signed_at(now - 3600), 401),
+        ("an hour ahead", json, signed_at(now + 3600), 401),
+        ("second signature key", json, signature_twice, 401),
+        ("XML", Some("application/xml"), "<event/>".into(), 415),
+        (
+            "multipart",
+            Some("multipart/form-data; boundary=x"),
+            "--x--".into(),
+            415,
+        ),
+        ("image", Some("image/png"), "\u{89}PNG".into(), 415),
+        (
+            "oversized",
+            json,
+            format!(
+                "{{\"event\":\"room_close\",\"pad\":\"{}\"}}",
+                "x".repeat(5000)
+            ),
+            413,
+        ),
+    ];
+    assert!(cases.len() >= 30);
+    for (name, content_type, body, status) in &cases {
+        let answer = app.post_raw(*content_type, body.clone()).await;
+        assert_eq!(answer.status, *status, "{name}: {:?}", answer.body);
+        assert_eq!(answer.body["code"], *status, "{name}");
+        assert!(
+            !answer.body["message"].as_str().unwrap().is_empty(),
+            "{name}"
+        );
+    }
+    // None of them was published: the first record of the topic is a good one sent after.
+    let good = sign(&ROOM_CLOSE.replace("\"r\"", "\"good\""), SECRET);
+    assert_eq!(app.post(&good).await.status, 200);
+    let records = consume(&app.topic("room.closed"), 5, Duration::from_secs(3)).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].value["room_id"], "good");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_do_not_starve_others() {
+    let app = spawn_app_with(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "1000")]).await;
+    let address = app
+        .callbacks_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/callbacks")
+        .to_owned();
+    // Slow-loris: many connections that send part of their headers, then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // A client that sends its headers and then trickles its body.
+    let mut trickle = TcpStream::connect(&address).await.unwrap();
+    trickle
+        .write_all(b"POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"event\"")
+        .await
+        .unwrap();
+
+    // Meanwhile a normal callback is served at once.
+    let started = Instant::now();
+    assert_eq!(app.post_signed(ROOM_CLOSE).await.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Within the timeout (plus a margin) the server has answered or closed every slow one.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut closed = 0;
+    for mut stream in slow {
+        let mut buffer = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(n)) if String::from_utf8_lossy(&buffer[..n]).contains(" 408 ") => closed += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(closed, 200, "every slow connection was cut off");
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), trickle.read_to_end(&mut reply)).await;
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains(r#""code":408"#), "{reply}");
+}

@@ -1,0 +1,476 @@
+//! Never lose an acknowledged callback. Faults are injected with librdkafka's mock cluster
+//! (outages, retriable and non-retriable errors, the fatal idempotence error, a slow broker);
+//! each test counts the callbacks answered 200 and finds every one in Kafka or in the
+//! dead-letter file.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use zego_kafka_bridge::event::catalog;
+use zego_kafka_bridge::kafka::DeadLetterFile;
+
+use crate::helpers::*;
+
+type Mock = MockCluster<'static, DefaultProducerContext>;
+
+fn mock_cluster(prefix: &str) -> Mock {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    for kind in catalog::ALL {
+        cluster
+            .create_topic(&format!("{prefix}.{}", kind.name), 1, 1)
+            .expect("mock topic");
+    }
+    cluster
+}
+
+fn mix_stop(seq: usize) -> String {
+    format!(
+        r#"{{"event":"mix_stop","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{seq}"}}"#
+    )
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkb-{}", unique_prefix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Posts `count` distinct callbacks and returns the event ids of those answered 200.
+async fn post_many(app: &TestApp, count: usize) -> (BTreeSet<String>, usize) {
+    let mut accepted = BTreeSet::new();
+    let mut refused = 0;
+    for seq in 0..count {
+        let answer = app.post_signed(&mix_stop(seq)).await;
+        match answer.status {
+            200 => {
+                accepted.insert(seq.to_string());
+            }
+            503 => refused += 1,
+            other => panic!("unexpected status {other}: {:?}", answer.body),
+        }
+    }
+    (accepted, refused)
+}
+
+/// The `seq` of every record in a topic of the given cluster.
+async fn seqs_in(bootstrap: &str, topic: &str, expected: usize) -> BTreeSet<String> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_prefix())
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut seqs = BTreeSet::new();
+    let mut total = 0;
+    while total < expected * 2 {
+        let Ok(message) = tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await
+        else {
+            break;
+        };
+        let message = message.unwrap();
+        let value: serde_json::Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        assert!(message
+            .headers()
+            .is_some_and(|headers| headers.count() == 6));
+        seqs.insert(value["seq"].to_string());
+        total += 1;
+    }
+    seqs
+}
+
+/// The `seq` of every event in a dead-letter file.
+fn seqs_dead_lettered(path: &std::path::Path) -> BTreeSet<String> {
+    if !path.exists() {
+        return BTreeSet::new();
+    }
+    DeadLetterFile::read(path)
+        .unwrap()
+        .into_iter()
+        .map(|letter| {
+            let event: serde_json::Value =
+                serde_json::from_str(letter.unwrap().event.get()).unwrap();
+            event["seq"].to_string()
+        })
+        .collect()
+}
+
+async fn wait_for(app: &TestApp, needle: &str, within: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        let metrics = app.metrics().await;
+        if metrics.contains(needle) || started.elapsed() > within {
+            return metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_shorter_than_the_grace_period_is_absorbed() {
+    let prefix = unique_prefix();
+    let cluster = mock_cluster(&prefix);
+    let dead = temp_path("dead.jsonl");
+    let app = spawn_app_on(
+        &prefix,
+        &cluster.bootstrap_servers(),
+        &[
+            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "60000"),
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        ],
+    )
+    .await;
+    cluster.broker_down(1).unwrap();
+    let (accepted, refused) = post_many(&app, 30).await;
+    assert_eq!(
+        (accepted.len(), refused),
+        (30, 0),
+        "accepted into the queue during the blip"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.broker_up(1).unwrap();
+    let delivered = seqs_in(&cluster.bootstrap_servers(), &app.topic("mix.stopped"), 30).await;
+    assert_eq!(
+        delivered, accepted,
+        "every accepted callback arrived after the outage"
+    );
+    assert!(seqs_dead_lettered(&dead).is_empty());
+    assert_eq!(app.stop().await.undelivered, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_turns_callbacks_away_and_the_bridge_recovers_by_itself() {
+    let prefix = unique_prefix();
+    let cluster = mock_cluster(&prefix);
+    let app = spawn_app_on(
+        &prefix,
+        &cluster.bootstrap_servers(),
+        &[
+            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "300"),
+            ("ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS", "200"),
+        ],
+    )
+    .await;
+    assert_eq!(app.get("/readyz").await.0, 200);
+    cluster.broker_down(1).unwrap();
+    let started = Instant::now();
+    while app.get("/readyz").await.0 == 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never became unready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = app.post_signed(&mix_stop(1)).await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert_eq!(answer.retry_after.as_deref(), Some("2"));
+    let refused_in = Instant::now();
+    let _ = app.post_signed(&mix_stop(2)).await;
+    assert!(
+        refused_in.elapsed() < Duration::from_millis(500),
+        "a 503 comes at once"
+    );
+
+    cluster.broker_up(1).unwrap();
+    let started = Instant::now();
+    while app.get("/readyz").await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.post_signed(&mix_stop(3)).await.status, 200);
+    let delivered = seqs_in(&cluster.bootstrap_servers(), &app.topic("mix.stopped"), 1).await;
+    assert_eq!(delivered, BTreeSet::from(["3".to_owned()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retriable_produce_errors_are_retried_without_loss() {
+    let prefix = unique_prefix();
+    let cluster = mock_cluster(&prefix);
+    let app = spawn_app_on(&prefix, &cluster.bootstrap_servers(), &[]).await;
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        ],
+    );
+    let (accepted, _) = post_many(&app, 20).await;
+    assert_eq!(accepted.len(), 20);
+    let delivered = seqs_in(&cluster.bootstrap_servers(), &app.topic("mix.stopped"), 20).await;
+    assert_eq!(delivered.len(), 20);
+    let metrics = app.metrics().await;
+    assert!(!metrics.contains(r#"outcome="failed""#), "{metrics}");
+    assert_eq!(app.stop().await.undelivered, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_retriable_error_is_dead_lettered_and_replay_publishes_it() {
+    let prefix = unique_prefix();
+    let cluster = mock_cluster(&prefix);
+    let dead = temp_path("dead.jsonl");
+    let app = spawn_app_on(
+        &prefix,
+        &cluster.bootstrap_servers(),
+        &[("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap())],
+    )
+    .await;
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD],
+    );
+    let answer = app.post_signed(&mix_stop(7)).await;
+    assert_eq!(answer.status, 200);
+    let metrics = wait_for(
+        &app,
+        "zego_bridge_dead_lettered_total",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        metrics.contains(&format!(
+            r#"zego_bridge_dead_lettered_total{{topic="{prefix}.mix.stopped"}} 1"#
+        )),
+        "{metrics}"
+    );
+    let letters = DeadLetterFile::read(&dead).unwrap();
+    let letter = letters[0].as_ref().unwrap();
+    assert_eq!(letter.topic, format!("{prefix}.mix.stopped"));
+    assert_eq!(letter.key.as_deref(), Some("t"));
+    assert_eq!(letter.headers["ce_type"], "com.zegocloud.mix.stopped");
+    assert!(
+        letter.error.contains("InvalidRecord") || letter.error.contains("Invalid"),
+        "{}",
+        letter.error
+    );
+    app.stop().await;
+
+    // The operator replays the file once the cause is fixed.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+        .env_clear()
+        .env("ZEGO_BRIDGE_KAFKA_BROKERS", cluster.bootstrap_servers())
+        .args(["replay", dead.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.contains("1 published, 0 failed"), "{printed}");
+    let delivered = seqs_in(
+        &cluster.bootstrap_servers(),
+        &format!("{prefix}.mix.stopped"),
+        1,
+    )
+    .await;
+    assert_eq!(delivered, BTreeSet::from(["7".to_owned()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_idempotence_error_rebuilds_the_producer_and_loses_nothing() {
+    let prefix = unique_prefix();
+    let cluster = mock_cluster(&prefix);
+    let dead = temp_path("dead.jsonl");
+    let app = spawn_app_on(
+        &prefix,
+        &cluster.bootstrap_servers(),
+        &[("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(app.post_signed(&mix_stop(0)).await.status, 200);
+    // Fatal for an idempotent producer: every later send of that producer fails.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
+    );
+    let mut accepted = BTreeSet::from(["0".to_owned()]);
+    let mut refused = 0;
+    for seq in 1..60 {
+        match app.post_signed(&mix_stop(seq)).await.status {
+            200 => {
+                accepted.insert(seq.to_string());
+            }
+            503 => refused += 1,
+            other => panic!("status {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = wait_for(
+        &app,
+        "zego_bridge_producer_rebuilds_total 1",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        metrics.contains("zego_bridge_producer_rebuilds_total 1"),
+        "{metrics}"
+    );
+    assert_eq!(app.stop().await.undelivered, 0);
+    let delivered = seqs_in(
+        &cluster.bootstrap_servers(),
+        &format!("{prefix}.mix.stopped"),
+        60,
+    )
+    .await;
+    let dead_lettered = seqs_dead_lettered(&dead);
+    let unaccounted: Vec<&String> = accepted
+        .iter()
+        .filter(|seq| !delivered.contains(*seq) && !dead_lettered.contains(*seq))
+        .collect();
+    assert!(
+        unaccounted.is_empty(),
+        "acked but neither delivered nor dead-lettered: {unaccounted:?} (refused {refused})"
+    );
+    assert!(
+        accepted.len() > 30,
+        "the bridge kept accepting after the rebuild: {}",
+        accepted.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_broker_times_out_the_delivered_mode_but_not_the_queued_mode() {
+    let prefix = unique_prefix();
+    let cluster = mock_cluster(&prefix);
+    let delivered_app = spawn_app_on(
+        &prefix,
+        &cluster.bootstrap_servers(),
+        &[
+            ("ZEGO_BRIDGE_ACK_MODE", "delivered"),
+            ("ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    let queued_app = spawn_app_on(&prefix, &cluster.bootstrap_servers(), &[]).await;
+    // Fast broker: delivered mode answers 200 once Kafka has the event (the first delivery of
+    // a new producer also sets up its idempotence, so allow a few tries on a loaded machine).
+    let mut warm = false;
+    for seq in 100..105 {
+        if delivered_app.post_signed(&mix_stop(seq)).await.status == 200 {
+            warm = true;
+            break;
+        }
+    }
+    assert!(warm, "delivered mode never answered 200 on a fast broker");
+    cluster
+        .broker_round_trip_time(1, Duration::from_millis(3000))
+        .unwrap();
+    let started = Instant::now();
+    let answer = delivered_app.post_signed(&mix_stop(2)).await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("within 1000 ms"),
+        "{:?}",
+        answer.body
+    );
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    let started = Instant::now();
+    assert_eq!(queued_app.post_signed(&mix_stop(3)).await.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "queued mode does not wait for Kafka"
+    );
+    cluster.broker_round_trip_time(1, Duration::ZERO).unwrap();
+    assert_eq!(queued_app.stop().await.undelivered, 0);
+    assert_eq!(delivered_app.stop().await.undelivered, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_mode_answers_once_the_event_is_in_kafka() {
+    let app = spawn_app_with(&[("ZEGO_BRIDGE_ACK_MODE", "delivered")]).await;
+    assert_eq!(app.post_signed(&mix_stop(5)).await.status, 200);
+    // Already there: no waiting for a delivery report.
+    let records = consume(&app.topic("mix.stopped"), 1, Duration::from_secs(3)).await;
+    assert_eq!(records.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_is_not_published_twice_and_a_reused_signature_is_refused() {
+    let app = spawn_app().await;
+    let callback = sign(&mix_stop(1), SECRET);
+    assert_eq!(app.post(&callback).await.status, 200);
+    let retry = app.post(&callback).await;
+    assert_eq!(retry.status, 200, "a retry is answered 200");
+    // The same signature on another body (another event) is a forgery.
+    let mut forged = callback.clone();
+    forged.body = String::from_utf8(forged.body)
+        .unwrap()
+        .replace(r#""seq":"1""#, r#""seq":"999""#)
+        .into_bytes();
+    let answer = app.post(&forged).await;
+    assert_eq!(answer.status, 401, "{:?}", answer.body);
+    assert!(answer.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
+    let records = consume(&app.topic("mix.stopped"), 3, Duration::from_secs(3)).await;
+    assert_eq!(records.len(), 1, "published once");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"zego_bridge_duplicates_total{type="mix.stopped"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"zego_bridge_signature_refusals_total{reason="replayed_signature"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_lettered_then_replayed() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let dead = temp_path("dead.jsonl");
+    let app = spawn_app_on(
+        &prefix,
+        "127.0.0.1:1",
+        &[
+            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "60000"),
+            ("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS", "1000"),
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let (accepted, _) = post_many(&app, 5).await;
+    assert_eq!(accepted.len(), 5);
+    let report = app.stop().await;
+    assert_eq!(report.undelivered, 5);
+    let dead_lettered = seqs_dead_lettered(&dead);
+    assert_eq!(
+        dead_lettered, accepted,
+        "every acknowledged event is in the dead-letter file"
+    );
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+        .env_clear()
+        .env("ZEGO_BRIDGE_KAFKA_BROKERS", brokers())
+        .args(["replay", dead.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records = consume(&format!("{prefix}.mix.stopped"), 5, Duration::from_secs(10)).await;
+    assert_eq!(records.len(), 5);
+}
