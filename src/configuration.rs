@@ -127,6 +127,9 @@ pub struct Settings {
     pub dedup_capacity: usize,
     /// How often Kafka is asked for metadata (reachability, missing topics).
     pub probe_interval: Duration,
+    /// With [`AckMode::Spooled`]: where the write-ahead spool lives, and its size limit.
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Log every published event (on by default only with the embedded cluster).
@@ -166,6 +169,8 @@ struct RawSettings {
     dead_letter_path: Option<String>,
     dedup_capacity: Option<String>,
     kafka_probe_interval_ms: Option<String>,
+    spool_dir: Option<String>,
+    spool_max_bytes: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     log_events: Option<String>,
@@ -192,6 +197,8 @@ pub const VARIABLES: &[&str] = &[
     "ZEGO_BRIDGE_DEAD_LETTER_PATH",
     "ZEGO_BRIDGE_DEDUP_CAPACITY",
     "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
+    "ZEGO_BRIDGE_SPOOL_DIR",
+    "ZEGO_BRIDGE_SPOOL_MAX_BYTES",
     "ZEGO_BRIDGE_LOG_FORMAT",
     "ZEGO_BRIDGE_LOG_LEVEL",
     "ZEGO_BRIDGE_LOG_EVENTS",
@@ -249,12 +256,7 @@ impl Settings {
         let ack_mode = match non_empty(raw.ack_mode.clone()).as_deref() {
             None | Some("queued") => AckMode::Queued,
             Some("delivered") => AckMode::Delivered,
-            Some("spooled") => {
-                return Err(ConfigError::new(
-                    "ZEGO_BRIDGE_ACK_MODE",
-                    "`spooled` is not available in this version; use `queued` or `delivered`",
-                ))
-            }
+            Some("spooled") => AckMode::Spooled,
             Some(other) => {
                 return Err(ConfigError::new(
                     "ZEGO_BRIDGE_ACK_MODE",
@@ -262,6 +264,20 @@ impl Settings {
                 ))
             }
         };
+        for (variable, value) in [
+            ("ZEGO_BRIDGE_SPOOL_DIR", &raw.spool_dir),
+            ("ZEGO_BRIDGE_SPOOL_MAX_BYTES", &raw.spool_max_bytes),
+        ] {
+            if ack_mode != AckMode::Spooled && non_empty(value.clone()).is_some() {
+                return Err(ConfigError::new(
+                    variable,
+                    format!(
+                        "only applies with ZEGO_BRIDGE_ACK_MODE=spooled (the mode is `{}`)",
+                        ack_mode.as_str()
+                    ),
+                ));
+            }
+        }
         if ack_mode != AckMode::Delivered && non_empty(raw.delivery_timeout_ms.clone()).is_some() {
             return Err(ConfigError::new(
                 "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
@@ -350,6 +366,15 @@ impl Settings {
                 100_000,
                 0..=10_000_000,
             )? as usize,
+            spool_dir: PathBuf::from(
+                non_empty(raw.spool_dir).unwrap_or_else(|| "spool".to_owned()),
+            ),
+            spool_max_bytes: parse_number(
+                "ZEGO_BRIDGE_SPOOL_MAX_BYTES",
+                raw.spool_max_bytes,
+                1024 * 1024 * 1024,
+                1024 * 1024..=u64::MAX,
+            )?,
             probe_interval: Duration::from_millis(parse_number(
                 "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
                 raw.kafka_probe_interval_ms,
@@ -553,6 +578,7 @@ mod tests {
             ("ZEGO_BRIDGE_LIBRDKAFKA_BOOTSTRAP_SERVERS", "k:9092"),
             ("ZEGO_BRIDGE_MAX_BODY_BYTE", "1"),
             ("ZEGO_BRIDGE_ACK_MODE", "eventually"),
+            ("ZEGO_BRIDGE_SPOOL_DIR", "/tmp/spool"),
             ("ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS", "1000"),
             ("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "5"),
         ] {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::kafka::PublishError;
+use crate::spool::SpoolError;
 use crate::zego::{MalformedCallback, SignatureRefusal};
 
 /// The reply body for every answer: `{"code": <HTTP status>, "message": "…"}`.
@@ -31,6 +32,8 @@ pub enum Unavailable {
     ShuttingDown,
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
 impl Unavailable {
@@ -38,6 +41,7 @@ impl Unavailable {
         match self {
             Unavailable::ShuttingDown => "shutting_down",
             Unavailable::Publish(err) => err.reason(),
+            Unavailable::Spool(err) => err.reason(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod replay;
 pub mod routes;
 pub mod samples;
 pub mod sender;
+pub mod spool;
 pub mod startup;
 pub mod telemetry;
 pub mod zego;

@@ -58,6 +58,10 @@ pub struct Metrics {
     dead_letter_write_failures: IntCounter,
     producer_rebuilds: IntCounter,
     rescued: IntCounter,
+    spool_bytes: IntGauge,
+    spool_pending: IntGauge,
+    spool_records_written: IntCounter,
+    spool_fsyncs: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -168,6 +172,22 @@ impl Metrics {
                 "zego_bridge_rescued_total",
                 "Events taken back from a failed producer and sent again by its replacement.",
             ),
+            spool_bytes: gauge(
+                "zego_bridge_spool_bytes",
+                "Bytes in the spool's segment files (ack mode spooled).",
+            ),
+            spool_pending: gauge(
+                "zego_bridge_spool_pending_events",
+                "Events in the spool not yet acknowledged by Kafka (ack mode spooled).",
+            ),
+            spool_records_written: counter(
+                "zego_bridge_spool_events_written_total",
+                "Events appended to the spool and fsync'd.",
+            ),
+            spool_fsyncs: counter(
+                "zego_bridge_spool_fsyncs_total",
+                "fsyncs of the spool; events written per fsync shows the group commit at work.",
+            ),
         };
         for collector in [
             Box::new(metrics.callbacks.clone()) as Box<dyn prometheus::core::Collector>,
@@ -188,6 +208,10 @@ impl Metrics {
             Box::new(metrics.dead_letter_write_failures.clone()),
             Box::new(metrics.producer_rebuilds.clone()),
             Box::new(metrics.rescued.clone()),
+            Box::new(metrics.spool_bytes.clone()),
+            Box::new(metrics.spool_pending.clone()),
+            Box::new(metrics.spool_records_written.clone()),
+            Box::new(metrics.spool_fsyncs.clone()),
             Box::new(build_info),
         ] {
             metrics
@@ -251,6 +275,17 @@ impl Metrics {
 
     pub fn rescued(&self) {
         self.rescued.inc();
+    }
+
+    /// One group commit of `events` appends.
+    pub fn spool_written(&self, events: usize) {
+        self.spool_fsyncs.inc();
+        self.spool_records_written.inc_by(events as u64);
+    }
+
+    pub fn set_spool(&self, bytes: u64, pending: u64) {
+        self.spool_bytes.set(bytes as i64);
+        self.spool_pending.set(pending as i64);
     }
 
     pub fn undelivered_at_shutdown(&self, count: i64) {

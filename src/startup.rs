@@ -18,6 +18,7 @@ use crate::error::{CallbackError, Unavailable};
 use crate::kafka::{producer_config, EmbeddedCluster, Publisher, PublisherOptions};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::spool::{self, Spool, SpoolOptions};
 use crate::zego::CallbackSecrets;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -27,6 +28,8 @@ const EMBEDDED_PARTITIONS: i32 = 3;
 /// What every request handler shares.
 pub struct AppState {
     pub secrets: CallbackSecrets,
+    /// With ack mode `spooled`.
+    pub spool: Option<Arc<Spool>>,
     pub ack_mode: AckMode,
     pub delivery_timeout: Duration,
     pub body_read_timeout: Duration,
@@ -65,6 +68,16 @@ impl AppState {
         if let Some(fatal) = health.fatal_error() {
             reasons.push(format!("Kafka producer failed: {fatal}"));
         }
+        if let Some(spool) = &self.spool {
+            if let Some(failure) = spool.failure() {
+                reasons.push(format!("the spool cannot write to disk: {failure}"));
+            }
+            if spool.is_full() {
+                reasons.push("the spool is full".to_owned());
+            }
+            // With a spool the bridge takes callbacks while Kafka is away.
+            return reasons;
+        }
         if !self.publisher.kafka_available() {
             reasons.push(
                 "Kafka has been unreachable longer than ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS"
@@ -89,6 +102,11 @@ pub enum StartupError {
     Embedded(KafkaError),
     #[error("cannot start the HTTP server: {0}")]
     Server(std::io::Error),
+    #[error("cannot open the spool in {dir} (set by ZEGO_BRIDGE_SPOOL_DIR): {source}")]
+    Spool {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -104,8 +122,11 @@ impl ShutdownHandle {
 /// What shutting down achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Accepted events that were still not delivered when the deadline passed.
+    /// Accepted events that were still not delivered when the deadline passed, and were
+    /// dead-lettered (ack modes `queued` and `delivered`).
     pub undelivered: i32,
+    /// Accepted events kept in the spool for the next start (ack mode `spooled`).
+    pub left_in_spool: u64,
 }
 
 pub struct Application {
@@ -148,7 +169,14 @@ impl Application {
                 crate::configuration::DEMO_SECRET
             );
         }
-        let config = producer_config(&bootstrap, &settings.librdkafka);
+        let mut config = producer_config(&bootstrap, &settings.librdkafka);
+        if settings.ack_mode == AckMode::Spooled
+            && !settings.librdkafka.0.contains_key("message.timeout.ms")
+        {
+            // The spool holds every event until Kafka takes it: retry without end rather than
+            // give up after a timeout.
+            config.set("message.timeout.ms", "0");
+        }
         let options = PublisherOptions {
             topics: settings.topics.clone(),
             log_events: settings.log_events,
@@ -159,11 +187,30 @@ impl Application {
             Publisher::new(&config, options, metrics.clone()).map_err(StartupError::Producer)?,
         );
         let background = publisher.start();
+        let spool = match settings.ack_mode {
+            AckMode::Spooled => {
+                let spool_error = |source| StartupError::Spool {
+                    dir: settings.spool_dir.clone(),
+                    source,
+                };
+                spool::check_dir(&settings.spool_dir).map_err(spool_error)?;
+                let options = SpoolOptions {
+                    dir: settings.spool_dir.clone(),
+                    max_bytes: settings.spool_max_bytes,
+                    window: 10_000,
+                };
+                let spool = Arc::new(Spool::open(&options, metrics.clone()).map_err(spool_error)?);
+                spool.start_draining(publisher.clone());
+                Some(spool)
+            }
+            _ => None,
+        };
         // One probe before serving, so readiness and missing topics are known from the start.
         probe(&publisher).await;
 
         let state = web::Data::new(AppState {
             secrets: settings.secrets.clone(),
+            spool,
             ack_mode: settings.ack_mode,
             delivery_timeout: settings.delivery_timeout,
             body_read_timeout: settings.http_limits.request_timeout,
@@ -283,6 +330,9 @@ impl Application {
         state.begin_shutdown();
         state.metrics.set_ready(false);
         public_handle.stop(true).await;
+        if let Some(spool) = &state.spool {
+            spool.stop_appending();
+        }
 
         let queued = state.publisher.queue_depth();
         let publisher = state.publisher.clone();
@@ -290,22 +340,47 @@ impl Application {
         let undelivered = tokio::task::spawn_blocking(move || publisher.flush(remaining))
             .await
             .unwrap_or(queued);
+        let report = match &state.spool {
+            // What did not make it stays in the spool: it is published at the next start.
+            Some(spool) => {
+                let left = spool.finish().await;
+                if left.pending > 0 {
+                    warn!(
+                        pending = left.pending,
+                        "events remain in the spool; they are published at the next start"
+                    );
+                } else {
+                    info!("the spool is empty: every accepted event is in Kafka");
+                }
+                ShutdownReport {
+                    undelivered: 0,
+                    left_in_spool: left.pending,
+                }
+            }
+            None => {
+                if undelivered > 0 {
+                    error!(
+                        undelivered,
+                        deadline_ms = shutdown_timeout.as_millis() as u64,
+                        "accepted events were still undelivered at the shutdown deadline: they \
+                         were written to the dead-letter file (raise ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS, \
+                         or check Kafka)"
+                    );
+                } else {
+                    info!(
+                        flushed = queued,
+                        "every accepted event was handed to Kafka before exit"
+                    );
+                }
+                ShutdownReport {
+                    undelivered,
+                    left_in_spool: 0,
+                }
+            }
+        };
         state
             .metrics
-            .undelivered_at_shutdown(i64::from(undelivered));
-        if undelivered > 0 {
-            error!(
-                undelivered,
-                deadline_ms = shutdown_timeout.as_millis() as u64,
-                "accepted events were still undelivered at the shutdown deadline: they are lost \
-                 (raise ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS, or check Kafka)"
-            );
-        } else {
-            info!(
-                flushed = queued,
-                "every accepted event was handed to Kafka before exit"
-            );
-        }
+            .undelivered_at_shutdown(i64::from(report.undelivered));
         prober.abort();
         for task in background {
             task.abort();
@@ -315,7 +390,7 @@ impl Application {
         let _ = public_task.await;
         drop(state);
         drop(embedded);
-        Ok(ShutdownReport { undelivered })
+        Ok(report)
     }
 }
 

@@ -16,5 +16,5 @@ pub use health::KafkaHealth;
 pub use publisher::{
     DeliveryOutcomeReport, OutgoingRecord, PublishError, Publisher, PublisherOptions,
 };
-pub use record::{headers_for, CONTENT_TYPE};
+pub use record::{header_pairs, headers_for, owned_headers, CONTENT_TYPE};
 pub use topics::TopicMap;

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use chrono::{SecondsFormat, Utc};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::dead_letter::{DeadLetter, DeadLetterFile};
 use super::health::KafkaHealth;
-use super::record::headers_for;
+use super::record::{headers_for, owned_headers};
 use super::topics::TopicMap;
 use crate::event::{Event, EventType};
 use crate::metrics::{DeliveryOutcome, Metrics};
@@ -401,17 +401,10 @@ impl Publisher {
             waiter: Some(waiter),
             rescues: 0,
         });
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (key, value) in &record.headers {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value.as_str()),
-            });
-        }
         self.send(
             &record.topic,
             record.key.as_deref().map(str::as_bytes),
-            headers,
+            owned_headers(&record.headers),
             record.payload.as_bytes(),
             pending,
         )
@@ -444,6 +437,35 @@ impl Publisher {
             };
             (error, record.delivery_opaque)
         })
+    }
+
+    /// Writes an acknowledged record that failed for good to the dead-letter file (used by the
+    /// spool, which owns its records' failures).
+    pub fn dead_letter_record(&self, record: &OutgoingRecord, error: &str) {
+        let shared = &self.shared;
+        let letter = RawValue::from_string(record.payload.clone()).map(|event| DeadLetter {
+            failed_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            error: error.to_owned(),
+            topic: record.topic.clone(),
+            key: record.key.clone(),
+            headers: record.headers.iter().cloned().collect(),
+            event,
+        });
+        match letter
+            .map_err(std::io::Error::other)
+            .and_then(|letter| shared.dead_letters.write(&letter))
+        {
+            Ok(()) => {
+                shared.metrics.dead_lettered(&record.topic);
+                error!(event_id = %record.event_id, topic = %record.topic, %error,
+                    "an acknowledged event could not be delivered; saved to the dead-letter file");
+            }
+            Err(write_error) => {
+                shared.metrics.dead_letter_write_failed();
+                error!(event_id = %record.event_id, topic = %record.topic, %error, %write_error,
+                    "an acknowledged event could not be delivered nor dead-lettered: IT IS LOST");
+            }
+        }
     }
 
     /// Events enqueued but not yet acknowledged by Kafka.

@@ -10,25 +10,37 @@ const SPEC_VERSION: &str = "1.0";
 
 /// The CloudEvents headers of an event: `ce_specversion`, `ce_id`, `ce_source`, `ce_type`,
 /// `ce_time` and `content-type`.
-pub fn headers_for(event: &Event<'_>) -> OwnedHeaders {
-    let id = event.id.hyphenated().to_string();
-    let source = format!("zegocloud://apps/{}", event.app_id);
-    let kind = format!("com.zegocloud.{}", event.kind.name);
-    let time = rfc3339(event.time_ms());
-    OwnedHeaders::new_with_capacity(6)
-        .insert(header("ce_specversion", SPEC_VERSION))
-        .insert(header("ce_id", &id))
-        .insert(header("ce_source", &source))
-        .insert(header("ce_type", &kind))
-        .insert(header("ce_time", &time))
-        .insert(header("content-type", CONTENT_TYPE))
+pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
+    vec![
+        ("ce_specversion".into(), SPEC_VERSION.into()),
+        ("ce_id".into(), event.id.hyphenated().to_string()),
+        (
+            "ce_source".into(),
+            format!("zegocloud://apps/{}", event.app_id),
+        ),
+        (
+            "ce_type".into(),
+            format!("com.zegocloud.{}", event.kind.name),
+        ),
+        ("ce_time".into(), rfc3339(event.time_ms())),
+        ("content-type".into(), CONTENT_TYPE.into()),
+    ]
 }
 
-fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
-    Header {
-        key,
-        value: Some(value),
-    }
+pub fn headers_for(event: &Event<'_>) -> OwnedHeaders {
+    owned_headers(&header_pairs(event))
+}
+
+pub fn owned_headers(pairs: &[(String, String)]) -> OwnedHeaders {
+    pairs.iter().fold(
+        OwnedHeaders::new_with_capacity(pairs.len()),
+        |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value.as_str()),
+            })
+        },
+    )
 }
 
 /// Unix milliseconds as RFC 3339 in UTC, e.g. `2017-07-10T08:56:29.909Z`.

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use crate::configuration::AckMode;
 use crate::error::{CallbackError, Reply, Unavailable};
 use crate::event::{catalog, normalize};
-use crate::kafka::PublishError;
+use crate::kafka::{header_pairs, OutgoingRecord, PublishError};
 use crate::metrics::NO_TYPE;
 use crate::startup::AppState;
 use crate::zego::{
@@ -135,7 +135,23 @@ async fn accept(
                 }
             }
         }
-        AckMode::Spooled => unreachable!("configuration refuses the spooled mode for now"),
+        AckMode::Spooled => {
+            publisher
+                .check_accepting(kind, false)
+                .map_err(unavailable)?;
+            let spool = state.spool.as_ref().expect("a spool in spooled mode");
+            let record = OutgoingRecord {
+                event_id: event.id,
+                topic: publisher.topics().topic(kind).to_string(),
+                key: event.partition_key.as_deref().map(str::to_owned),
+                headers: header_pairs(&event),
+                payload: String::from_utf8(payload).expect("events serialize to UTF-8"),
+            };
+            spool
+                .append(&record)
+                .await
+                .map_err(|err| state.unavailable(err.into()))?;
+        }
     }
     state.recent.remember_accepted(event.id);
     debug!(

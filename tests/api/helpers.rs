@@ -47,34 +47,9 @@ pub fn unique_prefix() -> String {
     format!("t{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
-/// Creates every event type's topic under `prefix`.
+/// Creates every event type's topic under `prefix` on the test broker.
 pub async fn create_topics(prefix: &str) {
-    let names: Vec<String> = catalog::ALL
-        .iter()
-        .map(|kind| format!("{prefix}.{}", kind.name))
-        .collect();
-    create_named_topics(&names).await;
-}
-
-pub async fn create_named_topics(names: &[String]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .expect("admin client");
-    let topics: Vec<NewTopic<'_>> = names
-        .iter()
-        .map(|name| NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1)))
-        .collect();
-    let results = admin
-        .create_topics(
-            &topics,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .expect("create topics");
-    for result in results {
-        result.expect("topic created");
-    }
+    create_topics_on(&brokers(), prefix).await;
 }
 
 /// Starts the bridge on port 0 with every topic created, the test secrets and `extra` settings.
@@ -249,11 +224,22 @@ pub struct Record {
 /// Reads every record of `topic` from the beginning until `count` have arrived or `wait`
 /// has passed since the last one.
 pub async fn consume(topic: &str, count: usize, wait: Duration) -> Vec<Record> {
+    consume_from(&brokers(), topic, count, wait).await
+}
+
+pub async fn consume_from(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    wait: Duration,
+) -> Vec<Record> {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("reader-{}", unique_prefix()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        // Small fetches come back sooner from a slow broker than one huge first fetch.
+        .set("max.partition.fetch.bytes", "262144")
         .create()
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
@@ -310,4 +296,335 @@ pub fn assert_matches_schema(value: &Json) {
         .map(|err| err.to_string())
         .collect();
     assert!(errors.is_empty(), "{kind}: {errors:?}\n{value:#}");
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch_file(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkb-{}", unique_prefix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The real binary, as an operator runs it. Its output goes to a file: a pipe that fills up
+/// would stall a busy bridge.
+pub struct BridgeProcess {
+    pub child: std::process::Child,
+    pub callbacks_url: String,
+    pub admin_url: String,
+    output: std::path::PathBuf,
+}
+
+impl BridgeProcess {
+    /// Starts the binary on free loopback ports with only these variables (and PATH), and
+    /// waits until it is ready.
+    pub async fn start(vars: &[(&str, &str)]) -> BridgeProcess {
+        let (public, admin) = (free_port(), free_port());
+        let output = scratch_file("bridge.log");
+        let log = std::fs::File::create(&output).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{public}"))
+            .env("ZEGO_BRIDGE_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+            .env("ZEGO_BRIDGE_HTTP_WORKERS", "2")
+            .envs(vars.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the binary starts");
+        let bridge = BridgeProcess {
+            child,
+            callbacks_url: format!("http://127.0.0.1:{public}/v1/callbacks"),
+            admin_url: format!("http://127.0.0.1:{admin}"),
+            output,
+        };
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", bridge.admin_url))
+                .send()
+                .await
+                .map(|response| response.status() == 200)
+                .unwrap_or(false);
+            if ready {
+                return bridge;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the bridge did not become ready: {}",
+                bridge.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM, waits, and returns the exit code and everything the process printed.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        signal(self.child.id(), "TERM");
+        let code = self.child.wait().unwrap().code();
+        (code, self.output())
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// A tansu broker of a test's own, storing in sqlite so it survives being killed.
+pub struct Tansu {
+    child: std::process::Child,
+    pub bootstrap: String,
+    port: u16,
+    db: std::path::PathBuf,
+}
+
+impl Tansu {
+    pub async fn start() -> Tansu {
+        let port = free_port();
+        let db = scratch_file("tansu.db");
+        Self::start_on(port, db).await
+    }
+
+    async fn start_on(port: u16, db: std::path::PathBuf) -> Tansu {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            // tansu reads the sqlite path relative to its working directory, whatever the slashes.
+            .current_dir(db.parent().expect("a directory"))
+            .arg("--storage-engine")
+            .arg(format!(
+                "sqlite://{}",
+                db.file_name().expect("a file name").to_string_lossy()
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu on PATH (scripts/test installs it)");
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "tansu did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Tansu {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+            port,
+            db,
+        }
+    }
+
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the broker again on the same port and storage.
+    pub async fn restart(&mut self) {
+        let fresh = Self::start_on(self.port, self.db.clone()).await;
+        let old = std::mem::replace(self, fresh);
+        std::mem::forget(old);
+    }
+
+    pub fn freeze(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    pub fn thaw(&self) {
+        signal(self.child.id(), "CONT");
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        signal_quietly(self.child.id(), "CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal_quietly(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Creates every event type's topic under `prefix` on the given brokers.
+pub async fn create_topics_on(bootstrap: &str, prefix: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let topics: Vec<String> = catalog::ALL
+        .iter()
+        .map(|kind| format!("{prefix}.{}", kind.name))
+        .collect();
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|name| NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1)))
+        .collect();
+    for result in admin
+        .create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("create topics")
+    {
+        result.expect("topic created");
+    }
+}
+
+/// A `mix_start` callback (unsigned) whose `seq` tells it apart.
+pub fn mix_start(seq: usize) -> String {
+    format!(
+        r#"{{"event":"mix_start","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{seq}"}}"#
+    )
+}
+
+/// What [`post_during`] saw: the seqs answered 200, and when each was answered.
+pub struct Load {
+    pub accepted: std::collections::BTreeSet<usize>,
+    /// Seqs answered 200 after `mark` (see [`post_during`]).
+    pub accepted_after_mark: usize,
+}
+
+/// Posts `mix_start` callbacks, `parallel` at a time, each signed afresh, with `pause`
+/// between rounds, for `duration` or until the server is gone (a whole round refused). Counts
+/// the 200s answered after `mark` from the start, to show the load really spanned a fault
+/// injected then.
+pub async fn post_during(
+    url: &str,
+    duration: Duration,
+    parallel: usize,
+    mark: Duration,
+    pause: Duration,
+) -> Load {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut load = Load {
+        accepted: std::collections::BTreeSet::new(),
+        accepted_after_mark: 0,
+    };
+    let mut next = 0;
+    while started.elapsed() < duration {
+        let answers = futures_util::future::join_all((next..next + parallel).map(|seq| {
+            let client = client.clone();
+            async move {
+                let signed = sign(&mix_start(seq), SECRET);
+                let status = client
+                    .post(url)
+                    .header("content-type", signed.content_type)
+                    .body(signed.body)
+                    .send()
+                    .await
+                    .map(|response| response.status().as_u16())
+                    .unwrap_or(0);
+                (seq, status)
+            }
+        }))
+        .await;
+        next += parallel;
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        let after_mark = started.elapsed() > mark;
+        if answers.iter().all(|(_, status)| *status == 0) {
+            break;
+        }
+        for (seq, status) in answers {
+            if status == 200 {
+                load.accepted.insert(seq);
+                if after_mark {
+                    load.accepted_after_mark += 1;
+                }
+            }
+        }
+    }
+    load
+}
+
+/// Posts `mix_start` callbacks for `seqs`, `parallel` at a time; returns the seqs answered 200.
+pub async fn post_parallel(
+    url: &str,
+    seqs: std::ops::Range<usize>,
+    parallel: usize,
+) -> std::collections::BTreeSet<usize> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut accepted = std::collections::BTreeSet::new();
+    let all: Vec<usize> = seqs.collect();
+    for chunk in all.chunks(parallel) {
+        let answers = futures_util::future::join_all(chunk.iter().map(|seq| {
+            let client = client.clone();
+            async move {
+                let signed = sign(&mix_start(*seq), SECRET);
+                let status = client
+                    .post(url)
+                    .header("content-type", signed.content_type)
+                    .body(signed.body)
+                    .send()
+                    .await
+                    .map(|response| response.status().as_u16())
+                    .unwrap_or(0);
+                (*seq, status)
+            }
+        }))
+        .await;
+        accepted.extend(
+            answers
+                .into_iter()
+                .filter(|(_, status)| *status == 200)
+                .map(|(seq, _)| seq),
+        );
+    }
+    accepted
+}
+
+/// The `seq` of each record.
+pub fn seqs(records: &[Record]) -> std::collections::BTreeSet<usize> {
+    records
+        .iter()
+        .map(|record| record.value["seq"].as_u64().expect("a seq") as usize)
+        .collect()
 }

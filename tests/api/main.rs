@@ -5,6 +5,8 @@ mod errors;
 mod helpers;
 mod hostile;
 mod operations;
+mod outages;
 mod process;
 mod reliability;
 mod sender;
+mod spooled;

@@ -1,8 +1,7 @@
 //! The real binary, as an operator runs it.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use zego_kafka_bridge::sender::{self, Signing};
 
@@ -16,80 +15,6 @@ fn bridge() -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Running {
-    child: Child,
-    callbacks_url: String,
-    admin_url: String,
-}
-
-/// Starts the binary with these variables on free loopback ports and waits until it is ready.
-async fn start(vars: &[(&str, &str)]) -> Running {
-    let (public, admin) = (free_port(), free_port());
-    let child = bridge()
-        .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{public}"))
-        .env("ZEGO_BRIDGE_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
-        .env("ZEGO_BRIDGE_HTTP_WORKERS", "1")
-        .envs(vars.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let running = Running {
-        child,
-        callbacks_url: format!("http://127.0.0.1:{public}/v1/callbacks"),
-        admin_url: format!("http://127.0.0.1:{admin}"),
-    };
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        if let Ok(response) = client
-            .get(format!("{}/readyz", running.admin_url))
-            .send()
-            .await
-        {
-            if response.status() == 200 {
-                return running;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the bridge did not become ready within 20 s");
-}
-
-/// Sends SIGTERM and returns the exit code and everything the process printed.
-fn terminate(mut running: Running) -> (Option<i32>, String) {
-    let status = Command::new("kill")
-        .args(["-TERM", &running.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = running.child.wait().unwrap();
-    let mut output = String::new();
-    running
-        .child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut output)
-        .unwrap();
-    running
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut output)
-        .unwrap();
-    (exit.code(), output)
 }
 
 #[test]
@@ -140,7 +65,7 @@ fn sign_prints_zegos_signature() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_run_without_a_broker_shows_the_whole_path() {
-    let running = start(&[]).await;
+    let running = BridgeProcess::start(&[]).await;
     let send = bridge()
         .args([
             "send",
@@ -156,7 +81,7 @@ async fn a_first_run_without_a_broker_shows_the_whole_path() {
     assert!(printed.contains("2 of 2 callbacks accepted"), "{printed}");
     // Give the embedded cluster a moment to acknowledge, then stop.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (code, output) = terminate(running);
+    let (code, output) = running.terminate();
     assert_eq!(code, Some(0), "{output}");
     assert!(output.contains("NOTHING IS PERSISTED"), "{output}");
     // The JSON and form samples are one room_close: the second is a duplicate, not republished.
@@ -173,7 +98,7 @@ async fn sigterm_under_load_delivers_everything_accepted_and_logs_json() {
     let prefix = unique_prefix();
     create_topics(&prefix).await;
     let brokers = brokers();
-    let running = start(&[
+    let running = BridgeProcess::start(&[
         ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
         ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
         ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
@@ -207,7 +132,7 @@ async fn sigterm_under_load_delivers_everything_accepted_and_logs_json() {
         }
     }
     assert_eq!(accepted, 100);
-    let (code, output) = terminate(running);
+    let (code, output) = running.terminate();
     assert_eq!(code, Some(0), "{output}");
     for line in output.lines().filter(|line| !line.trim().is_empty()) {
         let parsed: serde_json::Value =

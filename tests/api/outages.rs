@@ -1,0 +1,216 @@
+//! Real processes under load: the broker killed and restarted, the broker frozen, and the
+//! bridge stopped with SIGTERM in every ack mode. Every callback answered 200 is found in Kafka
+//! (or, where the mode says so, in the dead-letter file).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use zego_kafka_bridge::kafka::DeadLetterFile;
+
+use crate::helpers::*;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkb-{}", unique_prefix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn dead_lettered(path: &std::path::Path) -> BTreeSet<usize> {
+    if !path.exists() {
+        return BTreeSet::new();
+    }
+    DeadLetterFile::read(path)
+        .unwrap()
+        .into_iter()
+        .map(|letter| {
+            let event: serde_json::Value =
+                serde_json::from_str(letter.unwrap().event.get()).unwrap();
+            event["seq"].as_u64().unwrap() as usize
+        })
+        .collect()
+}
+
+fn assert_all_accounted(
+    accepted: &BTreeSet<usize>,
+    delivered: &BTreeSet<usize>,
+    dead: &BTreeSet<usize>,
+) {
+    let unaccounted: Vec<&usize> = accepted
+        .iter()
+        .filter(|seq| !delivered.contains(seq) && !dead.contains(seq))
+        .collect();
+    assert!(
+        unaccounted.is_empty(),
+        "{} of {} acknowledged callbacks are neither in Kafka nor dead-lettered, e.g. {:?}",
+        unaccounted.len(),
+        accepted.len(),
+        &unaccounted[..unaccounted.len().min(20)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_killed_and_restarted_under_load_loses_nothing() {
+    let mut tansu = Tansu::start().await;
+    let prefix = unique_prefix();
+    create_topics_on(&tansu.bootstrap, &prefix).await;
+    let dead = scratch("dead.jsonl");
+    let app = spawn_app_on(
+        &prefix,
+        &tansu.bootstrap,
+        &[
+            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "60000"),
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let url = app.callbacks_url.clone();
+    let posting = tokio::spawn(async move {
+        // Paced: the point is load across the fault, and sqlite-backed tansu reads back slowly.
+        post_during(
+            &url,
+            Duration::from_secs(5),
+            5,
+            Duration::from_millis(600),
+            Duration::from_millis(10),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tansu.kill(); // kill -9
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tansu.restart().await;
+    let load = posting.await.unwrap();
+    assert!(
+        load.accepted_after_mark > 100,
+        "the load spanned the outage: {}",
+        load.accepted_after_mark
+    );
+    let accepted = load.accepted;
+    let delivered = seqs(
+        &consume_from(
+            &tansu.bootstrap,
+            &app.topic("mix.started"),
+            accepted.len(),
+            Duration::from_secs(15),
+        )
+        .await,
+    );
+    app.stop().await;
+    assert_all_accounted(&accepted, &delivered, &dead_lettered(&dead));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_broker_loses_nothing() {
+    let tansu = Tansu::start().await;
+    let prefix = unique_prefix();
+    create_topics_on(&tansu.bootstrap, &prefix).await;
+    let dead = scratch("dead.jsonl");
+    let app = spawn_app_on(
+        &prefix,
+        &tansu.bootstrap,
+        &[
+            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "60000"),
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let url = app.callbacks_url.clone();
+    let posting = tokio::spawn(async move {
+        // Paced: the point is load across the fault, and sqlite-backed tansu reads back slowly.
+        post_during(
+            &url,
+            Duration::from_secs(5),
+            5,
+            Duration::from_millis(600),
+            Duration::from_millis(10),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Frozen for 3 s: far shorter than message.timeout.ms (tansu breaks when an idempotent
+    // producer's messages time out; longer outages are tested on the mock cluster).
+    tansu.freeze();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tansu.thaw();
+    let load = posting.await.unwrap();
+
+    assert!(
+        load.accepted_after_mark > 100,
+        "the load spanned the freeze: {}",
+        load.accepted_after_mark
+    );
+    let accepted = load.accepted;
+    let delivered = seqs(
+        &consume_from(
+            &tansu.bootstrap,
+            &app.topic("mix.started"),
+            accepted.len(),
+            Duration::from_secs(15),
+        )
+        .await,
+    );
+    app.stop().await;
+    assert_all_accounted(&accepted, &delivered, &dead_lettered(&dead));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_nothing_in_any_ack_mode() {
+    for mode in ["queued", "delivered", "spooled"] {
+        let prefix = unique_prefix();
+        create_topics(&prefix).await;
+        let dead = scratch("dead.jsonl");
+        let spool = scratch("spool");
+        let brokers = brokers();
+        let vars = [
+            ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
+            ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+            ("ZEGO_BRIDGE_ACK_MODE", mode),
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        ];
+        let spool_var = [("ZEGO_BRIDGE_SPOOL_DIR", spool.to_str().unwrap())];
+        let with_spool: Vec<(&str, &str)> = vars
+            .iter()
+            .chain(if mode == "spooled" {
+                &spool_var[..]
+            } else {
+                &[]
+            })
+            .copied()
+            .collect();
+        let bridge = BridgeProcess::start(&with_spool).await;
+        let url = bridge.callbacks_url.clone();
+        let posting = tokio::spawn(async move { post_parallel(&url, 0..3000, 20).await });
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let (code, output) = bridge.terminate();
+        let accepted = posting.await.unwrap();
+        assert!(
+            !accepted.is_empty(),
+            "{mode}: nothing was accepted before SIGTERM"
+        );
+        assert!(
+            matches!(code, Some(0) | Some(3)),
+            "{mode}: exit {code:?}\n{output}"
+        );
+        if mode == "spooled" {
+            // Whatever was left in the spool goes out at the next start.
+            let bridge = BridgeProcess::start(&with_spool).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let (code, output) = bridge.terminate();
+            assert_eq!(code, Some(0), "{output}");
+        }
+        let delivered = seqs(
+            &consume(
+                &format!("{prefix}.mix.started"),
+                accepted.len(),
+                Duration::from_secs(10),
+            )
+            .await,
+        );
+        assert_all_accounted(&accepted, &delivered, &dead_lettered(&dead));
+        assert!(
+            dead_lettered(&dead).is_empty(),
+            "{mode}: a clean SIGTERM dead-letters nothing"
+        );
+    }
+}
