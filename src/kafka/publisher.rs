@@ -161,8 +161,10 @@ impl ProducerContext for DeliveryContext {
                 pending.complete(Ok(()));
             }
             Err((err, message)) => {
-                let fatal = err.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal);
-                if (fatal || self.retired.load(Ordering::Acquire)) && pending.rescues < MAX_RESCUES
+                let breaks_producer = err.rdkafka_error_code().is_some_and(breaks_the_producer)
+                    || shared.health.fatal_error().is_some();
+                if (breaks_producer || self.retired.load(Ordering::Acquire))
+                    && pending.rescues < MAX_RESCUES
                 {
                     shared.metrics.rescued();
                     let rescued = Rescued {
@@ -230,6 +232,21 @@ impl DeliveryContext {
             }
         }
     }
+}
+
+/// Errors after which this producer can deliver nothing more (its idempotence state is
+/// broken): the event is not at fault and goes to the rebuilt producer. The event that trips
+/// the fatal error carries the broker's own code, before librdkafka reports `Fatal`.
+fn breaks_the_producer(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Fatal
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+            | RDKafkaErrorCode::ProducerFenced
+    )
 }
 
 fn dead_letter(error: &str, message: &BorrowedMessage<'_>) -> std::io::Result<DeadLetter> {

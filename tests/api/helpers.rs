@@ -519,6 +519,8 @@ pub fn mix_start(seq: usize) -> String {
 
 /// What [`post_during`] saw: the seqs answered 200, and when each was answered.
 pub struct Load {
+    /// Callbacks sent.
+    pub sent: usize,
     pub accepted: std::collections::BTreeSet<usize>,
     /// Seqs answered 200 after `mark` (see [`post_during`]).
     pub accepted_after_mark: usize,
@@ -541,6 +543,7 @@ pub async fn post_during(
         .unwrap();
     let started = std::time::Instant::now();
     let mut load = Load {
+        sent: 0,
         accepted: std::collections::BTreeSet::new(),
         accepted_after_mark: 0,
     };
@@ -563,6 +566,7 @@ pub async fn post_during(
         }))
         .await;
         next += parallel;
+        load.sent += parallel;
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
         }
@@ -627,4 +631,21 @@ pub fn seqs(records: &[Record]) -> std::collections::BTreeSet<usize> {
         .iter()
         .map(|record| record.value["seq"].as_u64().expect("a seq") as usize)
         .collect()
+}
+
+/// Prints one line of the figures quoted in docs/RELIABILITY.md (run with `--nocapture`):
+/// callbacks sent, answered 200, found in Kafka (distinct), dead-lettered, and duplicates
+/// (records beyond the first of each event).
+pub fn report_figures(
+    test: &str,
+    sent: usize,
+    accepted: usize,
+    records: &[Record],
+    dead_lettered: usize,
+) {
+    let distinct = seqs(records).len();
+    eprintln!(
+        "FIGURES {test}: sent={sent} acked={accepted} delivered={distinct} dead_lettered={dead_lettered} duplicates={}",
+        records.len().saturating_sub(distinct)
+    );
 }

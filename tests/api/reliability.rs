@@ -329,6 +329,12 @@ async fn a_fatal_idempotence_error_rebuilds_the_producer_and_loses_nothing() {
     )
     .await;
     let dead_lettered = seqs_dead_lettered(&dead);
+    eprintln!(
+        "FIGURES mock-fatal-idempotence-error: sent=60 acked={} delivered={} dead_lettered={} refused_503={refused}",
+        accepted.len(),
+        delivered.len(),
+        dead_lettered.len()
+    );
     let unaccounted: Vec<&String> = accepted
         .iter()
         .filter(|seq| !delivered.contains(*seq) && !dead_lettered.contains(*seq))
@@ -336,6 +342,10 @@ async fn a_fatal_idempotence_error_rebuilds_the_producer_and_loses_nothing() {
     assert!(
         unaccounted.is_empty(),
         "acked but neither delivered nor dead-lettered: {unaccounted:?} (refused {refused})"
+    );
+    assert!(
+        dead_lettered.is_empty(),
+        "events held by the broken producer are re-sent by the new one, not dead-lettered: {dead_lettered:?}"
     );
     assert!(
         accepted.len() > 30,

@@ -194,7 +194,8 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         "the load is running when the bridge is killed"
     );
     bridge.kill();
-    let accepted = posting.await.unwrap().accepted;
+    let load = posting.await.unwrap();
+    let accepted = load.accepted.clone();
     assert!(
         !accepted.is_empty(),
         "callbacks were accepted before the kill"
@@ -210,6 +211,13 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     )
     .await;
     let delivered = seqs(&records);
+    report_figures(
+        "bridge-sigkill-spooled-then-restart",
+        load.sent,
+        accepted.len(),
+        &records,
+        0,
+    );
     let lost: Vec<&usize> = accepted
         .iter()
         .filter(|seq| !delivered.contains(seq))
