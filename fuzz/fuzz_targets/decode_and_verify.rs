@@ -17,10 +17,23 @@ fuzz_target!(|body: &[u8]| {
         let Ok(common) = CommonFields::read(&callback.root) else {
             continue;
         };
-        let _ = secrets.verify(common.app_id, &common.timestamp_text, &common.nonce, &common.signature);
+        let _ = secrets.verify(
+            common.app_id,
+            &common.timestamp_text,
+            &common.nonce,
+            &common.signature,
+        );
         let event = normalize(&callback, &common, 0);
-        let _ = recent.check_signature(&common.timestamp_text, &common.nonce, &common.signature, event.id);
+        let _ = recent.check_signature(
+            &common.timestamp_text,
+            &common.nonce,
+            &common.signature,
+            event.id,
+        );
         let json = event.to_json();
-        assert!(serde_json::from_slice::<serde_json::Value>(&json).is_ok(), "an event is valid JSON");
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&json).is_ok(),
+            "an event is valid JSON"
+        );
     }
 });

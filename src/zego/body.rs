@@ -225,6 +225,11 @@ pub fn sniff(body: &[u8]) -> Encoding {
 fn parse_json_object(text: &str) -> Result<Object<'_>, DecodeError> {
     let raw: &RawValue =
         serde_json::from_str(text).map_err(|err| DecodeError::InvalidJson(err.to_string()))?;
+    // Raw values skip the range check of numbers, and parts of the body are published
+    // verbatim: a number such as `1e999` would make an event its consumers cannot parse.
+    // Parsing once as a value refuses it here, with a clear 400.
+    serde_json::from_str::<serde_json::Value>(text)
+        .map_err(|err| DecodeError::InvalidJson(err.to_string()))?;
     match raw.get().as_bytes().first() {
         Some(b'{') => object_from_raw(raw).map_err(|err| DecodeError::InvalidJson(err.to_string())),
         Some(b'[') => Err(DecodeError::NotAnObject("an array")),
@@ -410,6 +415,21 @@ mod tests {
         assert_eq!(
             RawCallback::decode(&[0xff, 0xfe], Encoding::Form).unwrap_err(),
             DecodeError::NotUtf8
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_since_parts_are_published_verbatim() {
+        // Found by the fuzzer: accepted by the raw parser, unreadable for consumers.
+        let err = RawCallback::decode(br#"{"event":"x","Detail":{"n":1e999}}"#, Encoding::Json)
+            .unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::InvalidJson(message) if message.contains("out of range")),
+            "{err}"
+        );
+        // Big but finite numbers are fine, including integers beyond u64.
+        assert!(
+            RawCallback::decode(br#"{"a":1e300,"b":18446744073709551616}"#, Encoding::Json).is_ok()
         );
     }
 

@@ -307,7 +307,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn scratch_file(name: &str) -> std::path::PathBuf {
+/// A fresh file path in a directory of its own.
+pub fn scratch_file(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("zkb-{}", unique_prefix()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
@@ -517,6 +518,20 @@ pub fn mix_start(seq: usize) -> String {
     )
 }
 
+/// Posts one freshly signed `mix_start`; the status, or 0 when the request failed.
+async fn post_one(client: &reqwest::Client, url: &str, seq: usize) -> (usize, u16) {
+    let signed = sign(&mix_start(seq), SECRET);
+    let status = client
+        .post(url)
+        .header("content-type", signed.content_type)
+        .body(signed.body)
+        .send()
+        .await
+        .map(|response| response.status().as_u16())
+        .unwrap_or(0);
+    (seq, status)
+}
+
 /// What [`post_during`] saw: the seqs answered 200, and when each was answered.
 pub struct Load {
     /// Callbacks sent.
@@ -549,21 +564,9 @@ pub async fn post_during(
     };
     let mut next = 0;
     while started.elapsed() < duration {
-        let answers = futures_util::future::join_all((next..next + parallel).map(|seq| {
-            let client = client.clone();
-            async move {
-                let signed = sign(&mix_start(seq), SECRET);
-                let status = client
-                    .post(url)
-                    .header("content-type", signed.content_type)
-                    .body(signed.body)
-                    .send()
-                    .await
-                    .map(|response| response.status().as_u16())
-                    .unwrap_or(0);
-                (seq, status)
-            }
-        }))
+        let answers = futures_util::future::join_all(
+            (next..next + parallel).map(|seq| post_one(&client, url, seq)),
+        )
         .await;
         next += parallel;
         load.sent += parallel;
@@ -599,22 +602,9 @@ pub async fn post_parallel(
     let mut accepted = std::collections::BTreeSet::new();
     let all: Vec<usize> = seqs.collect();
     for chunk in all.chunks(parallel) {
-        let answers = futures_util::future::join_all(chunk.iter().map(|seq| {
-            let client = client.clone();
-            async move {
-                let signed = sign(&mix_start(*seq), SECRET);
-                let status = client
-                    .post(url)
-                    .header("content-type", signed.content_type)
-                    .body(signed.body)
-                    .send()
-                    .await
-                    .map(|response| response.status().as_u16())
-                    .unwrap_or(0);
-                (*seq, status)
-            }
-        }))
-        .await;
+        let answers =
+            futures_util::future::join_all(chunk.iter().map(|seq| post_one(&client, url, *seq)))
+                .await;
         accepted.extend(
             answers
                 .into_iter()
@@ -647,5 +637,54 @@ pub fn report_figures(
     eprintln!(
         "FIGURES {test}: sent={sent} acked={accepted} delivered={distinct} dead_lettered={dead_lettered} duplicates={}",
         records.len().saturating_sub(distinct)
+    );
+}
+
+/// The `seq` of every event in a dead-letter file (none if there is no file).
+pub fn dead_lettered_seqs(path: &std::path::Path) -> std::collections::BTreeSet<usize> {
+    if !path.exists() {
+        return std::collections::BTreeSet::new();
+    }
+    zego_kafka_bridge::kafka::DeadLetterFile::read(path)
+        .unwrap()
+        .into_iter()
+        .map(|letter| {
+            let event: serde_json::Value =
+                serde_json::from_str(letter.unwrap().event.get()).unwrap();
+            event["seq"].as_u64().expect("a seq") as usize
+        })
+        .collect()
+}
+
+/// librdkafka's in-process mock cluster with one broker and every type's topic under `prefix`
+/// (one partition each). Not `Send`: keep it on the test's own stack.
+pub fn mock_cluster(
+    prefix: &str,
+) -> rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    for kind in catalog::ALL {
+        cluster
+            .create_topic(&format!("{prefix}.{}", kind.name), 1, 1)
+            .expect("mock topic");
+    }
+    cluster
+}
+
+/// Asserts every seq answered 200 was delivered or dead-lettered.
+pub fn assert_all_accounted(
+    accepted: &std::collections::BTreeSet<usize>,
+    delivered: &std::collections::BTreeSet<usize>,
+    dead: &std::collections::BTreeSet<usize>,
+) {
+    let unaccounted: Vec<&usize> = accepted
+        .iter()
+        .filter(|seq| !delivered.contains(seq) && !dead.contains(seq))
+        .collect();
+    assert!(
+        unaccounted.is_empty(),
+        "{} of {} acknowledged callbacks are neither in Kafka nor dead-lettered, e.g. {:?}",
+        unaccounted.len(),
+        accepted.len(),
+        &unaccounted[..unaccounted.len().min(20)]
     );
 }

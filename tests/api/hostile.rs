@@ -70,6 +70,15 @@ async fn thirty_odd_malformed_and_hostile_requests_get_their_exact_status() {
         ("nested 300 deep", json, deep_object, 400),
         ("NUL byte", None, "\u{0}".into(), 400),
         (
+            "number out of range (1e999)",
+            json,
+            signed_then(|v| {
+                v.insert("extra".into(), serde_json::from_str("[1]").unwrap());
+            })
+            .replace("[1]", "[1e999]"),
+            400,
+        ),
+        (
             "no event",
             json,
             signed_then(|v| {

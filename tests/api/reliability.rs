@@ -4,31 +4,15 @@
 //! dead-letter file.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use zego_kafka_bridge::event::catalog;
 use zego_kafka_bridge::kafka::DeadLetterFile;
 
 use crate::helpers::*;
-
-type Mock = MockCluster<'static, DefaultProducerContext>;
-
-fn mock_cluster(prefix: &str) -> Mock {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    for kind in catalog::ALL {
-        cluster
-            .create_topic(&format!("{prefix}.{}", kind.name), 1, 1)
-            .expect("mock topic");
-    }
-    cluster
-}
 
 fn mix_stop(seq: usize) -> String {
     format!(
@@ -36,21 +20,15 @@ fn mix_stop(seq: usize) -> String {
     )
 }
 
-fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zkb-{}", unique_prefix()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// Posts `count` distinct callbacks and returns the event ids of those answered 200.
-async fn post_many(app: &TestApp, count: usize) -> (BTreeSet<String>, usize) {
+async fn post_many(app: &TestApp, count: usize) -> (BTreeSet<usize>, usize) {
     let mut accepted = BTreeSet::new();
     let mut refused = 0;
     for seq in 0..count {
         let answer = app.post_signed(&mix_stop(seq)).await;
         match answer.status {
             200 => {
-                accepted.insert(seq.to_string());
+                accepted.insert(seq);
             }
             503 => refused += 1,
             other => panic!("unexpected status {other}: {:?}", answer.body),
@@ -60,7 +38,7 @@ async fn post_many(app: &TestApp, count: usize) -> (BTreeSet<String>, usize) {
 }
 
 /// The `seq` of every record in a topic of the given cluster.
-async fn seqs_in(bootstrap: &str, topic: &str, expected: usize) -> BTreeSet<String> {
+async fn seqs_in(bootstrap: &str, topic: &str, expected: usize) -> BTreeSet<usize> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique_prefix())
@@ -84,26 +62,10 @@ async fn seqs_in(bootstrap: &str, topic: &str, expected: usize) -> BTreeSet<Stri
         assert!(message
             .headers()
             .is_some_and(|headers| headers.count() == 6));
-        seqs.insert(value["seq"].to_string());
+        seqs.insert(value["seq"].as_u64().expect("a seq") as usize);
         total += 1;
     }
     seqs
-}
-
-/// The `seq` of every event in a dead-letter file.
-fn seqs_dead_lettered(path: &std::path::Path) -> BTreeSet<String> {
-    if !path.exists() {
-        return BTreeSet::new();
-    }
-    DeadLetterFile::read(path)
-        .unwrap()
-        .into_iter()
-        .map(|letter| {
-            let event: serde_json::Value =
-                serde_json::from_str(letter.unwrap().event.get()).unwrap();
-            event["seq"].to_string()
-        })
-        .collect()
 }
 
 async fn wait_for(app: &TestApp, needle: &str, within: Duration) -> String {
@@ -121,7 +83,7 @@ async fn wait_for(app: &TestApp, needle: &str, within: Duration) -> String {
 async fn an_outage_shorter_than_the_grace_period_is_absorbed() {
     let prefix = unique_prefix();
     let cluster = mock_cluster(&prefix);
-    let dead = temp_path("dead.jsonl");
+    let dead = scratch_file("dead.jsonl");
     let app = spawn_app_on(
         &prefix,
         &cluster.bootstrap_servers(),
@@ -145,7 +107,7 @@ async fn an_outage_shorter_than_the_grace_period_is_absorbed() {
         delivered, accepted,
         "every accepted callback arrived after the outage"
     );
-    assert!(seqs_dead_lettered(&dead).is_empty());
+    assert!(dead_lettered_seqs(&dead).is_empty());
     assert_eq!(app.stop().await.undelivered, 0);
 }
 
@@ -193,7 +155,7 @@ async fn a_long_outage_turns_callbacks_away_and_the_bridge_recovers_by_itself() 
     }
     assert_eq!(app.post_signed(&mix_stop(3)).await.status, 200);
     let delivered = seqs_in(&cluster.bootstrap_servers(), &app.topic("mix.stopped"), 1).await;
-    assert_eq!(delivered, BTreeSet::from(["3".to_owned()]));
+    assert_eq!(delivered, BTreeSet::from([3]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +184,7 @@ async fn retriable_produce_errors_are_retried_without_loss() {
 async fn a_non_retriable_error_is_dead_lettered_and_replay_publishes_it() {
     let prefix = unique_prefix();
     let cluster = mock_cluster(&prefix);
-    let dead = temp_path("dead.jsonl");
+    let dead = scratch_file("dead.jsonl");
     let app = spawn_app_on(
         &prefix,
         &cluster.bootstrap_servers(),
@@ -279,14 +241,14 @@ async fn a_non_retriable_error_is_dead_lettered_and_replay_publishes_it() {
         1,
     )
     .await;
-    assert_eq!(delivered, BTreeSet::from(["7".to_owned()]));
+    assert_eq!(delivered, BTreeSet::from([7]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_idempotence_error_rebuilds_the_producer_and_loses_nothing() {
     let prefix = unique_prefix();
     let cluster = mock_cluster(&prefix);
-    let dead = temp_path("dead.jsonl");
+    let dead = scratch_file("dead.jsonl");
     let app = spawn_app_on(
         &prefix,
         &cluster.bootstrap_servers(),
@@ -299,12 +261,12 @@ async fn a_fatal_idempotence_error_rebuilds_the_producer_and_loses_nothing() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
     );
-    let mut accepted = BTreeSet::from(["0".to_owned()]);
+    let mut accepted = BTreeSet::from([0]);
     let mut refused = 0;
     for seq in 1..60 {
         match app.post_signed(&mix_stop(seq)).await.status {
             200 => {
-                accepted.insert(seq.to_string());
+                accepted.insert(seq);
             }
             503 => refused += 1,
             other => panic!("status {other}"),
@@ -328,14 +290,14 @@ async fn a_fatal_idempotence_error_rebuilds_the_producer_and_loses_nothing() {
         60,
     )
     .await;
-    let dead_lettered = seqs_dead_lettered(&dead);
+    let dead_lettered = dead_lettered_seqs(&dead);
     eprintln!(
         "FIGURES mock-fatal-idempotence-error: sent=60 acked={} delivered={} dead_lettered={} refused_503={refused}",
         accepted.len(),
         delivered.len(),
         dead_lettered.len()
     );
-    let unaccounted: Vec<&String> = accepted
+    let unaccounted: Vec<&usize> = accepted
         .iter()
         .filter(|seq| !delivered.contains(*seq) && !dead_lettered.contains(*seq))
         .collect();
@@ -449,7 +411,7 @@ async fn a_retry_is_not_published_twice_and_a_reused_signature_is_refused() {
 async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_lettered_then_replayed() {
     let prefix = unique_prefix();
     create_topics(&prefix).await;
-    let dead = temp_path("dead.jsonl");
+    let dead = scratch_file("dead.jsonl");
     let app = spawn_app_on(
         &prefix,
         "127.0.0.1:1",
@@ -464,7 +426,7 @@ async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_letter
     assert_eq!(accepted.len(), 5);
     let report = app.stop().await;
     assert_eq!(report.undelivered, 5);
-    let dead_lettered = seqs_dead_lettered(&dead);
+    let dead_lettered = dead_lettered_seqs(&dead);
     assert_eq!(
         dead_lettered, accepted,
         "every acknowledged event is in the dead-letter file"

@@ -4,9 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rdkafka::mocking::MockCluster;
-use zego_kafka_bridge::event::catalog;
-
 use crate::helpers::*;
 
 fn spool_dir() -> PathBuf {
@@ -54,12 +51,7 @@ async fn the_spool_acknowledges_from_disk_and_drains_everything_to_kafka() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_outage_is_ridden_out_by_the_spool() {
     let prefix = unique_prefix();
-    let cluster = MockCluster::new(1).unwrap();
-    for kind in catalog::ALL {
-        cluster
-            .create_topic(&format!("{prefix}.{}", kind.name), 1, 1)
-            .unwrap();
-    }
+    let cluster = mock_cluster(&prefix);
     let dir = spool_dir();
     let app = spawn_app_on(
         &prefix,
@@ -101,12 +93,7 @@ async fn a_kafka_outage_is_ridden_out_by_the_spool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_spool_answers_503_and_frees_itself_once_drained() {
     let prefix = unique_prefix();
-    let cluster = MockCluster::new(1).unwrap();
-    for kind in catalog::ALL {
-        cluster
-            .create_topic(&format!("{prefix}.{}", kind.name), 1, 1)
-            .unwrap();
-    }
+    let cluster = mock_cluster(&prefix);
     let dir = spool_dir();
     let app = spawn_app_on(
         &prefix,
