@@ -446,3 +446,79 @@ async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_letter
     let records = consume(&format!("{prefix}.mix.stopped"), 5, Duration::from_secs(10)).await;
     assert_eq!(records.len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_answers_503_at_once_and_recovers() {
+    let prefix = unique_prefix();
+    let cluster = mock_cluster(&prefix);
+    let app = spawn_app_on(
+        &prefix,
+        &cluster.bootstrap_servers(),
+        &[
+            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "60000"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_QUEUE_BUFFERING_MAX_MESSAGES", "10"),
+        ],
+    )
+    .await;
+    cluster.broker_down(1).unwrap();
+    let mut accepted = BTreeSet::new();
+    let mut full = None;
+    for seq in 0..30 {
+        let started = Instant::now();
+        let answer = app.post_signed(&mix_stop(seq)).await;
+        match answer.status {
+            200 => {
+                accepted.insert(seq);
+            }
+            503 => {
+                assert!(
+                    started.elapsed() < Duration::from_millis(200),
+                    "a full queue is refused at once"
+                );
+                full = Some(answer);
+                break;
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    let full = full.expect("the 10-event queue filled up");
+    assert_eq!(
+        accepted.len(),
+        10,
+        "exactly the queue's capacity was accepted"
+    );
+    assert!(
+        full.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue is full"),
+        "{:?}",
+        full.body
+    );
+    assert_eq!(full.retry_after.as_deref(), Some("2"));
+    cluster.broker_up(1).unwrap();
+    let started = Instant::now();
+    while app.post_signed(&mix_stop(100)).await.status != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the queue never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    accepted.insert(100);
+    let delivered = seqs_in(
+        &cluster.bootstrap_servers(),
+        &app.topic("mix.stopped"),
+        accepted.len(),
+    )
+    .await;
+    assert_eq!(
+        delivered, accepted,
+        "everything accepted before and after is delivered"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"zego_bridge_unavailable_total{reason="queue_full"}"#),
+        "{metrics}"
+    );
+}
