@@ -32,9 +32,53 @@ enum Command {
     Send(SendArgs),
     /// Print the signature ZEGO would send for a timestamp and nonce.
     Sign(SignArgs),
+    /// Load-test a bridge (or the baseline server) and report throughput and latency.
+    Bench(BenchArgs),
+    /// A bare HTTP server answering 200, the yardstick for `bench`.
+    #[command(hide = true)]
+    BaselineServer(BaselineArgs),
     /// Publish the events of a dead-letter file again (brokers and librdkafka settings from
     /// the same ZEGO_BRIDGE_* variables as the service).
     Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080/v1/callbacks")]
+    url: String,
+    #[arg(long, env = "ZEGO_SEND_SECRET", default_value = DEMO_SECRET, hide_default_value = true, hide_env_values = true)]
+    secret: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Requests per second in total (default: flat out).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Extra bytes in every body (an unknown field), to measure the cost of body size.
+    #[arg(long, default_value_t = 0)]
+    pad_bytes: usize,
+    /// Read the topics back from these brokers: end-to-end latency and exactly-once check.
+    #[arg(long)]
+    brokers: Option<String>,
+    #[arg(long, default_value = "zego")]
+    topic_prefix: String,
+    /// Create the topics first (with --brokers).
+    #[arg(long)]
+    create_topics: bool,
+    /// A name for this run in the JSON report.
+    #[arg(long, default_value = "run")]
+    label: String,
+}
+
+#[derive(Debug, Args)]
+struct BaselineArgs {
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: std::net::SocketAddr,
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +131,21 @@ pub fn run() -> ExitCode {
         Command::Serve => serve(),
         Command::Send(args) => send(args),
         Command::Replay(args) => replay(&args.file),
+        Command::Bench(args) => bench(args),
+        Command::BaselineServer(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("a Tokio runtime");
+            match runtime.block_on(crate::bench::baseline_server(args.listen, args.workers)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("baseline-server: {err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Sign(args) => {
             println!(
                 "{}",
@@ -234,6 +293,56 @@ fn replay(file: &std::path::Path) -> ExitCode {
         }
         Err(err) => {
             eprintln!("zego-kafka-bridge replay: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    // One thread for the load: the machine's other core is left to the server under test.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let result = runtime.block_on(async {
+        if args.create_topics {
+            let brokers = args
+                .brokers
+                .as_deref()
+                .ok_or("--create-topics needs --brokers")?;
+            crate::bench::create_topics(brokers, &args.topic_prefix, 3).await?;
+        }
+        crate::bench::run(crate::bench::LoadOptions {
+            url: args.url,
+            secret: args.secret,
+            connections: args.connections.max(1),
+            duration: std::time::Duration::from_secs(args.duration),
+            rate: args.rate,
+            pad_bytes: args.pad_bytes,
+            brokers: args.brokers,
+            topic_prefix: args.topic_prefix,
+            label: args.label,
+        })
+        .await
+    });
+    match result {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("a report serializes")
+            );
+            let lost = report
+                .end_to_end
+                .as_ref()
+                .is_some_and(|e2e| e2e.missing > 0);
+            if lost {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(err) => {
+            eprintln!("zego-kafka-bridge bench: {err}");
             ExitCode::from(2)
         }
     }

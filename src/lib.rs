@@ -2,6 +2,7 @@
 //! events to per-type Kafka topics.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod configuration;
 pub mod dedup;

@@ -1,0 +1,40 @@
+//! The per-callback hot path: decode, verify, normalize, encode. `cargo bench` shows a
+//! regression in review; docs/BENCHMARKS.md has the end-to-end figures.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use zego_kafka_bridge::bench::CallbackMix;
+use zego_kafka_bridge::event::normalize;
+use zego_kafka_bridge::kafka::header_pairs;
+use zego_kafka_bridge::zego::{sniff, CallbackSecrets, CommonFields, RawCallback};
+
+fn hot_path(criterion: &mut Criterion) {
+    let mix = CallbackMix::new("secret", 0);
+    let secrets = CallbackSecrets::parse("secret").unwrap();
+    // One callback of each kind of the mix, as the load tool sends them.
+    let bodies: Vec<String> = (0..64).map(|seq| mix.callback(seq).0).collect();
+    let mut group = criterion.benchmark_group("callback");
+    group.throughput(Throughput::Elements(bodies.len() as u64));
+    group.bench_function("decode+verify+normalize+encode (64 mixed)", |bench| {
+        bench.iter(|| {
+            for body in &bodies {
+                let callback =
+                    RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();
+                let common = CommonFields::read(&callback.root).unwrap();
+                secrets
+                    .verify(
+                        common.app_id,
+                        &common.timestamp_text,
+                        &common.nonce,
+                        &common.signature,
+                    )
+                    .unwrap();
+                let event = normalize(&callback, &common, 0);
+                std::hint::black_box((event.to_json(), header_pairs(&event)));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);

@@ -1,0 +1,488 @@
+//! `zego-kafka-bridge bench`: a load generator for sizing and regression checks. It sends
+//! distinct, correctly signed callbacks in a realistic mix of kinds and encodings, flat out or at
+//! a fixed rate over N connections, and reports throughput and ack latency (HDR histogram).
+//! Given the brokers, it also reads the topics back and reports end-to-end latency and whether
+//! every acknowledged event arrived exactly once.
+//!
+//! `zego-kafka-bridge baseline-server` is the yardstick: a bare actix-web server that reads
+//! the body and answers 200, so results can be given as a ratio to the HTTP stack's limit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::event::catalog;
+use crate::zego;
+
+/// One kind of callback in the mix: a template with placeholders, its weight, its encoding.
+struct Template {
+    body: String,
+    form: bool,
+    weight: u32,
+}
+
+/// `{SEQ}` makes the event distinct (it sits in an identity field and in `bench_seq`, which
+/// lands under `extra`); `{TS}`, `{NONCE}`, `{SIG}` are signed per request.
+fn templates() -> Vec<Template> {
+    let json = |body: &str, weight| Template {
+        body: body.to_owned(),
+        form: false,
+        weight,
+    };
+    vec![
+        json(r#"{"event":"room_login","appid":"1","timestamp":"{TS}","nonce":"{NONCE}","signature":"{SIG}","room_id":"room-{ROOM}","room_name":"bench","room_seq":"6085791336856668982","user_account":"user-{SEQ}","user_nickname":"user","session_id":"{SEQ}","login_time":"1499676978027","user_role":"2","auth_level":"4","relogin":"0","user_update_seq":"1","callback_data":"","bench_seq":{SEQ}}"#, 30),
+        Template {
+            body: "event=room_logout&appid=1&timestamp={TS}&nonce={NONCE}&signature={SIG}&room_id=room-{ROOM}&room_seq=6085791336856668982&user_account=user-{SEQ}&user_nickname=user&session_id={SEQ}&login_time=1499676978027&logout_time=1499676988027&reason=0&user_role=2&user_update_seq=2&bench_seq={SEQ}".to_owned(),
+            form: true,
+            weight: 20,
+        },
+        json(r#"{"event":"stream_create","appid":"1","timestamp":"{TS}","nonce":"{NONCE}","signature":"{SIG}","room_id":"room-{ROOM}","room_session_id":"1234567","user_id":"user-{SEQ}","user_name":"user","stream_id":"stream-{SEQ}","stream_sid":"s-{SEQ}","title":"t","stream_attr":"{\"cid\":0}","stream_seq":"1","create_time":"1687981272","create_time_ms":"1687981272742","extra_info":"","recreate":"0","rtmp_url":["rtmp://example/live/a"],"hls_url":["http://example/live/a.m3u8"],"hdl_url":["http://example/live/a.flv"],"pic_url":["http://example/live/a.jpg"],"bench_seq":{SEQ}}"#, 15),
+        json(r#"{"event":"stream_close","appid":"1","timestamp":"{TS}","nonce":"{NONCE}","signature":"{SIG}","room_id":"room-{ROOM}","room_session_id":"1234567","user_id":"user-{SEQ}","user_name":"user","stream_id":"stream-{SEQ}","stream_sid":"s-{SEQ}","stream_seq":"2","type":"0","third_define_data":"","create_time_ms":"1687981272742","destroy_timemillis":"1687981292742","bench_seq":{SEQ}}"#, 15),
+        json(r#"{"event":"room_close","appid":1,"timestamp":{TS},"nonce":"{NONCE}","signature":"{SIG}","room_id":"room-{ROOM}","room_session_id":{SEQ},"close_reason":1,"room_close_time":"1499676989909","bench_seq":{SEQ}}"#, 10),
+        json(r#"{"event":"mix_stop","appid":"1","timestamp":"{TS}","nonce":"{NONCE}","signature":"{SIG}","channel_id":"room-{ROOM}","publish_id":"abc","task_id":"1:task","seq":"{SEQ}","mix_url":"rtmp://example/mix","mix_stream_alias":"mix","bench_seq":{SEQ}}"#, 5),
+        json(&format!(
+            r#"{{"Event":"censor_audio_v2_result","AppId":1,"Timestamp":{{TS}},"Nonce":"{{NONCE}}","Signature":"{{SIG}}","Code":0,"Message":"success","TaskId":"task","ResultTaskId":"r-{{SEQ}}","Detail":{{"RiskLevel":"REJECT","AudioText":"{text}","AudioUrl":"http://example/a.mp3","PreAudioUrl":"http://example/p.mp3","RiskDescription":"ad:contact:contact","RiskLabel1":"ad","RiskLabel2":"contact","RiskLabel3":"contact","VadStatus":1,"RiskDetail":{{"RiskSource":1001,"AudioText":"{text}","MatchedLists":null}},"RiskInfoList":[{{"RiskLevel":"REJECT","RiskDescription":"ad:contact:contact","RiskLabel1":"ad","RiskLabel2":"contact","RiskLabel3":"contact","RiskDetail":{{"RiskSource":1001,"AudioText":"{text}","MatchedLists":null}}}}],"BusinessInfoList":[]}},"AuxInfo":{{"RoomId":"room-{{ROOM}}","ProcessBeginTime":1717677317155,"ProcessFinishTime":1717677317554,"UserId":"user-{{SEQ}}"}},"bench_seq":{{SEQ}}}}"#,
+            text = "Let's be friends, my ID is someone.example ".repeat(4).trim_end()
+        ), 5),
+    ]
+}
+
+/// Builds signed callbacks from the mix. Cheap per request: string substitution and one SHA-1.
+pub struct CallbackMix {
+    templates: Vec<Template>,
+    total_weight: u32,
+    secret: String,
+    timestamp: String,
+    /// Pads every body by this many bytes (in an unknown field), to measure body size.
+    padding: String,
+}
+
+impl CallbackMix {
+    pub fn new(secret: &str, pad_bytes: usize) -> Self {
+        let templates = templates();
+        let total_weight = templates.iter().map(|template| template.weight).sum();
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |now| now.as_secs())
+            .to_string();
+        CallbackMix {
+            templates,
+            total_weight,
+            secret: secret.to_owned(),
+            timestamp,
+            padding: "x".repeat(pad_bytes),
+        }
+    }
+
+    /// The `seq`-th callback: body and Content-Type.
+    pub fn callback(&self, seq: u64) -> (String, &'static str) {
+        let mut pick = (seq.wrapping_mul(2_654_435_761) % u64::from(self.total_weight)) as u32;
+        let template = self
+            .templates
+            .iter()
+            .find(|template| {
+                if pick < template.weight {
+                    return true;
+                }
+                pick -= template.weight;
+                false
+            })
+            .expect("weights cover the range");
+        let nonce = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1).to_string();
+        let signature = zego::sign(&self.secret, &self.timestamp, &nonce);
+        let seq_text = seq.to_string();
+        let room = (seq % 1000).to_string();
+        let mut body = template
+            .body
+            .replace("{SEQ}", &seq_text)
+            .replace("{ROOM}", &room)
+            .replace("{TS}", &self.timestamp)
+            .replace("{NONCE}", &nonce)
+            .replace("{SIG}", &signature);
+        if !self.padding.is_empty() {
+            if template.form {
+                body.push_str("&bench_padding=");
+                body.push_str(&self.padding);
+            } else {
+                body.insert_str(
+                    body.len() - 1,
+                    &format!(r#","bench_padding":"{}""#, self.padding),
+                );
+            }
+        }
+        let content_type = if template.form {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        (body, content_type)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub url: String,
+    pub secret: String,
+    pub connections: usize,
+    pub duration: Duration,
+    /// Requests per second in total; `None` sends flat out.
+    pub rate: Option<u64>,
+    pub pad_bytes: usize,
+    /// With these, the topics are read back for end-to-end latency and exactly-once checks.
+    pub brokers: Option<String>,
+    pub topic_prefix: String,
+    pub label: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+}
+
+impl Percentiles {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        Percentiles {
+            p50_us: histogram.value_at_quantile(0.50),
+            p99_us: histogram.value_at_quantile(0.99),
+            p999_us: histogram.value_at_quantile(0.999),
+            max_us: histogram.max(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndToEnd {
+    pub received: u64,
+    /// Acknowledged (200) but never read back.
+    pub missing: u64,
+    /// Read back more than once.
+    pub duplicates: u64,
+    pub latency: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadReport {
+    pub label: String,
+    pub connections: usize,
+    pub pad_bytes: usize,
+    pub seconds: f64,
+    pub sent: u64,
+    pub accepted: u64,
+    pub statuses: BTreeMap<String, u64>,
+    pub throughput_per_sec: f64,
+    pub ack_latency: Percentiles,
+    pub end_to_end: Option<EndToEnd>,
+}
+
+/// Runs the load and reports. Needs a Tokio runtime.
+pub async fn run(options: LoadOptions) -> Result<LoadReport, String> {
+    let mix = Arc::new(CallbackMix::new(&options.secret, options.pad_bytes));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.connections)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|err| err.to_string())?;
+    let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let reader = match &options.brokers {
+        Some(brokers) => {
+            Some(Reader::start(brokers, &options.topic_prefix, sent_at.clone()).await?)
+        }
+        None => None,
+    };
+    // Runs start from their own time, so no two runs share an event (or a `bench_seq`).
+    let first_seq = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_millis() as u64)
+        .saturating_mul(1000);
+    let next = Arc::new(AtomicU64::new(first_seq));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let per_connection_interval = options
+        .rate
+        .map(|rate| Duration::from_secs_f64(options.connections as f64 / rate.max(1) as f64));
+    let mut workers = Vec::new();
+    for _ in 0..options.connections {
+        let (client, mix, next, stop, url, sent_at) = (
+            client.clone(),
+            mix.clone(),
+            next.clone(),
+            stop.clone(),
+            options.url.clone(),
+            sent_at.clone(),
+        );
+        let track = options.brokers.is_some();
+        workers.push(tokio::spawn(async move {
+            let mut histogram =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+            let mut accepted = Vec::new();
+            let mut ticker = per_connection_interval.map(tokio::time::interval);
+            while !stop.load(Ordering::Relaxed) {
+                // At a fixed rate, latency counts from when the request was due, so a stall
+                // shows (no coordinated omission).
+                let due = match &mut ticker {
+                    Some(ticker) => ticker.tick().await.into_std(),
+                    None => Instant::now(),
+                };
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                let (body, content_type) = mix.callback(seq);
+                if track {
+                    sent_at.lock().expect("lock").insert(seq, Instant::now());
+                }
+                let status = client
+                    .post(&url)
+                    .header("content-type", content_type)
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|response| response.status().as_u16());
+                let micros = due.elapsed().as_micros() as u64;
+                let _ = histogram.record(micros.max(1));
+                let label = match status {
+                    Ok(status) => status.to_string(),
+                    Err(_) => "error".to_owned(),
+                };
+                if label == "200" {
+                    accepted.push(seq);
+                }
+                *statuses.entry(label).or_default() += 1;
+            }
+            (histogram, statuses, accepted)
+        }));
+    }
+    tokio::time::sleep(options.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    let mut accepted = Vec::new();
+    for worker in workers {
+        let (worker_histogram, worker_statuses, worker_accepted) =
+            worker.await.map_err(|err| err.to_string())?;
+        histogram
+            .add(&worker_histogram)
+            .map_err(|err| err.to_string())?;
+        for (status, count) in worker_statuses {
+            *statuses.entry(status).or_default() += count;
+        }
+        accepted.extend(worker_accepted);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let sent: u64 = statuses.values().sum();
+    let end_to_end = match reader {
+        Some(reader) => Some(reader.finish(&accepted).await),
+        None => None,
+    };
+    Ok(LoadReport {
+        label: options.label,
+        connections: options.connections,
+        pad_bytes: options.pad_bytes,
+        seconds,
+        sent,
+        accepted: accepted.len() as u64,
+        statuses,
+        throughput_per_sec: accepted.len() as f64 / seconds,
+        ack_latency: Percentiles::of(&histogram),
+        end_to_end,
+    })
+}
+
+/// Reads every topic of the prefix from its end, noting when each `bench_seq` arrives.
+struct Reader {
+    task: tokio::task::JoinHandle<(HashMap<u64, u32>, Histogram<u64>)>,
+    stop: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
+}
+
+impl Reader {
+    async fn start(
+        brokers: &str,
+        prefix: &str,
+        sent_at: Arc<Mutex<HashMap<u64, Instant>>>,
+    ) -> Result<Self, String> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("zego-bench-{}", rand::random::<u32>()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|err| format!("cannot create the consumer: {err}"))?;
+        let metadata = consumer
+            .fetch_metadata(None, Duration::from_secs(10))
+            .map_err(|err| format!("cannot read the cluster's metadata: {err}"))?;
+        let mut assignment = TopicPartitionList::new();
+        for kind in catalog::ALL {
+            let topic = format!("{prefix}.{}", kind.name);
+            let Some(found) = metadata.topics().iter().find(|found| found.name() == topic) else {
+                continue;
+            };
+            for partition in found.partitions() {
+                assignment
+                    .add_partition_offset(&topic, partition.id(), Offset::End)
+                    .map_err(|err| err.to_string())?;
+            }
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|err| err.to_string())?;
+        // Let the assignment settle at the end offsets before the load starts.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
+        let (task_stop, task_received) = (stop.clone(), received.clone());
+        let task = tokio::spawn(async move {
+            let mut seen: HashMap<u64, u32> = HashMap::new();
+            let mut histogram =
+                Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+            while !task_stop.load(Ordering::Relaxed) {
+                let Ok(Ok(message)) =
+                    tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await
+                else {
+                    continue;
+                };
+                let Some(seq) = message
+                    .payload()
+                    .and_then(|payload| serde_json::from_slice::<serde_json::Value>(payload).ok())
+                    .and_then(|event| {
+                        // A form carries it as text, JSON as a number; both land under `extra`.
+                        let seq = &event["extra"]["bench_seq"];
+                        seq.as_u64().or_else(|| seq.as_str()?.parse().ok())
+                    })
+                else {
+                    continue;
+                };
+                let count = seen.entry(seq).or_default();
+                *count += 1;
+                if *count == 1 {
+                    task_received.fetch_add(1, Ordering::Relaxed);
+                    if let Some(sent) = sent_at.lock().expect("lock").get(&seq) {
+                        let _ = histogram.record((sent.elapsed().as_micros() as u64).max(1));
+                    }
+                }
+            }
+            (seen, histogram)
+        });
+        Ok(Reader {
+            task,
+            stop,
+            received,
+        })
+    }
+
+    /// Waits for every acknowledged event: until all arrived, or nothing new came for 10 s
+    /// (the bridge's queue may still be draining into a slower broker), at most 3 minutes.
+    async fn finish(self, accepted: &[u64]) -> EndToEnd {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut last_count = 0;
+        let mut last_progress = Instant::now();
+        loop {
+            let count = self.received.load(Ordering::Relaxed);
+            if count >= accepted.len() as u64 || Instant::now() > deadline {
+                break;
+            }
+            if count > last_count {
+                (last_count, last_progress) = (count, Instant::now());
+            } else if last_progress.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let (seen, histogram) = self.task.await.expect("reader task");
+        EndToEnd {
+            received: seen.len() as u64,
+            missing: accepted
+                .iter()
+                .filter(|seq| !seen.contains_key(seq))
+                .count() as u64,
+            duplicates: seen
+                .values()
+                .map(|count| u64::from(count.saturating_sub(1)))
+                .sum(),
+            latency: Percentiles::of(&histogram),
+        }
+    }
+}
+
+/// Creates `{prefix}.{type}` for every type (existing ones are left alone).
+pub async fn create_topics(brokers: &str, prefix: &str, partitions: i32) -> Result<(), String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|err| err.to_string())?;
+    let names: Vec<String> = catalog::ALL
+        .iter()
+        .map(|kind| format!("{prefix}.{}", kind.name))
+        .collect();
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    admin
+        .create_topics(
+            &topics,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(())
+}
+
+/// The bare HTTP server the bridge is compared with: reads the body, answers 200.
+pub async fn baseline_server(listen: std::net::SocketAddr, workers: usize) -> std::io::Result<()> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    HttpServer::new(|| {
+        App::new().default_service(web::to(|_body: web::Bytes| async {
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(r#"{"code":200,"message":"accepted"}"#)
+        }))
+    })
+    .workers(workers)
+    .bind(listen)?
+    .run()
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zego::{sniff, CallbackSecrets, CommonFields, RawCallback};
+
+    #[test]
+    fn every_generated_callback_is_signed_distinct_and_accepted_by_the_decoder() {
+        let mix = CallbackMix::new("k", 100);
+        let secrets = CallbackSecrets::parse("k").unwrap();
+        let mut ids = std::collections::HashSet::new();
+        let mut kinds = std::collections::HashSet::new();
+        for seq in 0..500 {
+            let (body, _) = mix.callback(seq);
+            let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();
+            let common = CommonFields::read(&callback.root).unwrap();
+            secrets
+                .verify(
+                    common.app_id,
+                    &common.timestamp_text,
+                    &common.nonce,
+                    &common.signature,
+                )
+                .unwrap();
+            let event = crate::event::normalize(&callback, &common, 0);
+            assert!(event.coercion_failures.is_empty(), "{body}");
+            assert_ne!(event.kind.name, "unrecognized");
+            kinds.insert(event.kind.name);
+            assert!(ids.insert(event.id), "seq {seq} repeats an event id");
+        }
+        assert_eq!(kinds.len(), 7, "{kinds:?}");
+    }
+}
