@@ -20,14 +20,7 @@ fn hot_path(criterion: &mut Criterion) {
                 let callback =
                     RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();
                 let common = CommonFields::read(&callback.root).unwrap();
-                secrets
-                    .verify(
-                        common.app_id,
-                        &common.timestamp_text,
-                        &common.nonce,
-                        &common.signature,
-                    )
-                    .unwrap();
+                common.verify(&secrets).unwrap();
                 let event = normalize(&callback, &common, 0);
                 std::hint::black_box((event.to_json(), header_pairs(&event)));
             }

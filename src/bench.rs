@@ -469,14 +469,7 @@ mod tests {
             let (body, _) = mix.callback(seq);
             let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();
             let common = CommonFields::read(&callback.root).unwrap();
-            secrets
-                .verify(
-                    common.app_id,
-                    &common.timestamp_text,
-                    &common.nonce,
-                    &common.signature,
-                )
-                .unwrap();
+            common.verify(&secrets).unwrap();
             let event = crate::event::normalize(&callback, &common, 0);
             assert!(event.coercion_failures.is_empty(), "{body}");
             assert_ne!(event.kind.name, "unrecognized");

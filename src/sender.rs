@@ -265,14 +265,8 @@ mod tests {
         };
         let callback = RawCallback::decode(&signed.body, encoding).unwrap();
         let common = CommonFields::read(&callback.root).unwrap();
-        zego::CallbackSecrets::parse(secret)
-            .unwrap()
-            .verify(
-                common.app_id,
-                &common.timestamp_text,
-                &common.nonce,
-                &common.signature,
-            )
+        common
+            .verify(&zego::CallbackSecrets::parse(secret).unwrap())
             .unwrap();
         common.app_id
     }

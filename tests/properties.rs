@@ -167,6 +167,6 @@ proptest! {
         let common = CommonFields::read(&decoded.root).unwrap();
         prop_assert_eq!(common.nonce.as_ref(), "a b+c%");
         let secrets = CallbackSecrets::parse("k").unwrap();
-        prop_assert!(secrets.verify(common.app_id, &common.timestamp_text, &common.nonce, &common.signature).is_ok());
+        prop_assert!(common.verify(&secrets).is_ok());
     }
 }

@@ -17,12 +17,7 @@ fuzz_target!(|body: &[u8]| {
         let Ok(common) = CommonFields::read(&callback.root) else {
             continue;
         };
-        let _ = secrets.verify(
-            common.app_id,
-            &common.timestamp_text,
-            &common.nonce,
-            &common.signature,
-        );
+        let _ = common.verify(&secrets);
         let event = normalize(&callback, &common, 0);
         let _ = recent.check_signature(
             &common.timestamp_text,

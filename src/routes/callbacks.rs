@@ -68,12 +68,7 @@ async fn accept(
     let kind = catalog::for_zego_event(&common.event);
     *event_type = kind.name;
 
-    state.secrets.verify(
-        common.app_id,
-        &common.timestamp_text,
-        &common.nonce,
-        &common.signature,
-    )?;
+    common.verify(&state.secrets)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

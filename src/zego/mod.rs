@@ -81,6 +81,19 @@ impl<'a> CommonFields<'a> {
     }
 }
 
+impl CommonFields<'_> {
+    /// Checks the signature against the configured secrets, over the `timestamp` and `nonce`
+    /// exactly as they arrived.
+    pub fn verify(&self, secrets: &CallbackSecrets) -> Result<(), SignatureRefusal> {
+        secrets.verify(
+            self.app_id,
+            &self.timestamp_text,
+            &self.nonce,
+            &self.signature,
+        )
+    }
+}
+
 fn required<'a>(
     root: &Object<'a>,
     keys: &[&str],
@@ -155,15 +168,7 @@ mod tests {
         let common = CommonFields::read(&callback.root).unwrap();
         assert_eq!(common.nonce, nonce, "a 19-digit nonce keeps every digit");
         let secrets = CallbackSecrets::parse("k").unwrap();
-        assert_eq!(
-            secrets.verify(
-                common.app_id,
-                &common.timestamp_text,
-                &common.nonce,
-                &common.signature
-            ),
-            Ok(())
-        );
+        assert_eq!(common.verify(&secrets), Ok(()));
         // Through an f64 the nonce would become 7407715855877898752 and the signature would fail.
         assert_ne!(
             sign(
