@@ -227,8 +227,8 @@ fn parse_json_object(text: &str) -> Result<Object<'_>, DecodeError> {
         serde_json::from_str(text).map_err(|err| DecodeError::InvalidJson(err.to_string()))?;
     // Raw values skip the range check of numbers, and parts of the body are published
     // verbatim: a number such as `1e999` would make an event its consumers cannot parse.
-    // Parsing once as a value refuses it here, with a clear 400.
-    serde_json::from_str::<serde_json::Value>(text)
+    // Walking it once with number parsing on refuses it here, with a clear 400.
+    serde_json::from_str::<Parsable>(text)
         .map_err(|err| DecodeError::InvalidJson(err.to_string()))?;
     match raw.get().as_bytes().first() {
         Some(b'{') => object_from_raw(raw).map_err(|err| DecodeError::InvalidJson(err.to_string())),
@@ -285,6 +285,60 @@ impl<'de> Deserialize<'de> for RawEntries<'de> {
         }
 
         deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+/// Any JSON value, walked but not built: numbers are parsed (so one out of range fails, as it
+/// would for a consumer) without allocating anything.
+struct Parsable;
+
+impl<'de> Deserialize<'de> for Parsable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParsableVisitor)
+    }
+}
+
+struct ParsableVisitor;
+
+impl<'de> Visitor<'de> for ParsableVisitor {
+    type Value = Parsable;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Parsable, E> {
+        Ok(Parsable)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Parsable, E> {
+        Ok(Parsable)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Parsable, E> {
+        Ok(Parsable)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Parsable, E> {
+        Ok(Parsable)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Parsable, E> {
+        Ok(Parsable)
+    }
+
+    fn visit_unit<E>(self) -> Result<Parsable, E> {
+        Ok(Parsable)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Parsable, A::Error> {
+        while seq.next_element::<Parsable>()?.is_some() {}
+        Ok(Parsable)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsable, A::Error> {
+        while map.next_entry::<Parsable, Parsable>()?.is_some() {}
+        Ok(Parsable)
     }
 }
 
@@ -431,6 +485,25 @@ mod tests {
         assert!(
             RawCallback::decode(br#"{"a":1e300,"b":18446744073709551616}"#, Encoding::Json).is_ok()
         );
+    }
+
+    #[test]
+    fn the_range_check_refuses_exactly_what_a_full_parse_refuses() {
+        let deep = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        for body in [
+            r#"{"a":1e999}"#.to_owned(),
+            r#"{"a":-1e999}"#.to_owned(),
+            r#"{"a":1e308,"b":18446744073709551616,"c":-9223372036854775809}"#.to_owned(),
+            r#"{"a":[1,{"b":null,"c":"\u00e9\n"}],"a":true}"#.to_owned(),
+            format!(r#"{{"a":{}}}"#, deep(100)),
+            format!(r#"{{"a":{}}}"#, deep(200)),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<Parsable>(&body).is_ok(),
+                serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+                "{body}"
+            );
+        }
     }
 
     #[test]
