@@ -414,28 +414,25 @@ impl Reader {
 
 /// Creates `{prefix}.{type}` for every type (existing ones are left alone).
 pub async fn create_topics(brokers: &str, prefix: &str, partitions: i32) -> Result<(), String> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(|err| err.to_string())?;
     let names: Vec<String> = catalog::ALL
         .iter()
         .map(|kind| format!("{prefix}.{}", kind.name))
         .collect();
-    let topics: Vec<NewTopic<'_>> = names
-        .iter()
-        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    admin
-        .create_topics(
-            &topics,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .map_err(|err| err.to_string())?;
-    Ok(())
+    let layout = crate::kafka::TopicLayout {
+        partitions,
+        replication_factor: 1,
+    };
+    let outcomes =
+        crate::kafka::create_topics(brokers, &Default::default(), &names, layout).await?;
+    match outcomes
+        .into_iter()
+        .find_map(|(name, outcome)| match outcome {
+            crate::kafka::TopicCreation::Failed(reason) => Some(format!("{name}: {reason}")),
+            _ => None,
+        }) {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
 }
 
 /// The bare HTTP server the bridge is compared with: reads the body, answers 200.

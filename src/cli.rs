@@ -1,4 +1,5 @@
-//! Command line: `serve` (the default), `send` and `sign`.
+//! Command line: `serve` (the default), `send`, `sign`, `topics`, `healthcheck`, `replay`,
+//! `bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,12 @@ enum Command {
     /// A bare HTTP server answering 200, the yardstick for `bench`.
     #[command(hide = true)]
     BaselineServer(BaselineArgs),
+    /// List the topics the bridge publishes to (as configured by ZEGO_BRIDGE_TOPIC_*), and with
+    /// --create create the missing ones on ZEGO_BRIDGE_KAFKA_BROKERS.
+    Topics(TopicsArgs),
+    /// Exit 0 when the bridge's admin endpoint answers 2xx (a container health check: the
+    /// runtime image has no shell or curl).
+    Healthcheck(HealthcheckArgs),
     /// Publish the events of a dead-letter file again (brokers and librdkafka settings from
     /// the same ZEGO_BRIDGE_* variables as the service).
     Replay(ReplayArgs),
@@ -71,6 +78,27 @@ struct BenchArgs {
     /// A name for this run in the JSON report.
     #[arg(long, default_value = "run")]
     label: String,
+}
+
+#[derive(Debug, Args)]
+struct TopicsArgs {
+    /// Create the topics that do not exist yet (brokers and librdkafka settings from the same
+    /// ZEGO_BRIDGE_* variables as the service).
+    #[arg(long)]
+    create: bool,
+    /// Partitions of a created topic. One room's events share a key, so they stay ordered
+    /// whatever the count.
+    #[arg(long, default_value_t = 6, requires = "create")]
+    partitions: i32,
+    /// Replication factor of a created topic (3 for a production cluster; 1 for a single broker).
+    #[arg(long, default_value_t = 3, requires = "create")]
+    replication_factor: i32,
+}
+
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    #[arg(long, default_value = "http://127.0.0.1:9090/readyz")]
+    url: String,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +159,8 @@ pub fn run() -> ExitCode {
         Command::Serve => serve(),
         Command::Send(args) => send(args),
         Command::Replay(args) => replay(&args.file),
+        Command::Topics(args) => topics(args),
+        Command::Healthcheck(args) => healthcheck(&args.url),
         Command::Bench(args) => bench(args),
         Command::BaselineServer(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -268,6 +298,104 @@ fn send(args: SendArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn topics(args: TopicsArgs) -> ExitCode {
+    let topics = match crate::configuration::topic_map_from_env() {
+        Ok(topics) => topics.distinct(),
+        Err(err) => {
+            eprintln!("zego-kafka-bridge topics: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if !args.create {
+        for topic in topics {
+            println!("{topic}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if args.partitions < 1 || args.replication_factor < 1 {
+        eprintln!(
+            "zego-kafka-bridge topics: --partitions and --replication-factor must be at least 1"
+        );
+        return ExitCode::from(2);
+    }
+    let (brokers, properties) = match crate::configuration::kafka_client_from_env() {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("zego-kafka-bridge topics: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let layout = crate::kafka::TopicLayout {
+        partitions: args.partitions,
+        replication_factor: args.replication_factor,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let outcomes = runtime.block_on(crate::kafka::create_topics(
+        &brokers,
+        &properties,
+        &topics,
+        layout,
+    ));
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            eprintln!("zego-kafka-bridge topics: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut failed = 0;
+    for (topic, outcome) in outcomes {
+        match outcome {
+            crate::kafka::TopicCreation::Created => println!("{topic}: created"),
+            crate::kafka::TopicCreation::AlreadyExists => println!("{topic}: exists"),
+            crate::kafka::TopicCreation::Failed(reason) => {
+                failed += 1;
+                println!("{topic}: failed: {reason}");
+            }
+        }
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn healthcheck(url: &str) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let answer = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .build()
+            .map_err(|err| err.to_string())?;
+        let response = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|err| err.to_string())?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        Ok::<_, String>((status, body))
+    });
+    match answer {
+        Ok((status, _)) if status.is_success() => ExitCode::SUCCESS,
+        Ok((status, body)) => {
+            eprintln!("{url}: {status} {}", body.trim());
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("{url}: {err}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -156,7 +156,6 @@ struct RawSettings {
     callback_secrets: Option<String>,
     max_clock_skew_secs: Option<String>,
     max_body_bytes: Option<String>,
-    topic_prefix: Option<String>,
     shutdown_timeout_ms: Option<String>,
     retry_after_secs: Option<String>,
     http_workers: Option<String>,
@@ -239,16 +238,7 @@ impl Settings {
             }
         };
 
-        let topic_prefix = non_empty(raw.topic_prefix).unwrap_or_else(|| "zego".to_owned());
-        let overrides: Vec<(String, String)> = ours
-            .iter()
-            .filter(|(name, _)| {
-                name.starts_with(TOPIC_OVERRIDE_PREFIX) && name != TOPIC_PREFIX_VARIABLE
-            })
-            .cloned()
-            .collect();
-        let topics = TopicMap::new(&topic_prefix, &overrides)
-            .map_err(|(variable, message)| ConfigError::new(variable, message))?;
+        let topics = topic_map(&ours)?;
 
         let librdkafka = librdkafka_properties(&ours)?;
 
@@ -454,6 +444,32 @@ pub fn kafka_client_from_env() -> Result<(String, LibrdkafkaProperties), ConfigE
             )
         })?;
     Ok((brokers, librdkafka_properties(&vars)?))
+}
+
+/// The topic of every event type, from `ZEGO_BRIDGE_TOPIC_PREFIX` and `ZEGO_BRIDGE_TOPIC_<TYPE>`,
+/// as the service reads them (for `zego-kafka-bridge topics`).
+pub fn topic_map_from_env() -> Result<TopicMap, ConfigError> {
+    let vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| name.starts_with(PREFIX))
+        .collect();
+    topic_map(&vars)
+}
+
+fn topic_map(vars: &[(String, String)]) -> Result<TopicMap, ConfigError> {
+    let prefix = vars
+        .iter()
+        .find(|(name, _)| name == TOPIC_PREFIX_VARIABLE)
+        .and_then(|(_, value)| non_empty(Some(value.clone())))
+        .unwrap_or_else(|| "zego".to_owned());
+    let overrides: Vec<(String, String)> = vars
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with(TOPIC_OVERRIDE_PREFIX) && name != TOPIC_PREFIX_VARIABLE
+        })
+        .cloned()
+        .collect();
+    TopicMap::new(&prefix, &overrides)
+        .map_err(|(variable, message)| ConfigError::new(variable, message))
 }
 
 /// A misspelt variable would otherwise be ignored in silence and a default used instead.

@@ -1,6 +1,7 @@
-//! Publishing to Kafka: topic names, producer configuration, record encoding, the producer with
+//! Publishing to Kafka: topic names and their creation, producer configuration, record encoding, the producer with
 //! its delivery accounting, dead letters and health, and the embedded cluster for a first run.
 
+mod admin;
 mod config;
 mod dead_letter;
 mod embedded;
@@ -9,6 +10,7 @@ mod publisher;
 mod record;
 mod topics;
 
+pub use admin::{create_topics, TopicCreation, TopicLayout};
 pub use config::{producer_config, ProducerDefaults};
 pub use dead_letter::{DeadLetter, DeadLetterFile};
 pub use embedded::EmbeddedCluster;

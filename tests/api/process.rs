@@ -151,3 +151,130 @@ async fn sigterm_under_load_delivers_everything_accepted_and_logs_json() {
     .await;
     assert_eq!(records.len(), 100, "every accepted callback is in Kafka");
 }
+
+#[test]
+fn topics_lists_every_topic_with_its_overrides() {
+    let output = bridge()
+        .args(["topics"])
+        .env("ZEGO_BRIDGE_TOPIC_PREFIX", "acme")
+        .env("ZEGO_BRIDGE_TOPIC_ROOM_CLOSED", "rooms-closed")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let listed: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        listed.len(),
+        zego_kafka_bridge::event::catalog::ALL.len(),
+        "{listed:?}"
+    );
+    assert!(listed.contains(&"rooms-closed".to_owned()), "{listed:?}");
+    assert!(
+        listed.contains(&"acme.room.created".to_owned()),
+        "{listed:?}"
+    );
+    assert!(
+        !listed.contains(&"acme.room.closed".to_owned()),
+        "{listed:?}"
+    );
+
+    let refused = bridge()
+        .args(["topics"])
+        .env("ZEGO_BRIDGE_TOPIC_ROOM_CLOSD", "x")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ZEGO_BRIDGE_TOPIC_ROOM_CLOSD"));
+}
+
+/// The compose file's one-shot job: creates what is missing, and running it again is harmless.
+#[tokio::test]
+async fn topics_create_makes_every_topic_the_bridge_publishes_to() {
+    let prefix = unique_prefix();
+    let create = || {
+        bridge()
+            .args([
+                "topics",
+                "--create",
+                "--partitions",
+                "2",
+                "--replication-factor",
+                "1",
+            ])
+            .env("ZEGO_BRIDGE_KAFKA_BROKERS", brokers())
+            .env("ZEGO_BRIDGE_TOPIC_PREFIX", &prefix)
+            .output()
+            .unwrap()
+    };
+    let first = create();
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        first.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|line| line.ends_with(": created"))
+            .count(),
+        zego_kafka_bridge::event::catalog::ALL.len(),
+        "{stdout}"
+    );
+    let again = create();
+    let stdout = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{stdout}");
+    assert!(
+        stdout.lines().all(|line| line.ends_with(": exists")),
+        "{stdout}"
+    );
+
+    // A bridge on that prefix finds nothing missing, so it is ready and publishes.
+    let secret = "topics-secret";
+    let running = BridgeProcess::start(&[
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", &brokers()),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", &prefix),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS", secret),
+    ])
+    .await;
+    let metrics = reqwest::get(format!("{}/metrics", running.admin_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.lines().any(
+            |line| line.starts_with("zego_bridge_kafka_topic_missing{") && line.ends_with(" 1")
+        ),
+        "{metrics}"
+    );
+    let (code, _) = running.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn healthcheck_follows_readiness() {
+    let running = BridgeProcess::start(&[]).await;
+    let ready = bridge()
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("{}/readyz", running.admin_url),
+        ])
+        .output()
+        .unwrap();
+    assert!(ready.status.success(), "{ready:?}");
+    let admin_url = running.admin_url.clone();
+    let (code, _) = running.terminate();
+    assert_eq!(code, Some(0));
+    let gone = bridge()
+        .args(["healthcheck", "--url", &format!("{admin_url}/readyz")])
+        .output()
+        .unwrap();
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(!gone.stderr.is_empty());
+}
