@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::zego::SignatureRefusal;
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -49,6 +51,7 @@ pub struct Metrics {
     delivery_latency: HistogramVec,
     undelivered_at_shutdown: IntGauge,
     queue_messages: IntGauge,
+    queue_capacity: IntGauge,
     in_flight: IntGauge,
     kafka_reachable: IntGauge,
     ready: IntGauge,
@@ -59,6 +62,7 @@ pub struct Metrics {
     producer_rebuilds: IntCounter,
     rescued: IntCounter,
     spool_bytes: IntGauge,
+    spool_capacity: IntGauge,
     spool_pending: IntGauge,
     spool_records_written: IntCounter,
     spool_fsyncs: IntCounter,
@@ -133,6 +137,10 @@ impl Metrics {
                 "zego_bridge_kafka_queue_messages",
                 "Events in the producer queue or in flight to Kafka.",
             ),
+            queue_capacity: gauge(
+                "zego_bridge_kafka_queue_capacity_messages",
+                "Events the producer queue holds at most (queue.buffering.max.messages); beyond it, 503.",
+            ),
             in_flight: gauge(
                 "zego_bridge_http_requests_in_flight",
                 "Callback requests being handled now.",
@@ -176,6 +184,10 @@ impl Metrics {
                 "zego_bridge_spool_bytes",
                 "Bytes in the spool's segment files (ack mode spooled).",
             ),
+            spool_capacity: gauge(
+                "zego_bridge_spool_capacity_bytes",
+                "Bytes the spool may use (ZEGO_BRIDGE_SPOOL_MAX_BYTES; ack mode spooled); beyond it, 503.",
+            ),
             spool_pending: gauge(
                 "zego_bridge_spool_pending_events",
                 "Events in the spool not yet acknowledged by Kafka (ack mode spooled).",
@@ -199,6 +211,7 @@ impl Metrics {
             Box::new(metrics.delivery_latency.clone()),
             Box::new(metrics.undelivered_at_shutdown.clone()),
             Box::new(metrics.queue_messages.clone()),
+            Box::new(metrics.queue_capacity.clone()),
             Box::new(metrics.in_flight.clone()),
             Box::new(metrics.kafka_reachable.clone()),
             Box::new(metrics.ready.clone()),
@@ -209,6 +222,7 @@ impl Metrics {
             Box::new(metrics.producer_rebuilds.clone()),
             Box::new(metrics.rescued.clone()),
             Box::new(metrics.spool_bytes.clone()),
+            Box::new(metrics.spool_capacity.clone()),
             Box::new(metrics.spool_pending.clone()),
             Box::new(metrics.spool_records_written.clone()),
             Box::new(metrics.spool_fsyncs.clone()),
@@ -220,6 +234,23 @@ impl Metrics {
                 .expect("metric names are unique");
         }
         metrics
+    }
+
+    /// Creates at zero the series whose labels are known in advance. A counter that first
+    /// appears at 1 hides that increment from `increase()` and `rate()`, so an alert on the
+    /// first failed delivery would never fire.
+    pub fn initialize_series(&self, topics: &[String]) {
+        for topic in topics {
+            for outcome in [DeliveryOutcome::Delivered, DeliveryOutcome::Failed] {
+                self.deliveries.with_label_values(&[topic, outcome.label()]);
+            }
+            self.dead_lettered.with_label_values(&[topic]);
+            self.topic_missing.with_label_values(&[topic]);
+        }
+        for refusal in SignatureRefusal::ALL {
+            self.signature_refusals
+                .with_label_values(&[refusal.reason()]);
+        }
     }
 
     pub fn callback_answered(&self, event_type: &str, status: u16, elapsed: Duration) {
@@ -290,6 +321,15 @@ impl Metrics {
 
     pub fn undelivered_at_shutdown(&self, count: i64) {
         self.undelivered_at_shutdown.set(count);
+    }
+
+    pub fn set_queue_capacity(&self, messages: i64) {
+        self.queue_capacity.set(messages);
+    }
+
+    pub fn set_spool_capacity(&self, bytes: u64) {
+        self.spool_capacity
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     pub fn set_queue_messages(&self, count: i64) {
@@ -379,6 +419,22 @@ fn status_label(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_known_in_advance_start_at_zero() {
+        let metrics = Metrics::new();
+        metrics.initialize_series(&["zego.room.closed".to_owned()]);
+        let text = metrics.render();
+        for series in [
+            r#"zego_bridge_kafka_deliveries_total{outcome="failed",topic="zego.room.closed"} 0"#,
+            r#"zego_bridge_kafka_deliveries_total{outcome="delivered",topic="zego.room.closed"} 0"#,
+            r#"zego_bridge_dead_lettered_total{topic="zego.room.closed"} 0"#,
+            r#"zego_bridge_kafka_topic_missing{topic="zego.room.closed"} 0"#,
+            r#"zego_bridge_signature_refusals_total{reason="replayed_signature"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+    }
 
     #[test]
     fn renders_every_family_with_help() {

@@ -147,6 +147,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let started = Instant::now();
         let metrics = Arc::new(Metrics::new());
+        metrics.initialize_series(&settings.topics.distinct());
         let (bootstrap, embedded) = match &settings.kafka {
             KafkaTarget::Brokers(brokers) => (brokers.clone(), None),
             KafkaTarget::Embedded => {
@@ -177,6 +178,12 @@ impl Application {
             // give up after a timeout.
             config.set("message.timeout.ms", "0");
         }
+        if let Some(capacity) = config
+            .get("queue.buffering.max.messages")
+            .and_then(|value| value.parse().ok())
+        {
+            metrics.set_queue_capacity(capacity);
+        }
         let options = PublisherOptions {
             topics: settings.topics.clone(),
             log_events: settings.log_events,
@@ -200,6 +207,7 @@ impl Application {
                     window: 10_000,
                 };
                 let spool = Arc::new(Spool::open(&options, metrics.clone()).map_err(spool_error)?);
+                metrics.set_spool_capacity(settings.spool_max_bytes);
                 spool.start_draining(publisher.clone());
                 Some(spool)
             }

@@ -63,6 +63,13 @@ pub enum SignatureRefusal {
 }
 
 impl SignatureRefusal {
+    pub const ALL: [SignatureRefusal; 4] = [
+        SignatureRefusal::UnknownApp,
+        SignatureRefusal::Mismatch,
+        SignatureRefusal::ClockSkew,
+        SignatureRefusal::Replayed,
+    ];
+
     /// Label for the refusal metric.
     pub fn reason(self) -> &'static str {
         match self {

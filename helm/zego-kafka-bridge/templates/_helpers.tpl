@@ -1,0 +1,297 @@
+{{/* Names and labels. */}}
+{{- define "zkb.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "zkb.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "zkb.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "zkb.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "zkb.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "zkb.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: zego-kafka-bridge
+{{- end }}
+
+{{- define "zkb.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "zkb.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "zkb.secretName" -}}
+{{- default (include "zkb.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{- define "zkb.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "zkb.spooled" -}}
+{{- if eq .Values.config.ackMode "spooled" }}true{{ end }}
+{{- end }}
+
+{{/* Settings that cannot work together are refused at install time, not discovered later. */}}
+{{- define "zkb.validate" -}}
+{{- if not .Values.kafka.brokers }}
+{{- fail "kafka.brokers is required: the bootstrap servers of the cluster to publish to (host:port,...)" }}
+{{- end }}
+{{- if and (not .Values.existingSecret) (not .Values.callbackSecrets) }}
+{{- fail "callbackSecrets is required (the callback secret from the ZEGOCLOUD console, SECRET or APPID=SECRET, comma-separated), or name a Secret of your own in existingSecret" }}
+{{- end }}
+{{- if and (include "zkb.spooled" .) .Values.autoscaling.enabled }}
+{{- fail "autoscaling.enabled cannot be used with config.ackMode=spooled: scaling in would leave undelivered events on the volume of a removed pod. Size replicaCount by hand." }}
+{{- end }}
+{{- if and .Values.terminationGracePeriodSeconds (lt (int .Values.terminationGracePeriodSeconds) (int (include "zkb.minGracePeriod" .))) }}
+{{- fail (printf "terminationGracePeriodSeconds=%d is shorter than preStopSleepSeconds + config.shutdownTimeoutMs (%ss): Kubernetes would kill the bridge before it flushed. Raise it or leave it at 0 to derive it." (int .Values.terminationGracePeriodSeconds) (include "zkb.minGracePeriod" .)) }}
+{{- end }}
+{{- range $key, $value := .Values.kafka.librdkafka }}
+{{- if has $key (list "bootstrap.servers" "metadata.broker.list" "sasl.username" "sasl.password" "ssl.ca.location") }}
+{{- fail (printf "kafka.librdkafka.%s: set it through the chart's own value (kafka.brokers, kafka.sasl, kafka.tls.caSecret)" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "zkb.minGracePeriod" -}}
+{{- add (int .Values.preStopSleepSeconds) (div (add (int .Values.config.shutdownTimeoutMs) 999) 1000) }}
+{{- end }}
+
+{{- define "zkb.gracePeriod" -}}
+{{- if .Values.terminationGracePeriodSeconds }}
+{{- .Values.terminationGracePeriodSeconds }}
+{{- else }}
+{{- add (int (include "zkb.minGracePeriod" .)) 10 }}
+{{- end }}
+{{- end }}
+
+{{/* Kafka client environment shared by the bridge and the topics Job. */}}
+{{- define "zkb.kafkaEnv" -}}
+- name: ZEGO_BRIDGE_KAFKA_BROKERS
+  value: {{ .Values.kafka.brokers | quote }}
+- name: ZEGO_BRIDGE_TOPIC_PREFIX
+  value: {{ .Values.kafka.topicPrefix | quote }}
+{{- range $type, $topic := .Values.kafka.topics }}
+- name: {{ printf "ZEGO_BRIDGE_TOPIC_%s" ($type | replace "." "_" | upper) }}
+  value: {{ $topic | quote }}
+{{- end }}
+{{- range $property, $value := .Values.kafka.librdkafka }}
+- name: {{ printf "ZEGO_BRIDGE_LIBRDKAFKA_%s" ($property | replace "." "_" | upper) }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- if or .Values.existingSecret .Values.kafka.sasl.username }}
+- name: ZEGO_BRIDGE_LIBRDKAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "zkb.secretName" . }}
+      key: sasl-username
+      optional: true
+- name: ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "zkb.secretName" . }}
+      key: sasl-password
+      optional: true
+{{- end }}
+{{- if .Values.kafka.tls.caSecret }}
+- name: ZEGO_BRIDGE_LIBRDKAFKA_SSL_CA_LOCATION
+  value: /etc/zego-kafka-bridge/kafka-ca/ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "zkb.kafkaVolumeMounts" -}}
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: /etc/zego-kafka-bridge/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "zkb.kafkaVolumes" -}}
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The pod of the Deployment and of the StatefulSet. */}}
+{{- define "zkb.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "zkb.labels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # Roll the pods when the callback secrets change.
+    checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "zkb.serviceAccountName" . }}
+  automountServiceAccountToken: false
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  terminationGracePeriodSeconds: {{ include "zkb.gracePeriod" . }}
+  containers:
+    - name: bridge
+      image: {{ include "zkb.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args: ["serve"]
+      ports:
+        - name: http
+          containerPort: {{ .Values.ports.public }}
+          protocol: TCP
+        - name: admin
+          containerPort: {{ .Values.ports.admin }}
+          protocol: TCP
+      env:
+        - name: ZEGO_BRIDGE_LISTEN_ADDR
+          value: {{ printf "0.0.0.0:%d" (int .Values.ports.public) | quote }}
+        - name: ZEGO_BRIDGE_ADMIN_ADDR
+          value: {{ printf "0.0.0.0:%d" (int .Values.ports.admin) | quote }}
+        - name: ZEGO_BRIDGE_CALLBACK_SECRETS
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "zkb.secretName" . }}
+              key: callback-secrets
+        {{- include "zkb.kafkaEnv" . | nindent 8 }}
+        - name: ZEGO_BRIDGE_ACK_MODE
+          value: {{ .Values.config.ackMode | quote }}
+        - name: ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS
+          value: {{ .Values.config.maxClockSkewSecs | quote }}
+        - name: ZEGO_BRIDGE_MAX_BODY_BYTES
+          value: {{ .Values.config.maxBodyBytes | int64 | quote }}
+        {{- if eq .Values.config.ackMode "delivered" }}
+        - name: ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS
+          value: {{ .Values.config.deliveryTimeoutMs | quote }}
+        {{- end }}
+        - name: ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS
+          value: {{ .Values.config.unavailableAfterMs | quote }}
+        - name: ZEGO_BRIDGE_DEDUP_CAPACITY
+          value: {{ .Values.config.dedupCapacity | int64 | quote }}
+        - name: ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS
+          value: {{ .Values.config.kafkaProbeIntervalMs | quote }}
+        - name: ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS
+          value: {{ .Values.config.shutdownTimeoutMs | quote }}
+        - name: ZEGO_BRIDGE_RETRY_AFTER_SECS
+          value: {{ .Values.config.retryAfterSecs | quote }}
+        {{- if .Values.config.httpWorkers }}
+        - name: ZEGO_BRIDGE_HTTP_WORKERS
+          value: {{ .Values.config.httpWorkers | quote }}
+        {{- end }}
+        - name: ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS
+          value: {{ .Values.config.httpRequestTimeoutMs | quote }}
+        - name: ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS
+          value: {{ .Values.config.httpKeepAliveSecs | quote }}
+        - name: ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS
+          value: {{ .Values.config.httpMaxConnections | quote }}
+        - name: ZEGO_BRIDGE_LOG_FORMAT
+          value: {{ .Values.config.logFormat | quote }}
+        - name: ZEGO_BRIDGE_LOG_LEVEL
+          value: {{ .Values.config.logLevel | quote }}
+        - name: ZEGO_BRIDGE_LOG_EVENTS
+          value: {{ .Values.config.logEvents | quote }}
+        - name: ZEGO_BRIDGE_DEAD_LETTER_PATH
+          value: /data/dead-letter.jsonl
+        {{- if include "zkb.spooled" . }}
+        - name: ZEGO_BRIDGE_SPOOL_DIR
+          value: /data/spool
+        - name: ZEGO_BRIDGE_SPOOL_MAX_BYTES
+          value: {{ .Values.config.spoolMaxBytes | int64 | quote }}
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      startupProbe:
+        httpGet:
+          path: /healthz
+          port: admin
+        periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+        failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: admin
+        periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+        failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: admin
+        periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+        failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ .Values.preStopSleepSeconds }}
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: data
+          mountPath: /data
+        - name: tmp
+          mountPath: /tmp
+        {{- include "zkb.kafkaVolumeMounts" . | nindent 8 }}
+  volumes:
+    {{- if not (include "zkb.spooled" .) }}
+    # Holds the dead-letter file; copy it off (kubectl cp) before deleting a pod that wrote one.
+    - name: data
+      emptyDir: {}
+    {{- end }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 16Mi
+    {{- include "zkb.kafkaVolumes" . | nindent 4 }}
+  {{- if .Values.topologySpread.enabled }}
+  topologySpreadConstraints:
+    {{- range .Values.topologySpread.topologyKeys }}
+    - maxSkew: {{ $.Values.topologySpread.maxSkew }}
+      topologyKey: {{ . }}
+      whenUnsatisfiable: {{ $.Values.topologySpread.whenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          {{- include "zkb.selectorLabels" $ | nindent 10 }}
+    {{- end }}
+  {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""Checks of the deployment files; run by scripts/check-deploy, which installs the tools.
+
+Each check either passes or says what is wrong; every one must pass. Without --binary only the
+static checks run (no bridge is started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import helm_python as helm
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "zego-kafka-bridge"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERT_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "zego-kafka-bridge.json"
+KUSTOMIZE = ROOT / "deploy" / "kubernetes"
+KUBERNETES_VERSION = "1.30.0"
+RENDER_CASES = ["default", "all-on", "spooled"]
+WORK = Path(tempfile.mkdtemp(prefix="zkb-deploy-checks-"))
+
+# chroot lives in /usr/sbin, which is not on every PATH.
+CHROOT = shutil.which("chroot", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") or "chroot"
+
+failures: list[str] = []
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(name: str, body: Callable[[], None]) -> None:
+    started = time.monotonic()
+    try:
+        body()
+    except CheckFailed as err:
+        failures.append(name)
+        print(f"FAILED  {name}: {err}", flush=True)
+        return
+    print(f"ok      {name} ({time.monotonic() - started:.1f}s)", flush=True)
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def run(*command: str, stdin: str | None = None) -> str:
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise CheckFailed(f"`{' '.join(command)}` exited {result.returncode}:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+# --- Dockerfile and compose -------------------------------------------------------------------
+
+def dockerfile() -> None:
+    run("hadolint", "--failure-threshold", "style", str(ROOT / "deploy" / "Dockerfile"))
+    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    expect(len(stages) >= 2, "a multi-stage build")
+    expect(stages[-1].startswith("gcr.io/distroless/static"), f"runtime base is {stages[-1]}")
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    expect(users and re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", users[-1]) is not None,
+           "the last USER is a numeric non-root uid:gid (runAsNonRoot can check it)")
+    expect("cargo chef cook" in text, "dependencies are built in their own cached layer")
+
+
+def compose() -> None:
+    rendered = run("docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json")
+    services = json.loads(rendered)["services"]
+    expect(set(services) == {"kafka", "topics", "bridge", "prometheus", "grafana"}, f"services: {sorted(services)}")
+    kafka = services["kafka"]
+    expect(kafka["image"].startswith("apache/kafka:"), "Kafka is the official apache/kafka image")
+    expect("controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"], "Kafka runs in KRaft mode")
+    expect(services["topics"]["command"][:2] == ["topics", "--create"], "the topics job runs `topics --create`")
+    expect(services["bridge"]["depends_on"]["topics"]["condition"] == "service_completed_successfully",
+           "the bridge starts after the topics exist")
+    expect(services["bridge"]["environment"]["ZEGO_BRIDGE_KAFKA_BROKERS"] == "kafka:9092", "the bridge uses the compose Kafka")
+    mounts = {m["target"]: m["source"] for m in services["prometheus"]["volumes"]}
+    expect(Path(mounts["/etc/prometheus/alerts.yml"]) == ALERTS, "Prometheus loads deploy/prometheus/alerts.yml")
+    config = yaml.safe_load(Path(mounts["/etc/prometheus/prometheus.yml"]).read_text())
+    targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
+    expect(targets == ["bridge:9090"], f"Prometheus scrapes the admin port: {targets}")
+    # promtool checks the configuration with the rule file where Prometheus would find it.
+    local = dict(config, rule_files=[str(ALERTS)])
+    path = WORK / "prometheus.yml"
+    path.write_text(yaml.safe_dump(local))
+    run("promtool", "check", "config", str(path))
+    grafana = {m["target"]: m["source"] for m in services["grafana"]["volumes"]}
+    expect(Path(grafana["/var/lib/grafana/dashboards"]) == DASHBOARD.parent, "Grafana gets the dashboard")
+    provider = yaml.safe_load((Path(grafana["/etc/grafana/provisioning"]) / "dashboards" / "zego-kafka-bridge.yml").read_text())
+    expect(provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards", "the provider reads that folder")
+
+
+# --- Helm chart -------------------------------------------------------------------------------
+
+def values_of(case: str) -> dict:
+    return yaml.safe_load((CHART / "ci" / f"{case}-values.yaml").read_text()) or {}
+
+
+def render(values: dict, name: str = "zkb") -> dict[str, list[dict]]:
+    """Template name -> the documents it rendered."""
+    chart = helm.Chart.load(str(CHART))
+    manifests = chart.render(values, name=name, namespace="zego", is_install=True)
+    rendered: dict[str, list[dict]] = {}
+    for template, text in manifests.items():
+        if template.endswith(".yaml"):
+            documents = [doc for doc in yaml.safe_load_all(text) if doc]
+            if documents:
+                rendered[Path(template).name] = documents
+    return rendered
+
+
+def documents(rendered: dict[str, list[dict]]) -> list[dict]:
+    return [doc for docs in rendered.values() for doc in docs]
+
+
+def by_kind(rendered: dict[str, list[dict]], kind: str) -> list[dict]:
+    return [doc for doc in documents(rendered) if doc["kind"] == kind]
+
+
+def chart_lint() -> None:
+    for case in RENDER_CASES:
+        report = helm.lint(str(CHART), values_of(case), strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+        problems = [m for m in report.get("messages") or [] if m.get("severity", 0) >= 2]
+        expect(not report.get("errors") and not problems, f"{case}: {report}")
+
+
+def kubernetes_validate(files: list[Path]) -> None:
+    output = run("kubernetes-validate", "-k", KUBERNETES_VERSION, "--strict", *map(str, files))
+    custom = {"ServiceMonitor", "PrometheusRule"}
+    for line in output.splitlines():
+        if line.startswith("WARN") and not any(kind in line for kind in custom):
+            raise CheckFailed(line)
+
+
+def write_documents(directory: Path, rendered: dict[str, list[dict]]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for template, docs in rendered.items():
+        path = directory / template
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        files.append(path)
+    return files
+
+
+def container(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
+def env_names(workload: dict) -> set[str]:
+    return {entry["name"] for entry in container(workload)["env"]}
+
+
+def readme_settings() -> set[str]:
+    """Every fixed ZEGO_BRIDGE_* variable of the README's configuration table."""
+    table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return {name for name in re.findall(r"^\| `(ZEGO_BRIDGE_[A-Z_]+)`", table, re.M)}
+
+
+def chart_render_and_validate() -> None:
+    renders = {case: render(values_of(case)) for case in RENDER_CASES}
+    for case, rendered in renders.items():
+        kubernetes_validate(write_documents(WORK / "render" / case, rendered))
+
+    default, all_on, spooled = renders["default"], renders["all-on"], renders["spooled"]
+    expect(by_kind(default, "Deployment") and not by_kind(default, "StatefulSet"), "queued mode: a Deployment")
+    expect(by_kind(spooled, "StatefulSet") and not by_kind(spooled, "Deployment"), "spooled mode: a StatefulSet")
+    claims = by_kind(spooled, "StatefulSet")[0]["spec"]["volumeClaimTemplates"]
+    expect(claims[0]["metadata"]["name"] == "data", "the spool's volume claim")
+    for kind in ["HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule",
+                 "Ingress", "NetworkPolicy", "Job", "Secret", "ServiceAccount"]:
+        expect(by_kind(all_on, kind), f"all options on renders a {kind}")
+    expect(not by_kind(spooled, "Secret"), "existingSecret: the chart makes no Secret")
+
+    settings = readme_settings()
+    expect(len(settings) > 20, f"README settings: {settings}")
+    covered = set()
+    for case, rendered in renders.items():
+        for workload in by_kind(rendered, "Deployment") + by_kind(rendered, "StatefulSet"):
+            names = env_names(workload)
+            covered |= names
+            pod = workload["spec"]["template"]["spec"]
+            main = container(workload)
+            security = main["securityContext"]
+            expect(security["readOnlyRootFilesystem"] and security["runAsNonRoot"]
+                   and security["capabilities"]["drop"] == ["ALL"]
+                   and security["seccompProfile"]["type"] == "RuntimeDefault"
+                   and not security["allowPrivilegeEscalation"], f"{case}: container securityContext")
+            for probe in ["startupProbe", "livenessProbe", "readinessProbe"]:
+                expect(main[probe]["httpGet"]["port"] == "admin", f"{case}: {probe} on the admin port")
+            expect(main["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{case}: readiness is /readyz")
+            env = {e["name"]: e.get("value") for e in main["env"]}
+            flush = int(env["ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS"]) / 1000
+            pre_stop = main["lifecycle"]["preStop"]["sleep"]["seconds"]
+            expect(pod["terminationGracePeriodSeconds"] > pre_stop + flush,
+                   f"{case}: grace period {pod['terminationGracePeriodSeconds']}s > preStop {pre_stop}s + flush {flush}s")
+            expect(pod["topologySpreadConstraints"], f"{case}: topology spread")
+            expect(main["resources"]["requests"] and main["resources"]["limits"], f"{case}: resources")
+            expect("ZEGO_BRIDGE_CALLBACK_SECRETS" in names
+                   and "value" not in next(e for e in main["env"] if e["name"] == "ZEGO_BRIDGE_CALLBACK_SECRETS"),
+                   f"{case}: the callback secrets come from a Secret")
+    missing = settings - covered
+    expect(not missing, f"settings the chart never sets: {sorted(missing)}")
+
+    rule = by_kind(all_on, "PrometheusRule")[0]
+    expect(rule["spec"] == yaml.safe_load(ALERTS.read_text()), "the PrometheusRule carries deploy/prometheus/alerts.yml")
+    monitor = by_kind(all_on, "ServiceMonitor")[0]
+    admin = [s for s in by_kind(all_on, "Service") if s["metadata"]["name"].endswith("-admin")][0]
+    expect(admin["spec"].get("publishNotReadyAddresses") is True, "unready pods are still scraped")
+    expect(all(label in admin["metadata"]["labels"] and admin["metadata"]["labels"][label] == value
+               for label, value in monitor["spec"]["selector"]["matchLabels"].items()),
+           "the ServiceMonitor selects the admin Service")
+    expect(monitor["spec"]["endpoints"][0]["port"] in [p["name"] for p in admin["spec"]["ports"]],
+           "the ServiceMonitor scrapes a port of the admin Service")
+    ingress = by_kind(all_on, "Ingress")[0]
+    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    expect(paths == ["/v1/callbacks"], f"the Ingress exposes the callback path only: {paths}")
+    job = by_kind(all_on, "Job")[0]
+    expect(container(job)["args"][:2] == ["topics", "--create"], "the topics Job")
+    hpa = by_kind(all_on, "HorizontalPodAutoscaler")[0]
+    expect("replicas" not in by_kind(all_on, "Deployment")[0]["spec"], "with an HPA the Deployment leaves replicas alone")
+    expect(hpa["spec"]["scaleTargetRef"]["name"] == by_kind(all_on, "Deployment")[0]["metadata"]["name"], "HPA target")
+
+
+BAD_VALUES = [
+    ({"config": {"ackMode": "sometimes"}}, "ackMode"),
+    ({"replicaCount": 0}, "replicaCount"),
+    ({"replicas": 3}, "replicas"),
+    ({"kafka": {"topics": {"room.closd": "x"}}}, "room.closd"),
+    ({"kafka": {"brokers": "kafka without port"}}, "brokers"),
+    ({"config": {"maxBodyBytes": 100}}, "maxBodyBytes"),
+    ({"config": {"logFormat": "xml"}}, "logFormat"),
+    ({"kafka": {"brokers": ""}}, "kafka.brokers is required"),
+    ({"callbackSecrets": ""}, "callbackSecrets is required"),
+    ({"config": {"ackMode": "spooled"}, "autoscaling": {"enabled": True}}, "autoscaling.enabled cannot be used"),
+    ({"terminationGracePeriodSeconds": 10}, "shorter than preStopSleepSeconds"),
+    ({"kafka": {"librdkafka": {"sasl.password": "x"}}}, "kafka.librdkafka.sasl.password"),
+]
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = merge(base.get(key, {}), value) if isinstance(value, dict) and value else value
+    return merged
+
+
+def chart_refuses_wrong_values() -> None:
+    base = values_of("default")
+    for overlay, mention in BAD_VALUES:
+        try:
+            render(merge(base, overlay))
+        except helm.HelmError as err:
+            expect(mention in str(err), f"{overlay}: refused, but the message does not name {mention!r}: {err}")
+            continue
+        raise CheckFailed(f"{overlay} was accepted")
+
+
+def value_paths(values: dict, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key not in ("resources", "podSecurityContext", "securityContext"):
+            paths += value_paths(value, path + ".")
+        else:
+            paths.append(path)
+    return paths
+
+
+def chart_readme_lists_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Za-z0-9_.]+)` \|", readme, re.M))
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    missing = [path for path in value_paths(defaults) if path not in documented]
+    expect(not missing, f"values missing from the chart README: {missing}")
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    expect(schema.get("additionalProperties") is False, "the schema refuses unknown top-level keys")
+    unknown = [path for path in documented if path.split(".")[0] not in defaults]
+    expect(not unknown, f"the README lists values the chart does not have: {unknown}")
+
+
+# --- Plain manifests (kustomize) --------------------------------------------------------------
+
+GENERATED_NOTE = "# Generated from helm/zego-kafka-bridge by `scripts/check-deploy --update`; edit the chart.\n"
+
+
+def kustomize_manifests() -> dict[str, str]:
+    values = yaml.safe_load((KUSTOMIZE / "chart-values.yaml").read_text())
+    rendered = render(values, name="zego-kafka-bridge")
+    files = {}
+    for template, docs in rendered.items():
+        for doc in docs:
+            labels = doc["metadata"].get("labels", {})
+            labels.pop("helm.sh/chart", None)
+            labels["app.kubernetes.io/managed-by"] = "kustomize"
+            template_labels = doc.get("spec", {}).get("template", {}).get("metadata", {}).get("labels")
+            if template_labels:
+                template_labels.pop("helm.sh/chart", None)
+                template_labels["app.kubernetes.io/managed-by"] = "kustomize"
+            doc["metadata"].pop("namespace", None)
+        files[template] = GENERATED_NOTE + yaml.safe_dump_all(docs, sort_keys=False)
+    return files
+
+
+def kustomize_in_step() -> None:
+    expected = kustomize_manifests()
+    kustomization = yaml.safe_load((KUSTOMIZE / "kustomization.yaml").read_text())
+    expect(sorted(kustomization["resources"]) == sorted(expected),
+           f"kustomization.yaml lists {sorted(kustomization['resources'])}, the chart renders {sorted(expected)}")
+    for name, text in expected.items():
+        path = KUSTOMIZE / name
+        expect(path.exists() and path.read_text() == text,
+               f"deploy/kubernetes/{name} is not what the chart renders: run scripts/check-deploy --update")
+    kubernetes_validate([KUSTOMIZE / name for name in expected])
+
+
+def update_kustomize() -> None:
+    for path in KUSTOMIZE.glob("*.yaml"):
+        if path.read_text().startswith(GENERATED_NOTE):
+            path.unlink()
+    for name, text in kustomize_manifests().items():
+        (KUSTOMIZE / name).write_text(text)
+        print(f"wrote deploy/kubernetes/{name}")
+
+
+# --- Alerts -----------------------------------------------------------------------------------
+
+def alerts() -> None:
+    run("promtool", "check", "rules", str(ALERTS))
+    run("promtool", "test", "rules", str(ALERT_TESTS))
+    expect((CHART / "files" / "alerts.yml").read_text() == ALERTS.read_text(),
+           "helm/zego-kafka-bridge/files/alerts.yml differs from deploy/prometheus/alerts.yml: copy it")
+    names = {rule["alert"] for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]}
+    tested = ALERT_TESTS.read_text()
+    untested = [name for name in names if f"alertname: {name}" not in tested]
+    expect(not untested, f"alerts without a promtool test: {untested}")
+
+
+# --- The running binary -----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RootDir:
+    """An empty root holding only what a container runtime gives distroless/static: the binary,
+    /etc/hosts, /etc/resolv.conf, /tmp and the /dev nodes."""
+
+    def __init__(self, binary: Path):
+        self.path = WORK / "root"
+        for directory in ["usr/local/bin", "etc", "tmp", "data", "dev"]:
+            (self.path / directory).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(binary, self.path / "usr/local/bin/zego-kafka-bridge")
+        (self.path / "etc/hosts").write_text("127.0.0.1 localhost\n")
+        shutil.copy2("/etc/resolv.conf", self.path / "etc/resolv.conf")
+        for name, minor in [("null", 3), ("random", 8), ("urandom", 9)]:
+            os.mknod(self.path / "dev" / name, 0o666 | 0o020000, os.makedev(1, minor))
+            os.chmod(self.path / "dev" / name, 0o666)
+        os.chmod(self.path / "tmp", 0o1777)
+        os.chown(self.path / "data", 65532, 65532)
+
+    def command(self, *args: str) -> list[str]:
+        return [CHROOT, "--userspec=65532:65532", str(self.path), "/usr/local/bin/zego-kafka-bridge", *args]
+
+    def run(self, env: dict[str, str], *args: str) -> str:
+        result = subprocess.run(self.command(*args), env=env, capture_output=True, text=True, timeout=120, cwd="/")
+        if result.returncode != 0:
+            raise CheckFailed(f"{' '.join(args)} exited {result.returncode}: {result.stdout}{result.stderr}")
+        return result.stdout
+
+
+def metric_names(expr: str) -> set[str]:
+    return set(re.findall(r"\bzego_bridge_[a-z0-9_]+", expr))
+
+
+def exported_families(scrape: str) -> set[str]:
+    families = set(re.findall(r"^# TYPE (\S+) ", scrape, re.M))
+    histograms = set(re.findall(r"^# TYPE (\S+) histogram", scrape, re.M))
+    return families | {f"{h}{suffix}" for h in histograms for suffix in ("_bucket", "_sum", "_count")}
+
+
+def dashboard_exprs() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    expect(len(ids) == len(set(ids)), "panel ids are unique")
+    exprs = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            exprs.append((panel["title"], target["expr"]))
+    titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
+    for subject in ["type and status", "ack latency", "deliveries by topic", "queue depth", "ready"]:
+        expect(subject in titles, f"the dashboard shows {subject}")
+    return exprs
+
+
+def alert_exprs() -> list[tuple[str, str]]:
+    return [(rule["alert"], rule["expr"]) for group in yaml.safe_load(ALERTS.read_text())["groups"]
+            for rule in group["rules"]]
+
+
+def running_bridge(binary: Path, brokers: str) -> None:
+    root = RootDir(binary)
+    prefix = f"deploycheck{os.getpid()}"
+    port = brokers.rsplit(":", 1)[1]
+    kafka_env = {
+        "ZEGO_BRIDGE_KAFKA_BROKERS": f"localhost:{port}",  # a name: resolved through /etc/hosts
+        "ZEGO_BRIDGE_TOPIC_PREFIX": prefix,
+    }
+    created = root.run(kafka_env, "topics", "--create", "--partitions", "1", "--replication-factor", "1")
+    expect(created.count(": created") == len(root.run(kafka_env, "topics").split()), f"topics: {created}")
+
+    public, admin = free_port(), free_port()
+    # Callbacks of unknown kinds go to a topic that was not created: they get 503.
+    env = dict(kafka_env,
+               ZEGO_BRIDGE_TOPIC_UNRECOGNIZED=f"{prefix}.not-created",
+               ZEGO_BRIDGE_CALLBACK_SECRETS="deploy-check-secret",
+               ZEGO_BRIDGE_LISTEN_ADDR=f"127.0.0.1:{public}",
+               ZEGO_BRIDGE_ADMIN_ADDR=f"127.0.0.1:{admin}",
+               ZEGO_BRIDGE_HTTP_WORKERS="1",
+               ZEGO_BRIDGE_LOG_FORMAT="json")
+    log = (WORK / "bridge.log").open("w")
+    server = subprocess.Popen(root.command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                root.run({}, "healthcheck", "--url", f"http://127.0.0.1:{admin}/readyz")
+                break
+            except CheckFailed:
+                expect(time.monotonic() < deadline, "the static binary did not become ready: "
+                       + (WORK / "bridge.log").read_text()[-2000:])
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{public}/v1/callbacks"
+        sent = root.run({"ZEGO_SEND_SECRET": "deploy-check-secret"}, "send", "--url", url)
+        expect(re.search(r"^(\d+) of \1 callbacks accepted$", sent, re.M) is not None, sent)
+        # A retry (duplicate), a forged callback (401) and a malformed one (400), so that those
+        # series appear in the scrape.
+        root.run({"ZEGO_SEND_SECRET": "deploy-check-secret"}, "send", "--url", url, "--sample", "room_close")
+        forged = subprocess.run(root.command("send", "--url", url, "--sample", "room_create"),
+                                env={"ZEGO_SEND_SECRET": "wrong"}, capture_output=True, text=True)
+        expect(" 401 " in forged.stdout, f"a forged callback: {forged.stdout}")
+        (root.path / "tmp" / "unknown.json").write_text(
+            '{"event": "a_kind_zego_adds_later", "appid": 1, "timestamp": 0, "nonce": "n", "signature": "s"}')
+        unknown = subprocess.run(root.command("send", "--url", url, "--file", "/tmp/unknown.json"),
+                                 env={"ZEGO_SEND_SECRET": "deploy-check-secret"}, capture_output=True, text=True)
+        expect(" 503 " in unknown.stdout, f"an unknown kind whose topic is missing: {unknown.stdout}")
+        request = urllib.request.Request(url, data=b"{", headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise CheckFailed("a malformed body was accepted")
+        except urllib.error.HTTPError as err:
+            expect(err.code == 400, f"malformed body: {err.code}")
+        time.sleep(1.0)
+        scrape = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5).read().decode()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+        log.close()
+    expect(code == 0, f"SIGTERM: exit {code}: " + (WORK / "bridge.log").read_text()[-2000:])
+    expect(re.search(rf'zego_bridge_kafka_deliveries_total{{outcome="delivered",topic="{prefix}\.room\.closed"}} [1-9]', scrape)
+           is not None, "events were delivered to the broker")
+
+    run("promtool", "check", "metrics", stdin=scrape)
+    exported = exported_families(scrape)
+    for source, exprs in [("dashboard", dashboard_exprs()), ("alert", alert_exprs())]:
+        for title, expr in exprs:
+            names = metric_names(expr)
+            expect(names, f"{source} {title!r} queries none of the bridge's metrics: {expr}")
+            unknown = names - exported
+            expect(not unknown, f"{source} {title!r} queries metrics the bridge does not export: {sorted(unknown)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", type=Path, help="the static release binary to run")
+    parser.add_argument("--brokers", help="a Kafka-compatible broker, host:port")
+    parser.add_argument("--update", action="store_true", help="rewrite deploy/kubernetes from the chart")
+    args = parser.parse_args()
+    if args.update:
+        update_kustomize()
+        return 0
+    check("Dockerfile: hadolint, multi-stage, distroless, numeric non-root user", dockerfile)
+    check("docker-compose.yml: docker-compose config, services, Prometheus config", compose)
+    check("Helm chart: lint (strict) with default, all-on and spooled values", chart_lint)
+    check(f"Helm chart: render and validate against Kubernetes {KUBERNETES_VERSION} (strict)", chart_render_and_validate)
+    check(f"Helm chart: {len(BAD_VALUES)} wrong values refused with a message naming them", chart_refuses_wrong_values)
+    check("Helm chart: README lists every value", chart_readme_lists_every_value)
+    check("deploy/kubernetes: in step with the chart, valid", kustomize_in_step)
+    check("alerts: promtool check rules, promtool test rules, same as the chart's", alerts)
+    if args.binary:
+        check("static binary in an empty root: topics, serve, healthcheck, send, SIGTERM; "
+              "promtool check metrics; dashboard and alerts query only exported metrics",
+              lambda: running_bridge(args.binary, args.brokers))
+    shutil.rmtree(WORK, ignore_errors=True)
+    if failures:
+        print(f"\n{len(failures)} deployment check(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
