@@ -165,8 +165,14 @@ pub struct EndToEnd {
     pub received: u64,
     /// Acknowledged (200) but never read back.
     pub missing: u64,
-    /// Read back more than once.
+    /// Events written to Kafka more than once: extra copies at other offsets (a producer retry
+    /// the broker did not deduplicate).
     pub duplicates: u64,
+    /// The same record (topic, partition, offset) delivered to the reader again: an artifact
+    /// of the consumer and broker, not a second copy in Kafka.
+    pub reread: u64,
+    /// Up to ten events read more than once, as `topic/partition@offset` of each copy.
+    pub duplicate_examples: Vec<String>,
     pub latency: Percentiles,
 }
 
@@ -227,12 +233,21 @@ pub async fn run(options: LoadOptions) -> Result<LoadReport, String> {
             let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
             let mut accepted = Vec::new();
             let mut ticker = per_connection_interval.map(tokio::time::interval);
+            let mut previous_answered = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                // At a fixed rate, latency counts from when the request was due, so a stall
-                // shows (no coordinated omission).
                 let due = match &mut ticker {
                     Some(ticker) => ticker.tick().await.into_std(),
                     None => Instant::now(),
+                };
+                // At a fixed rate, a request delayed because the previous answer came late
+                // counts from when it was due, so a stall of the server shows in full (no
+                // coordinated omission). A request whose connection was free counts from when
+                // it was sent: Tokio's timer wakes up to a millisecond late, which is the load
+                // tool's delay, not the server's.
+                let started = if previous_answered > due {
+                    due
+                } else {
+                    Instant::now()
                 };
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 let (body, content_type) = mix.callback(seq);
@@ -246,7 +261,8 @@ pub async fn run(options: LoadOptions) -> Result<LoadReport, String> {
                     .send()
                     .await
                     .map(|response| response.status().as_u16());
-                let micros = due.elapsed().as_micros() as u64;
+                previous_answered = Instant::now();
+                let micros = previous_answered.duration_since(started).as_micros() as u64;
                 let _ = histogram.record(micros.max(1));
                 let label = match status {
                     Ok(status) => status.to_string(),
@@ -296,9 +312,28 @@ pub async fn run(options: LoadOptions) -> Result<LoadReport, String> {
     })
 }
 
-/// Reads every topic of the prefix from its end, noting when each `bench_seq` arrives.
+/// Every copy of each `bench_seq` read back.
+type Copies = HashMap<u64, Vec<RecordPosition>>;
+
+/// Where a copy of an event was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RecordPosition {
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+impl std::fmt::Display for RecordPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}@{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// Reads every topic of the prefix from its end, noting when each `bench_seq` arrives. It runs
+/// on a thread of its own: on the load's thread, a burst of arriving records would hold up the
+/// requests and show as the bridge's latency.
 struct Reader {
-    task: tokio::task::JoinHandle<(HashMap<u64, u32>, Histogram<u64>)>,
+    task: std::thread::JoinHandle<(Copies, Histogram<u64>)>,
     stop: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
 }
@@ -338,8 +373,8 @@ impl Reader {
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
         let (task_stop, task_received) = (stop.clone(), received.clone());
-        let task = tokio::spawn(async move {
-            let mut seen: HashMap<u64, u32> = HashMap::new();
+        let reader = async move {
+            let mut seen = Copies::new();
             let mut histogram =
                 Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
             while !task_stop.load(Ordering::Relaxed) {
@@ -359,9 +394,13 @@ impl Reader {
                 else {
                     continue;
                 };
-                let count = seen.entry(seq).or_default();
-                *count += 1;
-                if *count == 1 {
+                let copies = seen.entry(seq).or_default();
+                copies.push(RecordPosition {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                });
+                if copies.len() == 1 {
                     task_received.fetch_add(1, Ordering::Relaxed);
                     if let Some(sent) = sent_at.lock().expect("lock").get(&seq) {
                         let _ = histogram.record((sent.elapsed().as_micros() as u64).max(1));
@@ -369,7 +408,17 @@ impl Reader {
                 }
             }
             (seen, histogram)
-        });
+        };
+        let task = std::thread::Builder::new()
+            .name("bench-reader".to_owned())
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a Tokio runtime")
+                    .block_on(reader)
+            })
+            .map_err(|err| format!("cannot start the reader thread: {err}"))?;
         Ok(Reader {
             task,
             stop,
@@ -396,7 +445,11 @@ impl Reader {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.stop.store(true, Ordering::Relaxed);
-        let (seen, histogram) = self.task.await.expect("reader task");
+        let task = self.task;
+        let (seen, histogram) = tokio::task::spawn_blocking(move || task.join())
+            .await
+            .expect("the reader thread joins")
+            .expect("the reader thread does not panic");
         EndToEnd {
             received: seen.len() as u64,
             missing: accepted
@@ -405,11 +458,35 @@ impl Reader {
                 .count() as u64,
             duplicates: seen
                 .values()
-                .map(|count| u64::from(count.saturating_sub(1)))
+                .map(|copies| distinct(copies).saturating_sub(1) as u64)
                 .sum(),
+            reread: seen
+                .values()
+                .map(|copies| (copies.len() - distinct(copies)) as u64)
+                .sum(),
+            duplicate_examples: seen
+                .values()
+                .filter(|copies| copies.len() > 1)
+                .take(10)
+                .map(|copies| {
+                    copies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect(),
             latency: Percentiles::of(&histogram),
         }
     }
+}
+
+fn distinct(copies: &[RecordPosition]) -> usize {
+    copies
+        .iter()
+        .enumerate()
+        .filter(|(index, copy)| !copies[..*index].contains(copy))
+        .count()
 }
 
 /// Creates `{prefix}.{type}` for every type (existing ones are left alone).
@@ -433,6 +510,125 @@ pub async fn create_topics(brokers: &str, prefix: &str, partitions: i32) -> Resu
         Some(failure) => Err(failure),
         None => Ok(()),
     }
+}
+
+/// What plain rdkafka achieves against the broker: the Kafka side's limit.
+#[derive(Debug, Serialize)]
+pub struct ProduceReport {
+    pub label: String,
+    pub seconds: f64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    /// Delivered per second, counted until the last delivery report.
+    pub throughput_per_sec: f64,
+    pub average_value_bytes: u64,
+}
+
+#[derive(Default)]
+struct CountingContext {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl rdkafka::ClientContext for CountingContext {}
+
+impl rdkafka::producer::ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        let counter = if result.is_ok() {
+            &self.delivered
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Produces the events of the mix, encoded as the bridge encodes them (same topics, keys,
+/// headers, producer settings), flat out with plain rdkafka for `duration`, then waits for
+/// every delivery report. No HTTP, no per-request work: the rate Kafka and librdkafka allow.
+pub fn produce_flat_out(
+    brokers: &str,
+    prefix: &str,
+    duration: Duration,
+    label: String,
+) -> Result<ProduceReport, String> {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+
+    let mix = CallbackMix::new("produce", 0);
+    let secrets = zego::CallbackSecrets::parse("produce").map_err(|err| err.to_string())?;
+    let topics = crate::kafka::TopicMap::new(prefix, &[]).map_err(|(_, err)| err)?;
+    let mut records = Vec::new();
+    for seq in 0..4096 {
+        let (body, _) = mix.callback(seq);
+        let callback = zego::RawCallback::decode(body.as_bytes(), zego::sniff(body.as_bytes()))
+            .map_err(|err| err.to_string())?;
+        let common = zego::CommonFields::read(&callback.root).map_err(|err| err.to_string())?;
+        common.verify(&secrets).map_err(|err| err.to_string())?;
+        let event = crate::event::normalize(&callback, &common, 0);
+        records.push((
+            topics.topic(event.kind).to_string(),
+            event.partition_key.as_deref().map(str::to_owned),
+            event.to_json(),
+            crate::kafka::headers_for(&event),
+        ));
+    }
+    let average_value_bytes = records
+        .iter()
+        .map(|record| record.2.len() as u64)
+        .sum::<u64>()
+        / records.len() as u64;
+    let producer: ThreadedProducer<CountingContext> =
+        crate::kafka::producer_config(brokers, &Default::default())
+            .create_with_context(CountingContext::default())
+            .map_err(|err| format!("cannot create the producer: {err}"))?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    'produce: loop {
+        for (topic, key, value, headers) in &records {
+            if started.elapsed() >= duration {
+                break 'produce;
+            }
+            let mut record = BaseRecord::to(topic)
+                .payload(value)
+                .headers(headers.clone());
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            let mut record = record;
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((err, back))
+                        if err.rdkafka_error_code()
+                            == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                    {
+                        record = back;
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    Err((err, _)) => return Err(format!("produce: {err}")),
+                }
+            }
+            sent += 1;
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(|err| format!("flush: {err}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let context = producer.context();
+    let delivered = context.delivered.load(Ordering::Relaxed);
+    Ok(ProduceReport {
+        label,
+        seconds,
+        sent,
+        delivered,
+        failed: context.failed.load(Ordering::Relaxed),
+        throughput_per_sec: delivered as f64 / seconds,
+        average_value_bytes,
+    })
 }
 
 /// The bare HTTP server the bridge is compared with: reads the body, answers 200.

@@ -35,6 +35,9 @@ enum Command {
     Sign(SignArgs),
     /// Load-test a bridge (or the baseline server) and report throughput and latency.
     Bench(BenchArgs),
+    /// Plain rdkafka producing the bench mix flat out: the Kafka side's limit for `bench`.
+    #[command(hide = true)]
+    ProduceBench(ProduceBenchArgs),
     /// A bare HTTP server answering 200, the yardstick for `bench`.
     #[command(hide = true)]
     BaselineServer(BaselineArgs),
@@ -102,6 +105,18 @@ struct HealthcheckArgs {
 }
 
 #[derive(Debug, Args)]
+struct ProduceBenchArgs {
+    #[arg(long)]
+    brokers: String,
+    #[arg(long, default_value = "zego")]
+    topic_prefix: String,
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long, default_value = "produce")]
+    label: String,
+}
+
+#[derive(Debug, Args)]
 struct BaselineArgs {
     #[arg(long, default_value = "127.0.0.1:8081")]
     listen: std::net::SocketAddr,
@@ -162,6 +177,26 @@ pub fn run() -> ExitCode {
         Command::Topics(args) => topics(args),
         Command::Healthcheck(args) => healthcheck(&args.url),
         Command::Bench(args) => bench(args),
+        Command::ProduceBench(args) => {
+            match crate::bench::produce_flat_out(
+                &args.brokers,
+                &args.topic_prefix,
+                std::time::Duration::from_secs(args.duration),
+                args.label,
+            ) {
+                Ok(report) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&report).expect("a report serializes")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("produce-bench: {err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::BaselineServer(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)

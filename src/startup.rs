@@ -15,7 +15,9 @@ use tracing::{error, info, warn};
 use crate::configuration::{AckMode, KafkaTarget, Settings};
 use crate::dedup::RecentCallbacks;
 use crate::error::{CallbackError, Unavailable};
-use crate::kafka::{producer_config, EmbeddedCluster, Publisher, PublisherOptions};
+use crate::kafka::{
+    producer_config, EmbeddedCluster, ProducerDefaults, Publisher, PublisherOptions,
+};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::spool::{self, Spool, SpoolOptions};
@@ -171,6 +173,11 @@ impl Application {
             );
         }
         let mut config = producer_config(&bootstrap, &settings.librdkafka);
+        if settings.ack_mode == AckMode::Delivered
+            && !settings.librdkafka.0.contains_key("linger.ms")
+        {
+            config.set("linger.ms", ProducerDefaults::DELIVERED_LINGER_MS);
+        }
         if settings.ack_mode == AckMode::Spooled
             && !settings.librdkafka.0.contains_key("message.timeout.ms")
         {

@@ -12,39 +12,142 @@ def by(label):
 
 def spread(values, fmt="{:,.0f}"):
     values = sorted(values)
+    if not values:
+        return "–"
     return f"{fmt.format(statistics.median(values))} ({fmt.format(values[0])}–{fmt.format(values[-1])})"
 
 
-baseline, bridge, half = by("baseline"), by("bridge"), by("bridge_half_load")
-print(f"runs: {len(bridge)}; median (min–max)\n")
-print("| figure | baseline (bare actix-web) | bridge | ratio |")
-print("|---|---|---|---|")
-base_tp = statistics.median(r["throughput_per_sec"] for r in baseline)
-bridge_tp = statistics.median(r["throughput_per_sec"] for r in bridge)
-print(f"| max throughput (callbacks/s) | {spread([r['throughput_per_sec'] for r in baseline])} | "
-      f"{spread([r['throughput_per_sec'] for r in bridge])} | {bridge_tp / base_tp:.2f} |")
-for key, name in [("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")]:
-    print(f"| ack latency flat out, {name} (µs) | {spread([r['ack_latency'][key] for r in baseline])} | "
-          f"{spread([r['ack_latency'][key] for r in bridge])} | |")
-for key, name in [("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")]:
-    print(f"| ack latency at 50 % of max, {name} (µs) | | {spread([r['ack_latency'][key] for r in half])} | |")
-for key, name in [("p50_us", "p50"), ("p99_us", "p99")]:
-    print(f"| end-to-end (POST to consumed), flat out, {name} (ms) | | "
-          f"{spread([r['end_to_end']['latency'][key] / 1000 for r in bridge], '{:,.1f}')} | |")
-    print(f"| end-to-end at 50 % of max, {name} (ms) | | "
-          f"{spread([r['end_to_end']['latency'][key] / 1000 for r in half], '{:,.1f}')} | |")
-print(f"| CPU time per 1,000 callbacks (ms) | | {spread([r['cpu_ms_per_1000'] for r in bridge], '{:,.1f}')} | |")
-rss = by("peak_rss")
-if rss:
-    print(f"| peak RSS (MiB) | | {rss[0]['kib'] / 1024:.1f} | |")
-print(f"| start to ready (ms) | | {spread([r['ready_ms'] for r in by('startup')])} | |")
-missing = sum(r["end_to_end"]["missing"] for r in bridge + half)
-duplicates = sum(r["end_to_end"]["duplicates"] for r in bridge + half)
-accepted = sum(r["accepted"] for r in bridge + half)
-print(f"\nacknowledged {accepted:,}; missing from Kafka {missing}; duplicates {duplicates}")
+def median(values):
+    values = list(values)
+    return statistics.median(values) if values else 0
+
+
+def latency(group, key):
+    return spread([r["ack_latency"][key] for r in group])
+
+
+QUANTILES = [("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")]
+
+baseline, bridge, readback, half = by("baseline"), by("bridge"), by("bridge_readback"), by("bridge_half_load")
+half_readback, baseline_half = by("bridge_half_load_readback"), by("baseline_half_load")
+produce = by("produce")
+print(f"runs per figure: {len(bridge)}; median (min–max)\n")
+
+if bridge and baseline:
+    print("| figure | baseline (bare actix-web) | bridge | ratio |")
+    print("|---|---|---|---|")
+    base_tp = median(r["throughput_per_sec"] for r in baseline)
+    bridge_tp = median(r["throughput_per_sec"] for r in bridge)
+    print(f"| max throughput (callbacks/s) | {spread([r['throughput_per_sec'] for r in baseline])} | "
+          f"{spread([r['throughput_per_sec'] for r in bridge])} | {bridge_tp / base_tp:.2f} |")
+    for key, name in QUANTILES:
+        print(f"| ack latency flat out, {name} (µs) | {latency(baseline, key)} | {latency(bridge, key)} | |")
+    for key, name in QUANTILES:
+        print(f"| ack latency at 50 % of the bridge's max, {name} (µs) | {latency(baseline_half, key)} | "
+              f"{latency(half, key)} | |")
+    for key, name in [("p50_us", "p50"), ("p99_us", "p99")]:
+        print(f"| end-to-end (POST to consumed), flat out, {name} (ms) | | "
+              f"{spread([r['end_to_end']['latency'][key] / 1000 for r in readback], '{:,.1f}')} | |")
+        print(f"| end-to-end at 50 % of max, {name} (ms) | | "
+              f"{spread([r['end_to_end']['latency'][key] / 1000 for r in half_readback], '{:,.1f}')} | |")
+    print(f"| server CPU per 1,000 callbacks (ms) | {spread([r['cpu']['server_ms_per_1000'] for r in baseline], '{:,.1f}')} | "
+          f"{spread([r['cpu']['server_ms_per_1000'] for r in bridge], '{:,.1f}')} | |")
+    print(f"| all CPU (server, broker, load tool) per 1,000 callbacks (ms) | "
+          f"{spread([r['cpu']['all_ms_per_1000'] for r in baseline], '{:,.1f}')} | "
+          f"{spread([r['cpu']['all_ms_per_1000'] for r in bridge], '{:,.1f}')} | |")
+    rss = by("peak_rss")
+    if rss:
+        print(f"| peak RSS (MiB) | | {rss[0]['kib'] / 1024:.1f} | |")
+    print(f"| start to ready (ms) | | {spread([r['ready_ms'] for r in by('startup')])} | |")
+
+server_side = by("bridge_half_load_server_side")
+if server_side:
+    shares = server_side[0]["share_within_seconds"]
+    print(f"\nServer side at 50 % of max (the bridge's own histogram, request start to reply, "
+          f"{server_side[0]['accepted']:,.0f} callbacks): "
+          + ", ".join(f"{float(bound) * 1e6:,.0f} µs: {share * 100:.2f} %" for bound, share in shares.items()
+                      if float(bound) <= 0.01))
+
+if produce:
+    print("\nThe Kafka side's limit (plain rdkafka, the bridge's producer settings and records):\n")
+    print(f"- delivered per second: {spread([r['throughput_per_sec'] for r in produce])}; "
+          f"average value {produce[0]['average_value_bytes']} bytes; failed: {sum(r['failed'] for r in produce)}")
+    print(f"- broker CPU per 1,000 events (ms): "
+          f"{spread([r['cpu']['broker_ms'] * 1000 / max(r['delivered'], 1) for r in produce], '{:,.1f}')}; "
+          f"producer CPU per 1,000 events (ms): "
+          f"{spread([r['cpu']['load_ms'] * 1000 / max(r['delivered'], 1) for r in produce], '{:,.1f}')}")
+
+
+def cpu_split(group, name):
+    if not group:
+        return
+    per_1000 = lambda r, ms: ms * 1000 / max(r["accepted"], 1)  # noqa: E731
+    threads = sorted({t for r in group for t in r["cpu"].get("server_threads_ms", {})})
+    cells = [f"{median(per_1000(r, r['cpu']['server_threads_ms'].get(t, 0)) for r in group):.1f}" for t in threads]
+    broker = median(per_1000(r, r["cpu"]["broker_ms"]) for r in group)
+    load = median(per_1000(r, r["cpu"]["load_ms"]) for r in group)
+    busy = median((r["cpu"]["server_ms"] + r["cpu"]["broker_ms"] + r["cpu"]["load_ms"]) / r["cpu"]["wall_ms"] for r in group)
+    print(f"| {name} | " + ", ".join(f"{t} {c}" for t, c in zip(threads, cells))
+          + f" | {broker:.1f} | {load:.1f} | {busy * 100:.0f} % |")
+
+
+if bridge:
+    print("\nWhere the CPU goes, per 1,000 callbacks (ms, medians; the machine has 200 %):\n")
+    print("| run | server threads | broker | load tool | busy |")
+    print("|---|---|---|---|---|")
+    cpu_split(baseline, "baseline flat out")
+    cpu_split(bridge, "bridge flat out")
+    cpu_split(readback, "bridge flat out, read back")
+    cpu_split(half, "bridge at 50 %")
+    cpu_split(half_readback, "bridge at 50 %, read back")
+
+checked = readback + half_readback + by("mode_delivered_half_load_readback") + by("mode_spooled_half_load_readback")
+if checked:
+    e2e = [r["end_to_end"] for r in checked]
+    accepted = sum(r["accepted"] for r in checked)
+    print(f"\nRead back: acknowledged {accepted:,}; missing from Kafka {sum(e['missing'] for e in e2e)}; "
+          f"written twice (a second copy at another offset) {sum(e['duplicates'] for e in e2e)}; "
+          f"the same record handed to the reader again {sum(e.get('reread', 0) for e in e2e)}")
+    examples = [x for e in e2e for x in e.get("duplicate_examples", [])][:5]
+    for example in examples:
+        print(f"  - {example}")
 refused = {}
-for run in bridge + half:
-    for status, count in run["statuses"].items():
-        if status != "200":
+for run in runs:
+    for status, count in run.get("statuses", {}).items():
+        if status != "200" and run["label"] != "baseline":
             refused[status] = refused.get(status, 0) + count
-print(f"non-200 answers: {refused or 'none'}")
+print(f"non-200 answers of the bridge: {refused or 'none'}")
+
+
+def sweep(title, prefix, unit):
+    labels = sorted({r["label"] for r in runs if r["label"].startswith(prefix)},
+                    key=lambda label: int(label[len(prefix):]))
+    if not labels:
+        return
+    print(f"\n{title}\n")
+    print(f"| {unit} | throughput (callbacks/s) | p50 (µs) | p99 (µs) | p99.9 (µs) | server CPU per 1,000 (ms) |")
+    print("|---|---|---|---|---|---|")
+    for label in labels:
+        group = by(label)
+        print(f"| {label[len(prefix):]} | {spread([r['throughput_per_sec'] for r in group])} | "
+              f"{latency(group, 'p50_us')} | {latency(group, 'p99_us')} | {latency(group, 'p999_us')} | "
+              f"{spread([r['cpu']['server_ms_per_1000'] for r in group], '{:,.1f}')} |")
+
+
+sweep("Growth with connections (flat out):", "connections_", "connections")
+sweep("Growth with body size (flat out; bytes added to every body):", "pad_", "added bytes")
+sweep("Growth with configured secrets (flat out; the matching secret listed last):", "secrets_", "secrets")
+
+modes = [(mode, flat, f"{flat}_half_load", f"{flat}_half_load_readback")
+         for mode, flat in [("queued", "bridge"), ("delivered", "mode_delivered"), ("spooled", "mode_spooled")]]
+if any(by(flat) for _, flat, _, _ in modes[1:]):
+    print("\nPer ack mode:\n")
+    print("| mode | flat out (callbacks/s) | flat out p99 (µs) | at 50 %: p50 (µs) | p99 (µs) | p99.9 (µs) | end-to-end p50 (ms) |")
+    print("|---|---|---|---|---|---|---|")
+    for mode, flat, halfway, halfway_readback in modes:
+        flat_runs, half_runs, readback_runs = by(flat), by(halfway), by(halfway_readback)
+        if not flat_runs:
+            continue
+        print(f"| {mode} | {spread([r['throughput_per_sec'] for r in flat_runs])} | {latency(flat_runs, 'p99_us')} | "
+              f"{latency(half_runs, 'p50_us')} | {latency(half_runs, 'p99_us')} | {latency(half_runs, 'p999_us')} | "
+              f"{spread([r['end_to_end']['latency']['p50_us'] / 1000 for r in readback_runs], '{:,.1f}')} |")
