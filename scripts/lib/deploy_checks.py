@@ -235,6 +235,11 @@ def chart_render_and_validate() -> None:
     expect(paths == ["/v1/callbacks"], f"the Ingress exposes the callback path only: {paths}")
     job = by_kind(all_on, "Job")[0]
     expect(container(job)["args"][:2] == ["topics", "--create"], "the topics Job")
+    job_labels = job["spec"]["template"]["metadata"]["labels"]
+    for service in by_kind(all_on, "Service"):
+        selector = service["spec"]["selector"]
+        expect(not all(job_labels.get(key) == value for key, value in selector.items()),
+               f"the Service {service['metadata']['name']} would route callbacks to the topics Job's pod")
     hpa = by_kind(all_on, "HorizontalPodAutoscaler")[0]
     expect("replicas" not in by_kind(all_on, "Deployment")[0]["spec"], "with an HPA the Deployment leaves replicas alone")
     expect(hpa["spec"]["scaleTargetRef"]["name"] == by_kind(all_on, "Deployment")[0]["metadata"]["name"], "HPA target")
