@@ -276,10 +276,7 @@ fn send(args: SendArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = current_thread_runtime();
     let accepted = runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -367,10 +364,7 @@ fn topics(args: TopicsArgs) -> ExitCode {
         partitions: args.partitions,
         replication_factor: args.replication_factor,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = current_thread_runtime();
     let outcomes = runtime.block_on(crate::kafka::create_topics(
         &brokers,
         &properties,
@@ -403,10 +397,7 @@ fn topics(args: TopicsArgs) -> ExitCode {
 }
 
 fn healthcheck(url: &str) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = current_thread_runtime();
     let answer = runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(3))
@@ -435,10 +426,7 @@ fn healthcheck(url: &str) -> ExitCode {
 }
 
 fn replay(file: &std::path::Path) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = current_thread_runtime();
     let result = runtime.block_on(crate::replay::replay(file, |failure| {
         eprintln!("not published: {failure}");
     }));
@@ -463,10 +451,7 @@ fn replay(file: &std::path::Path) -> ExitCode {
 
 fn bench(args: BenchArgs) -> ExitCode {
     // One thread for the load: the machine's other core is left to the server under test.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = current_thread_runtime();
     let result = runtime.block_on(async {
         if args.create_topics {
             let brokers = args
@@ -509,4 +494,12 @@ fn bench(args: BenchArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The runtime of the one-shot tools (send, topics, healthcheck, replay, bench): one thread.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
 }
