@@ -597,7 +597,6 @@ pub fn produce_flat_out(
             if let Some(key) = key {
                 record = record.key(key);
             }
-            let mut record = record;
             loop {
                 match producer.send(record) {
                     Ok(()) => break,

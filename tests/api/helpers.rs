@@ -7,8 +7,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -487,28 +485,9 @@ fn signal_quietly(pid: u32, name: &str) {
 
 /// Creates every event type's topic under `prefix` on the given brokers.
 pub async fn create_topics_on(bootstrap: &str, prefix: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let topics: Vec<String> = catalog::ALL
-        .iter()
-        .map(|kind| format!("{prefix}.{}", kind.name))
-        .collect();
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|name| NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1)))
-        .collect();
-    for result in admin
-        .create_topics(
-            &new,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
+    zego_kafka_bridge::bench::create_topics(bootstrap, prefix, PARTITIONS)
         .await
-        .expect("create topics")
-    {
-        result.expect("topic created");
-    }
+        .expect("topics created");
 }
 
 /// A `mix_start` callback (unsigned) whose `seq` tells it apart.
