@@ -53,6 +53,11 @@ def check(name: str, body: Callable[[], None]) -> None:
         failures.append(name)
         print(f"FAILED  {name}: {err}", flush=True)
         return
+    except (OSError, subprocess.SubprocessError, helm.HelmError, KeyError, ValueError) as err:
+        # E.g. chroot and mknod need root: say which check could not run, and why.
+        failures.append(name)
+        print(f"FAILED  {name}: {type(err).__name__}: {err}", flush=True)
+        return
     print(f"ok      {name} ({time.monotonic() - started:.1f}s)", flush=True)
 
 
