@@ -520,6 +520,22 @@ pub struct Load {
     pub accepted_after_mark: usize,
 }
 
+/// Full load (20 at a time) in the background until the server at `url` is gone, for tests
+/// that stop or kill the bridge in the middle of it.
+pub fn load_until_gone(url: &str) -> tokio::task::JoinHandle<Load> {
+    let url = url.to_owned();
+    tokio::spawn(async move {
+        post_during(
+            &url,
+            Duration::from_secs(20),
+            20,
+            Duration::ZERO,
+            Duration::ZERO,
+        )
+        .await
+    })
+}
+
 /// Posts `mix_start` callbacks, `parallel` at a time, each signed afresh, with `pause`
 /// between rounds, for `duration` or until the server is gone (a whole round refused). Counts
 /// the 200s answered after `mark` from the start, to show the load really spanned a fault

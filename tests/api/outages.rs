@@ -112,17 +112,7 @@ async fn sigterm_under_load_loses_nothing_in_any_ack_mode() {
             .copied()
             .collect();
         let bridge = BridgeProcess::start(&with_spool).await;
-        let url = bridge.callbacks_url.clone();
-        let posting = tokio::spawn(async move {
-            post_during(
-                &url,
-                Duration::from_secs(20),
-                20,
-                Duration::ZERO,
-                Duration::ZERO,
-            )
-            .await
-        });
+        let posting = load_until_gone(&bridge.callbacks_url);
         tokio::time::sleep(Duration::from_millis(800)).await;
         // The load is still running at SIGTERM: it only ends when the server is gone.
         assert!(

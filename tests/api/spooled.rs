@@ -164,17 +164,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     let dir = spool_dir();
     let bridge = start_bridge(&prefix, &dir).await;
     // Post in the background while the bridge is killed in the middle.
-    let url = bridge.callbacks_url.clone();
-    let posting = tokio::spawn(async move {
-        post_during(
-            &url,
-            Duration::from_secs(20),
-            20,
-            Duration::ZERO,
-            Duration::ZERO,
-        )
-        .await
-    });
+    let posting = load_until_gone(&bridge.callbacks_url);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
         !posting.is_finished(),
