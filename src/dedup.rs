@@ -27,7 +27,9 @@ impl RecentCallbacks {
     }
 
     /// Refuses a `(timestamp, nonce, signature)` already seen with another event; otherwise
-    /// remembers it for this one.
+    /// remembers it for this one. The signature is keyed in the form verification reads it (hex
+    /// ignoring case and surrounding space), so a captured signature re-cased or padded is the
+    /// same signature, not a new one.
     pub fn check_signature(
         &self,
         timestamp: &str,
@@ -39,9 +41,12 @@ impl RecentCallbacks {
             return Ok(());
         };
         let mut hasher = Sha1::new();
-        for part in [timestamp, nonce, signature.trim()] {
+        for part in [timestamp, nonce] {
             hasher.update(part.as_bytes());
             hasher.update([0]);
+        }
+        for byte in signature.trim().bytes() {
+            hasher.update([byte.to_ascii_lowercase()]);
         }
         let key: [u8; 20] = hasher.finalize().into();
         let mut signatures = signatures
@@ -97,6 +102,20 @@ mod tests {
             Err(SignatureRefusal::Replayed)
         );
         assert_eq!(recent.check_signature("1", "m", "abc", second), Ok(()));
+    }
+
+    #[test]
+    fn a_recased_or_padded_signature_is_the_same_signature() {
+        let recent = RecentCallbacks::new(10);
+        let (first, forged) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(recent.check_signature("1", "n", "ab12cd", first), Ok(()));
+        for variant in ["AB12CD", "Ab12cD", " ab12cd ", "\tAB12cd\n"] {
+            assert_eq!(
+                recent.check_signature("1", "n", variant, forged),
+                Err(SignatureRefusal::Replayed),
+                "{variant:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! run in CI.
 
 use proptest::prelude::*;
-use zego_kafka_bridge::event::normalize;
+use zego_kafka_bridge::event::{catalog, normalize, EventType};
 use zego_kafka_bridge::zego::{self, sniff, CallbackSecrets, CommonFields, Encoding, RawCallback};
 
 /// Whatever the bytes, decoding and normalizing return (never panic), and an event that comes
@@ -169,5 +169,164 @@ proptest! {
         prop_assert_eq!(common.nonce.as_ref(), "a b+c%");
         let secrets = CallbackSecrets::parse("k").unwrap();
         prop_assert!(common.verify(&secrets).is_ok());
+    }
+}
+
+/// The event id of a JSON or form body.
+fn event_id(body: &str, encoding: Encoding) -> uuid::Uuid {
+    let decoded = RawCallback::decode(body.as_bytes(), encoding).expect("decodes");
+    let common = CommonFields::read(&decoded.root).expect("common fields");
+    normalize(&decoded, &common, 0).id
+}
+
+/// Top-level keys a type reads its fields from, and keys no type knows.
+fn keys_of(kind: &'static EventType) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = kind
+        .fields
+        .iter()
+        .flat_map(|field| field.sources)
+        .filter(|source| source.path.len() == 1)
+        .map(|source| source.path[0])
+        .collect();
+    keys.extend(["unknown_key", "Another_Unknown", "x"]);
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// A flat value, as JSON: text (often digits, or one of a type's codes), a number, a flag.
+fn flat_value() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        ".{0,12}".prop_map(serde_json::Value::from),
+        (0u64..2000).prop_map(|n| serde_json::Value::from(n.to_string())),
+        (0u64..2000).prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        "(19|20)[0-9]{2}-0[1-9]-1[0-9] 0[0-9]:[0-5][0-9]:[0-5][0-9]"
+            .prop_map(serde_json::Value::from),
+        any::<bool>().prop_map(serde_json::Value::from),
+    ]
+}
+
+/// A flat callback of any catalogued type (or an unknown one) with a random choice of that type's
+/// own keys and unknown ones, as a JSON object without the signing envelope.
+fn flat_callback() -> impl Strategy<Value = serde_json::Map<String, serde_json::Value>> {
+    let kinds: Vec<&'static EventType> = catalog::ALL.to_vec();
+    prop::sample::select(kinds).prop_flat_map(|kind| {
+        let keys = keys_of(kind);
+        let event = kind.zego_events.first().copied().unwrap_or("something_new");
+        prop::collection::btree_map(prop::sample::select(keys), flat_value(), 1..10).prop_map(
+            move |fields| {
+                let mut object: serde_json::Map<String, serde_json::Value> = fields
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value))
+                    .collect();
+                object.insert("event".into(), event.into());
+                object.insert("appid".into(), 7.into());
+                object
+            },
+        )
+    })
+}
+
+/// The callback as ZEGO would send it once: with this delivery's timestamp, nonce and signature.
+fn delivered(
+    object: &serde_json::Map<String, serde_json::Value>,
+    timestamp: u32,
+    nonce: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut object = object.clone();
+    object.insert("timestamp".into(), timestamp.to_string().into());
+    object.insert("nonce".into(), nonce.into());
+    object.insert(
+        "signature".into(),
+        zego::sign("k", &timestamp.to_string(), nonce).into(),
+    );
+    object
+}
+
+fn as_form(object: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in object {
+        match value {
+            serde_json::Value::String(text) => form.append_pair(key, text),
+            other => form.append_pair(key, &other.to_string()),
+        };
+    }
+    form.finish()
+}
+
+/// Numbers as their digits and digit strings as numbers: how senders differ in form.
+fn swap_numbers_and_digits(object: &mut serde_json::Map<String, serde_json::Value>) {
+    for (key, value) in object.iter_mut() {
+        if ["event", "appid", "timestamp", "nonce", "signature"].contains(&key.as_str()) {
+            continue;
+        }
+        *value = match &*value {
+            serde_json::Value::Number(number) => serde_json::Value::from(number.to_string()),
+            serde_json::Value::String(text) => match text.parse::<u64>() {
+                Ok(number) if number.to_string() == *text => serde_json::Value::from(number),
+                _ => value.clone(),
+            },
+            other => other.clone(),
+        };
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// ZEGO's retries (a new timestamp, nonce and signature), the same callback as a form, and
+    /// numbers sent as digits or digits as numbers: one event, one id.
+    #[test]
+    fn the_id_is_the_same_for_every_delivery_and_spelling_of_one_callback(
+        callback in flat_callback(),
+        first in 1_600_000_000u32..1_900_000_000,
+        second in 1_600_000_000u32..1_900_000_000,
+        nonce in "[0-9a-z]{1,12}",
+    ) {
+        let original = delivered(&callback, first, "n0");
+        let id = event_id(&serde_json::Value::Object(original.clone()).to_string(), Encoding::Json);
+        let retry = delivered(&callback, second, &nonce);
+        prop_assert_eq!(id, event_id(&serde_json::Value::Object(retry.clone()).to_string(), Encoding::Json), "a retry");
+        prop_assert_eq!(id, event_id(&as_form(&retry), Encoding::Form), "as a form");
+        let mut swapped = retry;
+        swap_numbers_and_digits(&mut swapped);
+        prop_assert_eq!(id, event_id(&serde_json::Value::Object(swapped).to_string(), Encoding::Json), "numbers as digits");
+    }
+
+    /// Two callbacks that differ in any business field (one value changed, one key added or
+    /// removed) never share an id, so the second is never dropped as a retry of the first.
+    #[test]
+    fn callbacks_that_differ_in_any_business_field_get_different_ids(
+        callback in flat_callback(),
+        pick in any::<prop::sample::Index>(),
+        change in 0..3u8,
+    ) {
+        let original = delivered(&callback, 1_700_000_000, "n");
+        let id = event_id(&serde_json::Value::Object(original.clone()).to_string(), Encoding::Json);
+        let business: Vec<String> = callback
+            .keys()
+            .filter(|key| !["event", "appid"].contains(&key.as_str()))
+            .cloned()
+            .collect();
+        let mut changed = original;
+        match change {
+            0 if !business.is_empty() => {
+                let key = pick.get(&business);
+                let text = match &changed[key] {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                changed.insert(key.clone(), format!("{text}#").into());
+            }
+            1 if !business.is_empty() => {
+                changed.remove(pick.get(&business));
+            }
+            _ => {
+                changed.insert("added_by_the_test".into(), "1".into());
+            }
+        }
+        prop_assert_ne!(id, event_id(&serde_json::Value::Object(changed).to_string(), Encoding::Json));
     }
 }

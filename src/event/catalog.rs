@@ -1,5 +1,5 @@
 //! Every event type the bridge publishes: which ZEGO callback it comes from, its fields, where
-//! each field is read from, and which fields identify one occurrence.
+//! each field is read from.
 //!
 //! This table is the one description of the normalized model: the normalizer follows it, the
 //! JSON Schemas in `schemas/` are generated from it, and a test keeps both in step.
@@ -73,15 +73,6 @@ const fn field(
     }
 }
 
-/// What makes two callbacks the same occurrence (so a ZEGO retry gets the same event `id`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identity {
-    /// These normalized fields, together with the type and the app.
-    Fields(&'static [&'static str]),
-    /// Every key of the callback except `timestamp`, `nonce` and `signature`.
-    Content,
-}
-
 #[derive(Debug, PartialEq, Eq)]
 pub struct EventType {
     /// The normalized type, also the topic suffix: `room.created`.
@@ -90,7 +81,6 @@ pub struct EventType {
     pub zego_events: &'static [&'static str],
     pub description: &'static str,
     pub fields: &'static [Field],
-    pub identity: Identity,
     /// The field that says when the occurrence happened, if the callback carries one.
     pub occurred_at: Option<&'static str>,
 }
@@ -445,7 +435,6 @@ pub static ROOM_CREATED: EventType = EventType {
             "User whose entry created the room (`id_name`).",
         ),
     ],
-    identity: Identity::Fields(&["room_id", "room_session_id"]),
     occurred_at: Some("created_at_ms"),
 };
 
@@ -469,7 +458,6 @@ pub static ROOM_CLOSED: EventType = EventType {
             "When the room was destroyed.",
         ),
     ],
-    identity: Identity::Fields(&["room_id", "room_session_id"]),
     occurred_at: Some("closed_at_ms"),
 };
 
@@ -512,13 +500,6 @@ pub static USER_LOGGED_IN: EventType = EventType {
             "Client terminal type.",
         ),
     ],
-    identity: Identity::Fields(&[
-        "room_id",
-        "room_session_id",
-        "user_id",
-        "session_id",
-        "login_at_ms",
-    ]),
     occurred_at: Some("login_at_ms"),
 };
 
@@ -548,13 +529,6 @@ pub static USER_LOGGED_OUT: EventType = EventType {
         USER_ROLE,
         USER_UPDATE_SEQ,
     ],
-    identity: Identity::Fields(&[
-        "room_id",
-        "room_session_id",
-        "user_id",
-        "session_id",
-        "logout_at_ms",
-    ]),
     occurred_at: Some("logout_at_ms"),
 };
 
@@ -620,7 +594,6 @@ pub static STREAM_CREATED: EventType = EventType {
             "CDN snapshot URLs.",
         ),
     ],
-    identity: Identity::Fields(&["room_id", "stream_id", "stream_sid", "stream_seq"]),
     occurred_at: Some("created_at_ms"),
 };
 
@@ -661,7 +634,6 @@ pub static STREAM_CLOSED: EventType = EventType {
             "When the stream was closed (`destroy_timemillis`).",
         ),
     ],
-    identity: Identity::Fields(&["room_id", "stream_id", "stream_sid", "stream_seq"]),
     occurred_at: Some("closed_at_ms"),
 };
 
@@ -701,7 +673,6 @@ pub static MIX_STARTED: EventType = EventType {
             "HTTP-FLV playback URLs of the output.",
         ),
     ],
-    identity: Identity::Fields(&["task_id", "seq"]),
     occurred_at: None,
 };
 
@@ -717,7 +688,6 @@ pub static MIX_STOPPED: EventType = EventType {
         MIX_URL,
         MIX_STREAM_ID,
     ],
-    identity: Identity::Fields(&["task_id", "seq"]),
     occurred_at: None,
 };
 
@@ -749,7 +719,6 @@ pub static TRANSCODE_STARTED: EventType = EventType {
             "`Details.Outputs`, verbatim.",
         ),
     ],
-    identity: Identity::Fields(&["task_id", "sequence", "status"]),
     occurred_at: None,
 };
 
@@ -769,7 +738,6 @@ pub static TRANSCODE_STOPPED: EventType = EventType {
             "0 stopped by the user, 1 stopped after a task error.",
         ),
     ],
-    identity: Identity::Fields(&["task_id", "sequence"]),
     occurred_at: None,
 };
 
@@ -809,7 +777,6 @@ pub static MEDIA_RECORDED: EventType = EventType {
             "Vendor-specific extension, kept as sent.",
         ),
     ],
-    identity: Identity::Fields(&["stream_id", "began_at_ms", "ended_at_ms", "replay_url"]),
     occurred_at: Some("ended_at_ms"),
 };
 
@@ -829,7 +796,6 @@ pub static MEDIA_COMPOSED: EventType = EventType {
         ),
         field("message", &[at(&["message"])], Str, "Error text (Tencent only)."),
     ],
-    identity: Identity::Fields(&["task_id"]),
     occurred_at: None,
 };
 
@@ -853,7 +819,6 @@ pub static MEDIA_TRANSCODED: EventType = EventType {
             "JSON text with the per-rendition results, kept as sent.",
         ),
     ],
-    identity: Identity::Fields(&["task_id", "status"]),
     occurred_at: None,
 };
 
@@ -877,7 +842,6 @@ pub static MEDIA_SNAPSHOTTED: EventType = EventType {
             "JSON text: list of `{url, offset}`, kept as sent.",
         ),
     ],
-    identity: Identity::Fields(&["task_id"]),
     occurred_at: None,
 };
 
@@ -912,7 +876,6 @@ pub static MODERATION_AUDIO_RESULT: EventType = EventType {
         PROCESS_BEGAN_AT,
         PROCESS_FINISHED_AT,
     ],
-    identity: Identity::Fields(&["task_id", "result_task_id"]),
     occurred_at: Some("process_finished_at_ms"),
 };
 
@@ -921,7 +884,6 @@ pub static MODERATION_AUDIO_STATUS: EventType = EventType {
     zego_events: &["censor_audio_v2_status"],
     description: "An audio moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
-    identity: Identity::Fields(&["task_id", "status_code"]),
     occurred_at: None,
 };
 
@@ -957,7 +919,6 @@ pub static MODERATION_VIDEO_AUDIO_RESULT: EventType = EventType {
         PROCESS_BEGAN_AT,
         PROCESS_FINISHED_AT,
     ],
-    identity: Identity::Fields(&["task_id", "result_task_id"]),
     occurred_at: Some("process_finished_at_ms"),
 };
 
@@ -966,7 +927,6 @@ pub static MODERATION_VIDEO_AUDIO_STATUS: EventType = EventType {
     zego_events: &["censor_video_v2_audio_status"],
     description: "The audio part of a video moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
-    identity: Identity::Fields(&["task_id", "status_code"]),
     occurred_at: None,
 };
 
@@ -1002,7 +962,6 @@ pub static MODERATION_VIDEO_IMAGE_RESULT: EventType = EventType {
             "When the frame was captured (`AuxInfo.ImgTime`, Beijing time, converted).",
         ),
     ],
-    identity: Identity::Fields(&["task_id", "result_task_id"]),
     occurred_at: Some("image_captured_at_ms"),
 };
 
@@ -1011,7 +970,6 @@ pub static MODERATION_VIDEO_IMAGE_STATUS: EventType = EventType {
     zego_events: &["censor_video_v2_img_status"],
     description: "The image part of a video moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
-    identity: Identity::Fields(&["task_id", "status_code"]),
     occurred_at: None,
 };
 
@@ -1090,7 +1048,6 @@ pub static CLOUD_RECORDING_STATUS: EventType = EventType {
             "With event type 102: 1 audio, 2 video, 3 both.",
         ),
     ],
-    identity: Identity::Fields(&["task_id", "event_type_code", "sequence"]),
     occurred_at: None,
 };
 
@@ -1100,7 +1057,6 @@ pub static UNRECOGNIZED: EventType = EventType {
     zego_events: &[],
     description: "A correctly signed callback of a kind the bridge does not know; every field is under `extra`.",
     fields: &[],
-    identity: Identity::Content,
     occurred_at: None,
 };
 
@@ -1132,14 +1088,21 @@ pub static ALL: &[&EventType] = &[
 
 /// The type for a ZEGO event name (matched ignoring ASCII case), or [`UNRECOGNIZED`].
 pub fn for_zego_event(event: &str) -> &'static EventType {
+    resolve(event).0
+}
+
+/// The type for a ZEGO event name, matched ignoring surrounding space and ASCII case, with the
+/// name as the catalog spells it (`None` for [`UNRECOGNIZED`]).
+pub fn resolve(event: &str) -> (&'static EventType, Option<&'static str>) {
+    let event = event.trim();
     ALL.iter()
-        .copied()
-        .find(|kind| {
+        .find_map(|kind| {
             kind.zego_events
                 .iter()
-                .any(|name| name.eq_ignore_ascii_case(event.trim()))
+                .find(|name| name.eq_ignore_ascii_case(event))
+                .map(|name| (*kind, Some(*name)))
         })
-        .unwrap_or(&UNRECOGNIZED)
+        .unwrap_or((&UNRECOGNIZED, None))
 }
 
 /// The type with this normalized name.
@@ -1153,7 +1116,7 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn names_are_unique_and_identity_fields_exist() {
+    fn names_are_unique_and_fields_well_formed() {
         let mut names = HashSet::new();
         for kind in ALL {
             assert!(names.insert(kind.name), "duplicate type {}", kind.name);
@@ -1176,15 +1139,6 @@ mod tests {
                         "{}.{}",
                         kind.name,
                         field.name
-                    );
-                }
-            }
-            if let Identity::Fields(identity) = kind.identity {
-                for name in identity {
-                    assert!(
-                        field_names.contains(*name),
-                        "{}: identity field {name} unknown",
-                        kind.name
                     );
                 }
             }

@@ -110,10 +110,12 @@ pub const UNKNOWN_CODE_NAME: &str = "unknown";
 /// A normalized event, ready to be encoded and published.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
-    /// Stable across ZEGO's retries of one callback: derived from the type, the app and the
-    /// type's identity fields, never from `nonce` or `timestamp`.
+    /// Stable across ZEGO's retries of one callback and distinct for callbacks that differ in
+    /// anything but `timestamp`, `nonce` and `signature` (see `normalize::event_id`).
     pub id: Uuid,
     pub kind: &'static EventType,
+    /// The ZEGO event name as the catalog spells it; for an unrecognized callback, as sent,
+    /// trimmed and in lower case.
     pub zego_event: Cow<'a, str>,
     pub app_id: u64,
     /// ZEGO's `timestamp`: when the callback was sent, Unix seconds.

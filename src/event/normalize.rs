@@ -1,13 +1,16 @@
 //! Turns a decoded, verified callback into an [`Event`] by following the catalog.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::NaiveDateTime;
 use uuid::Uuid;
 
-use super::catalog::{self, Field, FieldKind, Identity, Source};
+use super::catalog::{self, EventType, Field, FieldKind, Source};
 use super::{Event, FieldValue, Value};
+use serde_json::value::RawValue;
+
 use crate::zego::{
     CommonFields, Node, Object, RawCallback, NONCE_KEYS, SIGNATURE_KEYS, TIMESTAMP_KEYS,
 };
@@ -33,7 +36,17 @@ pub fn normalize<'a>(
     common: &CommonFields<'a>,
     received_at_ms: i64,
 ) -> Event<'a> {
-    let kind = catalog::for_zego_event(&common.event);
+    let (kind, canonical_name) = catalog::resolve(&common.event);
+    // Matching trims and ignores case; what is published must be the name the schema expects.
+    let zego_event = match canonical_name {
+        Some(name) => Cow::Borrowed(name),
+        None if common.event.trim() == common.event.as_ref()
+            && !common.event.bytes().any(|b| b.is_ascii_uppercase()) =>
+        {
+            common.event.clone()
+        }
+        None => Cow::Owned(common.event.trim().to_ascii_lowercase()),
+    };
     let root = &callback.root;
     let mut coercion_failures = Vec::new();
     let fields: Vec<FieldValue<'a>> = kind
@@ -52,7 +65,7 @@ pub fn normalize<'a>(
     let mut event = Event {
         id: Uuid::nil(),
         kind,
-        zego_event: common.event.clone(),
+        zego_event,
         app_id: common.app_id,
         sent_at: common.timestamp,
         received_at_ms,
@@ -67,7 +80,7 @@ pub fn normalize<'a>(
         .and_then(|name| event.get(name))
         .and_then(Value::as_int);
     event.partition_key = partition_key(&event, root);
-    event.id = event_id(&event, root);
+    event.id = event_id(kind, root);
     event
 }
 
@@ -230,46 +243,118 @@ fn partition_key<'a>(event: &Event<'a>, root: &Object<'a>) -> Option<Cow<'a, str
     })
 }
 
-fn event_id(event: &Event<'_>, root: &Object<'_>) -> Uuid {
-    let mut material = String::with_capacity(256);
-    let _ = write!(material, "{}\n{}\n", event.kind.name, event.app_id);
-    match event.kind.identity {
-        Identity::Fields(names) => {
-            for name in names {
-                let value = event.get(name).unwrap_or(&Value::Null);
-                let _ = writeln!(
-                    material,
-                    "{name}={}",
-                    serde_json::to_string(value).unwrap_or_default()
-                );
-            }
+/// The event id: a UUIDv5 of everything the callback says, in a canonical form, except what
+/// changes from one delivery of it to the next (`timestamp`, `nonce`, `signature`, the time it
+/// was received). It is read from the callback as sent, not from the event, so that no lossy
+/// step of normalization can make two callbacks one: two callbacks that differ in any key or
+/// value get two ids, and neither is taken for a retry of the other. ZEGO's retries of one
+/// callback get one id, and so does the same callback sent as JSON or as a form, or with a number
+/// instead of its digits.
+fn event_id(kind: &EventType, root: &Object<'_>) -> Uuid {
+    let mut canonical = Canonical(Vec::with_capacity(512));
+    canonical.text(kind.name);
+    canonical.object(root, true);
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, &canonical.0)
+}
+
+/// An unambiguous, self-delimiting encoding of normalized values in which a JSON string, a JSON
+/// number and a form value with the same text are equal, and object keys are sorted.
+struct Canonical(Vec<u8>);
+
+impl Canonical {
+    fn text(&mut self, text: &str) {
+        let _ = write!(Writer(&mut self.0), "s{}:", text.len());
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    fn null(&mut self) {
+        self.0.push(b'n');
+    }
+
+    /// A list of one is written as its item: a form repeats a key for a list, so it cannot tell
+    /// a list of one from a single value, and the catalog reads either as a list.
+    fn list_header(&mut self, len: usize) {
+        if len != 1 {
+            let _ = write!(Writer(&mut self.0), "l{len}:");
         }
-        Identity::Content => {
-            let signed: Vec<&str> = [TIMESTAMP_KEYS, NONCE_KEYS, SIGNATURE_KEYS].concat();
-            let mut entries: Vec<(String, String)> = root
-                .entries()
-                .iter()
-                .filter(|entry| !signed.iter().any(|key| entry.key.eq_ignore_ascii_case(key)))
-                .map(|entry| (entry.key.to_ascii_lowercase(), identity_text(&entry.node)))
-                .collect();
-            entries.sort();
-            for (key, value) in entries {
-                let _ = writeln!(material, "{key}={value}");
+    }
+
+    /// The entries of an object sorted by key; at the root, without the signing envelope.
+    fn object(&mut self, object: &Object<'_>, root: bool) {
+        if let (false, Some(raw)) = (root, object.raw()) {
+            return self.json(raw.get());
+        }
+        let signed = [TIMESTAMP_KEYS, NONCE_KEYS, SIGNATURE_KEYS];
+        let mut entries: Vec<_> = object
+            .entries()
+            .iter()
+            .filter(|entry| {
+                !root
+                    || !signed
+                        .iter()
+                        .flat_map(|keys| keys.iter())
+                        .any(|key| entry.key.eq_ignore_ascii_case(key))
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        let _ = write!(Writer(&mut self.0), "o{}:", entries.len());
+        for entry in entries {
+            self.text(&entry.key);
+            match &entry.node {
+                Node::Json(raw) => self.json(raw.get()),
+                Node::Object(child) => self.object(child, false),
+                Node::Text(text) => self.text(text),
+                Node::TextList(items) => {
+                    self.list_header(items.len());
+                    for item in items {
+                        self.text(item);
+                    }
+                }
             }
         }
     }
-    Uuid::new_v5(&EVENT_ID_NAMESPACE, material.as_bytes())
+
+    /// JSON kept verbatim: scalars by their text (a string by its unescaped content), arrays and
+    /// objects item by item. The text was validated when the body was decoded.
+    fn json(&mut self, text: &str) {
+        let text = text.trim();
+        match text.as_bytes().first() {
+            Some(b'"') => match serde_json::from_str::<Cow<'_, str>>(text) {
+                Ok(content) => self.text(&content),
+                Err(_) => self.text(text),
+            },
+            Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
+                Ok(items) => {
+                    self.list_header(items.len());
+                    for item in items {
+                        self.json(item.get());
+                    }
+                }
+                Err(_) => self.text(text),
+            },
+            Some(b'{') => match serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(text) {
+                Ok(entries) => {
+                    let _ = write!(Writer(&mut self.0), "o{}:", entries.len());
+                    for (key, value) in entries {
+                        self.text(&key);
+                        self.json(value.get());
+                    }
+                }
+                Err(_) => self.text(text),
+            },
+            Some(b'n') if text == "null" => self.null(),
+            _ => self.text(text),
+        }
+    }
 }
 
-fn identity_text(node: &Node<'_>) -> String {
-    match node {
-        Node::Json(raw) => raw.get().to_owned(),
-        Node::Object(object) => object
-            .raw()
-            .map(|raw| raw.get().to_owned())
-            .unwrap_or_default(),
-        Node::Text(text) => text.to_string(),
-        Node::TextList(items) => items.join("\u{1f}"),
+/// `write!` into a byte buffer.
+struct Writer<'b>(&'b mut Vec<u8>);
+
+impl std::fmt::Write for Writer<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
     }
 }
 

@@ -61,7 +61,7 @@ pub async fn create_topics(
         )
         .await
         .map_err(|err| format!("Kafka refused the request to create topics: {err}"))?;
-    Ok(results
+    let outcomes: Vec<(String, TopicCreation)> = results
         .into_iter()
         .map(|result| match result {
             Ok(name) => (name, TopicCreation::Created),
@@ -70,5 +70,58 @@ pub async fn create_topics(
             }
             Err((name, code)) => (name, TopicCreation::Failed(code.to_string())),
         })
-        .collect())
+        .collect();
+    let created: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, outcome)| *outcome == TopicCreation::Created)
+        .map(|(name, _)| name.clone())
+        .collect();
+    wait_until_served(admin, created).await?;
+    Ok(outcomes)
+}
+
+/// How long new topics may take to be served by every broker.
+const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until every partition of `names` has a leader in the cluster's metadata. Apache Kafka
+/// answers CreateTopics once the controller has recorded them; brokers learn of them a moment
+/// later, and a producer started in between would find the topics missing.
+async fn wait_until_served(
+    admin: AdminClient<DefaultClientContext>,
+    names: Vec<String>,
+) -> Result<(), String> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        loop {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(None, Duration::from_secs(5))
+                .map_err(|err| format!("cannot read the cluster's metadata: {err}"))?;
+            let pending: Vec<&String> = names
+                .iter()
+                .filter(|name| {
+                    !metadata.topics().iter().any(|topic| {
+                        topic.name() == name.as_str()
+                            && topic.error().is_none()
+                            && !topic.partitions().is_empty()
+                            && topic.partitions().iter().all(|p| p.leader() >= 0)
+                    })
+                })
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > PROPAGATION_TIMEOUT {
+                return Err(format!(
+                    "created, but not served by the brokers after {PROPAGATION_TIMEOUT:?}: {pending:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .map_err(|err| format!("waiting for new topics: {err}"))?
 }

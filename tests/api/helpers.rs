@@ -73,6 +73,11 @@ pub async fn spawn_app_on(prefix: &str, brokers: &str, extra: &[(&str, &str)]) -
         ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix),
         ("ZEGO_BRIDGE_HTTP_WORKERS", "2"),
         ("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS", "5000"),
+        // Never the default, which is relative to the working directory: the repository.
+        (
+            "ZEGO_BRIDGE_DEAD_LETTER_PATH",
+            scratch_file("dead-letter.jsonl").to_str().unwrap(),
+        ),
     ]
     .iter()
     .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -231,6 +236,17 @@ pub async fn consume_from(
     count: usize,
     wait: Duration,
 ) -> Vec<Record> {
+    consume_until(bootstrap, topic, wait, |records| records.len() >= count).await
+}
+
+/// Reads every record of `topic` from the beginning until `done` says so or `wait` has passed
+/// since the last one.
+pub async fn consume_until(
+    bootstrap: &str,
+    topic: &str,
+    wait: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("reader-{}", unique_prefix()))
@@ -248,7 +264,7 @@ pub async fn consume_from(
     }
     consumer.assign(&assignment).expect("assign");
     let mut records = Vec::new();
-    while records.len() < count {
+    while !done(&records) {
         let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await else {
             break;
         };
@@ -392,95 +408,27 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}");
 }
 
-/// A tansu broker of a test's own, storing in sqlite so it survives being killed.
-pub struct Tansu {
-    child: std::process::Child,
-    pub bootstrap: String,
-    port: u16,
-    db: std::path::PathBuf,
-}
-
-impl Tansu {
-    pub async fn start() -> Tansu {
-        let port = free_port();
-        let db = scratch_file("tansu.db");
-        Self::start_on(port, db).await
-    }
-
-    async fn start_on(port: u16, db: std::path::PathBuf) -> Tansu {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = std::process::Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            // tansu reads the sqlite path relative to its working directory, whatever the slashes.
-            .current_dir(db.parent().expect("a directory"))
-            .arg("--storage-engine")
-            .arg(format!(
-                "sqlite://{}",
-                db.file_name().expect("a file name").to_string_lossy()
-            ))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tansu on PATH (scripts/test installs it)");
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+/// Creates every event type's topic under `prefix` with `replication` replicas each.
+pub async fn create_replicated_topics(bootstrap: &str, prefix: &str, replication: i32) {
+    let names: Vec<String> = catalog::ALL
+        .iter()
+        .map(|kind| format!("{prefix}.{}", kind.name))
+        .collect();
+    let layout = zego_kafka_bridge::kafka::TopicLayout {
+        partitions: PARTITIONS,
+        replication_factor: replication,
+    };
+    let outcomes =
+        zego_kafka_bridge::kafka::create_topics(bootstrap, &Default::default(), &names, layout)
             .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "tansu did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Tansu {
-            child,
-            bootstrap: format!("127.0.0.1:{port}"),
-            port,
-            db,
-        }
+            .expect("topics created");
+    for (name, outcome) in outcomes {
+        assert_eq!(
+            outcome,
+            zego_kafka_bridge::kafka::TopicCreation::Created,
+            "{name}"
+        );
     }
-
-    pub fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Starts the broker again on the same port and storage.
-    pub async fn restart(&mut self) {
-        let fresh = Self::start_on(self.port, self.db.clone()).await;
-        let old = std::mem::replace(self, fresh);
-        std::mem::forget(old);
-    }
-
-    pub fn freeze(&self) {
-        signal(self.child.id(), "STOP");
-    }
-
-    pub fn thaw(&self) {
-        signal(self.child.id(), "CONT");
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        signal_quietly(self.child.id(), "CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn signal_quietly(pid: u32, name: &str) {
-    let _ = std::process::Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status();
 }
 
 /// Creates every event type's topic under `prefix` on the given brokers.
@@ -511,42 +459,38 @@ async fn post_one(client: &reqwest::Client, url: &str, seq: usize) -> (usize, u1
     (seq, status)
 }
 
-/// What [`post_during`] saw: the seqs answered 200, and when each was answered.
+/// What a load saw: every callback sent, its status (0: no answer) and when it was answered.
 pub struct Load {
     /// Callbacks sent.
     pub sent: usize,
     pub accepted: std::collections::BTreeSet<usize>,
-    /// Seqs answered 200 after `mark` (see [`post_during`]).
-    pub accepted_after_mark: usize,
+    /// `(seq, status, answered at, from the start of the load)`.
+    pub answers: Vec<(usize, u16, Duration)>,
 }
+
+impl Load {
+    /// Answers with `status` given between `from` and `to` after the start of the load.
+    pub fn count_between(&self, status: u16, from: Duration, to: Duration) -> usize {
+        self.answers
+            .iter()
+            .filter(|(_, answered, at)| *answered == status && *at >= from && *at < to)
+            .count()
+    }
+}
+
+/// Set to end a load started with [`post_until`].
+pub type StopFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
 /// Full load (20 at a time) in the background until the server at `url` is gone, for tests
 /// that stop or kill the bridge in the middle of it.
 pub fn load_until_gone(url: &str) -> tokio::task::JoinHandle<Load> {
     let url = url.to_owned();
-    tokio::spawn(async move {
-        post_during(
-            &url,
-            Duration::from_secs(20),
-            20,
-            Duration::ZERO,
-            Duration::ZERO,
-        )
-        .await
-    })
+    tokio::spawn(async move { post_until(&url, StopFlag::default(), 20, Duration::ZERO).await })
 }
 
-/// Posts `mix_start` callbacks, `parallel` at a time, each signed afresh, with `pause`
-/// between rounds, for `duration` or until the server is gone (a whole round refused). Counts
-/// the 200s answered after `mark` from the start, to show the load really spanned a fault
-/// injected then.
-pub async fn post_during(
-    url: &str,
-    duration: Duration,
-    parallel: usize,
-    mark: Duration,
-    pause: Duration,
-) -> Load {
+/// Posts `mix_start` callbacks, `parallel` at a time, each signed afresh, with `pause` between
+/// rounds, until `stop` is set or the server is gone (a whole round unanswered).
+pub async fn post_until(url: &str, stop: StopFlag, parallel: usize, pause: Duration) -> Load {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -555,30 +499,32 @@ pub async fn post_during(
     let mut load = Load {
         sent: 0,
         accepted: std::collections::BTreeSet::new(),
-        accepted_after_mark: 0,
+        answers: Vec::new(),
     };
     let mut next = 0;
-    while started.elapsed() < duration {
-        let answers = futures_util::future::join_all(
-            (next..next + parallel).map(|seq| post_one(&client, url, seq)),
-        )
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let answers = futures_util::future::join_all((next..next + parallel).map(|seq| {
+            let client = &client;
+            async move {
+                let (seq, status) = post_one(client, url, seq).await;
+                (seq, status, started.elapsed())
+            }
+        }))
         .await;
         next += parallel;
         load.sent += parallel;
-        if !pause.is_zero() {
-            tokio::time::sleep(pause).await;
-        }
-        let after_mark = started.elapsed() > mark;
-        if answers.iter().all(|(_, status)| *status == 0) {
-            break;
-        }
-        for (seq, status) in answers {
+        let gone = answers.iter().all(|(_, status, _)| *status == 0);
+        for &(seq, status, _) in &answers {
             if status == 200 {
                 load.accepted.insert(seq);
-                if after_mark {
-                    load.accepted_after_mark += 1;
-                }
             }
+        }
+        load.answers.extend(answers);
+        if gone {
+            break;
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
         }
     }
     load

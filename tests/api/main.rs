@@ -4,6 +4,7 @@ mod callbacks;
 mod errors;
 mod helpers;
 mod hostile;
+mod kafka_cluster;
 mod operations;
 mod outages;
 mod process;

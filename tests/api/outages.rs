@@ -1,89 +1,313 @@
-//! Real processes under load: the broker killed and restarted, the broker frozen, and the
-//! bridge stopped with SIGTERM in every ack mode. Every callback answered 200 is found in Kafka
-//! (or, where the mode says so, in the dead-letter file).
+//! Real processes under load: Apache Kafka clusters of three brokers failing in every way an
+//! operator meets (a leader killed, a broker frozen, two brokers down, an outage longer than
+//! `message.timeout.ms`, a rolling restart, the whole cluster restarted), each with one bridge
+//! per ack mode under load; and the bridge stopped with SIGTERM in every ack mode. Every
+//! callback answered 200 is found in Kafka or, where the mode says so, in the dead-letter file.
+//!
+//! The cluster tests are named `three_brokers_*`; `scripts/test` runs them one at a time after
+//! the rest, as each starts four JVMs of its own.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
 
 use crate::helpers::*;
+use crate::kafka_cluster::{KafkaCluster, NodeAction};
 
-/// What happens to the broker while the bridge is under load.
-enum BrokerFault {
-    /// `kill -9`, 2 s down, then started again on the same port and storage.
-    KillAndRestart,
-    /// `SIGSTOP` for 3 s, then `SIGCONT`: far shorter than `message.timeout.ms` (tansu breaks
-    /// when an idempotent producer's messages time out; longer outages are tested on the
-    /// mock cluster).
-    Freeze,
+const MODES: [&str; 3] = ["queued", "delivered", "spooled"];
+
+/// One bridge per ack mode, each with topics of its own on the same cluster.
+struct ModeBridge {
+    mode: &'static str,
+    app: TestApp,
+    dead: PathBuf,
 }
 
-/// Runs a paced load against a bridge on a tansu of its own, injects the fault 0.5 s in, and
-/// checks that every callback answered 200 is in Kafka or dead-lettered.
-async fn survives(fault: BrokerFault, name: &str) {
-    let mut tansu = Tansu::start().await;
-    let prefix = unique_prefix();
-    create_topics_on(&tansu.bootstrap, &prefix).await;
-    let dead = scratch_file("dead.jsonl");
-    let app = spawn_app_on(
-        &prefix,
-        &tansu.bootstrap,
-        &[
-            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "60000"),
+async fn bridges_on(cluster: &KafkaCluster, extra: &[(&str, &str)]) -> Vec<ModeBridge> {
+    let mut bridges = Vec::new();
+    for mode in MODES {
+        let prefix = unique_prefix();
+        create_replicated_topics(&cluster.bootstrap, &prefix, 3).await;
+        let dead = scratch_file("dead.jsonl");
+        let spool = scratch_file("spool");
+        let mut vars = vec![
+            ("ZEGO_BRIDGE_ACK_MODE", mode),
             ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
-        ],
+            ("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS", "20000"),
+        ];
+        if mode == "spooled" {
+            vars.push(("ZEGO_BRIDGE_SPOOL_DIR", spool.to_str().unwrap()));
+        }
+        // A mode's own setting is refused in the other modes.
+        vars.extend(
+            extra.iter().filter(|(name, _)| {
+                mode == "delivered" || *name != "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS"
+            }),
+        );
+        let app = spawn_app_on(&prefix, &cluster.bootstrap, &vars).await;
+        bridges.push(ModeBridge { mode, app, dead });
+    }
+    bridges
+}
+
+/// Every `mix_start` of the load has the key `t`, so one partition takes all of it: librdkafka's
+/// default partitioner (`consistent_random`) maps a key to CRC-32 modulo the partition count.
+fn busiest_partition() -> i32 {
+    (crc32fast::hash(b"t") % PARTITIONS as u32) as i32
+}
+
+/// The broker leading `partition` of `topic`, from the cluster's metadata.
+async fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> i32 {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap();
+        let metadata = client
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata");
+        metadata.topics()[0]
+            .partitions()
+            .iter()
+            .find(|p| p.id() == partition)
+            .expect("the partition")
+            .leader()
+    })
+    .await
+    .unwrap()
+}
+
+/// What a fault did, for the assertions that follow it.
+struct Window {
+    /// From the start of the load: when the fault began and when it was repaired.
+    began: Duration,
+    repaired: Duration,
+}
+
+/// Runs a paced load on one bridge per ack mode, lets `fault` act on the cluster 1 s in, goes on
+/// 3 s past the repair, and checks every mode: each callback answered 200 is in Kafka or
+/// dead-lettered (after `replay` where the mode dead-letters by design). Returns the loads and the
+/// window for scenario-specific checks.
+async fn under_fault<F, Fut>(
+    name: &str,
+    extra: &[(&str, &str)],
+    fault: F,
+) -> Vec<(&'static str, Load, usize)>
+where
+    F: FnOnce(std::sync::Arc<KafkaCluster>, i32) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let cluster = std::sync::Arc::new(KafkaCluster::start(3, false).await);
+    let bridges = bridges_on(&cluster, extra).await;
+    let leader = leader_of(
+        &cluster.bootstrap,
+        &bridges[0].app.topic("mix.started"),
+        busiest_partition(),
     )
     .await;
-    let url = app.callbacks_url.clone();
-    // Paced: the point is load across the fault, and sqlite-backed tansu reads back slowly.
-    let posting = tokio::spawn(async move {
-        post_during(
-            &url,
-            Duration::from_secs(5),
-            5,
-            Duration::from_millis(600),
-            Duration::from_millis(10),
-        )
-        .await
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    match fault {
-        BrokerFault::KillAndRestart => {
-            tansu.kill();
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            tansu.restart().await;
+    let stop = StopFlag::default();
+    let started = Instant::now();
+    let loads: Vec<_> = bridges
+        .iter()
+        .map(|bridge| {
+            let (url, stop) = (bridge.app.callbacks_url.clone(), stop.clone());
+            tokio::spawn(async move { post_until(&url, stop, 4, Duration::from_millis(20)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let began = started.elapsed();
+    fault(cluster.clone(), leader).await;
+    let window = Window {
+        began,
+        repaired: started.elapsed(),
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut results = Vec::new();
+    for (bridge, load) in bridges.into_iter().zip(loads) {
+        let load = load.await.unwrap();
+        let ModeBridge { mode, app, dead } = bridge;
+        let topic = app.topic("mix.started");
+        let accepted_during = load.count_between(200, window.began, window.repaired);
+        // A clean stop drains the producer and, in `spooled`, the spool.
+        app.stop().await;
+        let mut dead_lettered = dead_lettered_seqs(&dead);
+        if !dead_lettered.is_empty() {
+            replay_file(&cluster.bootstrap, &dead);
         }
-        BrokerFault::Freeze => {
-            tansu.freeze();
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            tansu.thaw();
+        let expected = &load.accepted;
+        let records = consume_until(
+            &cluster.bootstrap,
+            &topic,
+            Duration::from_secs(20),
+            |records| seqs(records).is_superset(expected),
+        )
+        .await;
+        report_figures(
+            &format!("{name}-{mode}"),
+            load.sent,
+            load.accepted.len(),
+            &records,
+            dead_lettered.len(),
+        );
+        let delivered = seqs(&records);
+        // Dead letters count only once replayed: they must be in Kafka now.
+        dead_lettered.retain(|seq| !delivered.contains(seq));
+        assert!(!load.accepted.is_empty(), "{name}-{mode}: nothing accepted");
+        assert_all_accounted(&load.accepted, &delivered, &BTreeSet::new());
+        eprintln!(
+            "WINDOW {name}-{mode}: fault {:?}..{:?}, 200s in it {accepted_during}, other answers in it {}",
+            window.began,
+            window.repaired,
+            load.answers
+                .iter()
+                .filter(|(_, status, at)| *status != 200 && *at >= window.began && *at < window.repaired)
+                .count()
+        );
+        results.push((mode, load, accepted_during));
+    }
+    results
+}
+
+/// `zego-kafka-bridge replay FILE`, as an operator runs it after an outage.
+fn replay_file(bootstrap: &str, dead: &std::path::Path) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+        .env_clear()
+        .env("ZEGO_BRIDGE_KAFKA_BROKERS", bootstrap)
+        .args(["replay", dead.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "replay: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_brokers_leader_killed_and_restarted() {
+    under_fault("kafka3-leader-kill-9", &[], |cluster, leader| async move {
+        cluster.node(NodeAction::Kill, leader).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        cluster.node(NodeAction::Start, leader).await;
+    })
+    .await;
+}
+
+/// Frozen for 15 s: past the broker session timeout (9 s: the controller fences it and moves
+/// its leaderships) and past the producer's request timeout, shortened here to 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_brokers_leader_frozen_then_resumed() {
+    under_fault(
+        "kafka3-leader-sigstop-15s",
+        &[("ZEGO_BRIDGE_LIBRDKAFKA_REQUEST_TIMEOUT_MS", "10000")],
+        |cluster, leader| async move {
+            cluster.node(NodeAction::Freeze, leader).await;
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            cluster.node(NodeAction::Thaw, leader).await;
+        },
+    )
+    .await;
+}
+
+/// Two of three brokers down: `acks=all` with `min.insync.replicas=2` cannot be met. `queued`
+/// and `spooled` keep accepting (the producer queue, the spool); `delivered` cannot promise and
+/// answers 503. All recover when the brokers return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_brokers_two_down_then_back() {
+    let results = under_fault(
+        "kafka3-two-of-three-down-12s",
+        &[("ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS", "2000")],
+        |cluster, leader| async move {
+            let others: Vec<i32> = cluster
+                .broker_ids()
+                .into_iter()
+                .filter(|id| *id != leader)
+                .collect();
+            for id in &others {
+                cluster.node(NodeAction::Kill, *id).await;
+            }
+            tokio::time::sleep(Duration::from_secs(12)).await;
+            for id in &others {
+                cluster.node(NodeAction::Start, *id).await;
+            }
+        },
+    )
+    .await;
+    for (mode, load, accepted_during) in &results {
+        let refused = load.answers.iter().filter(|(_, s, _)| *s == 503).count();
+        match *mode {
+            "delivered" => assert!(refused > 0, "delivered answered no 503"),
+            _ => assert!(
+                *accepted_during > 0,
+                "{mode} accepted nothing during the outage"
+            ),
         }
     }
-    let load = posting.await.unwrap();
-    assert!(
-        load.accepted_after_mark > 50,
-        "the load spanned the fault: {}",
-        load.accepted_after_mark
-    );
-    let records = consume_from(
-        &tansu.bootstrap,
-        &app.topic("mix.started"),
-        load.accepted.len() * 2,
-        Duration::from_secs(10),
+}
+/// Every broker down for 12 s, longer than a `message.timeout.ms` of 6 s: `queued` dead-letters
+/// what it had accepted and `replay` republishes it; `spooled` keeps its events on disk and
+/// rides the outage out with no dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_brokers_outage_longer_than_the_message_timeout() {
+    let results = under_fault(
+        "kafka3-all-brokers-down-12s-message-timeout-6s",
+        &[
+            ("ZEGO_BRIDGE_LIBRDKAFKA_MESSAGE_TIMEOUT_MS", "6000"),
+            ("ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS", "2000"),
+        ],
+        |cluster, _| async move {
+            for id in cluster.broker_ids() {
+                cluster.node(NodeAction::Kill, id).await;
+            }
+            tokio::time::sleep(Duration::from_secs(12)).await;
+            for id in cluster.broker_ids() {
+                cluster.node(NodeAction::Start, id).await;
+            }
+        },
     )
     .await;
-    app.stop().await;
-    let dead = dead_lettered_seqs(&dead);
-    report_figures(name, load.sent, load.accepted.len(), &records, dead.len());
-    assert_all_accounted(&load.accepted, &seqs(&records), &dead);
+    for (mode, _, accepted_during) in &results {
+        if *mode != "delivered" {
+            assert!(
+                *accepted_during > 0,
+                "{mode} accepted nothing during the outage"
+            );
+        }
+    }
 }
 
+/// Each broker in turn stopped cleanly and started again, as a Kafka upgrade does it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_broker_killed_and_restarted_under_load_loses_nothing() {
-    survives(BrokerFault::KillAndRestart, "broker-kill-9-and-restart").await;
+async fn three_brokers_rolling_restart() {
+    under_fault("kafka3-rolling-restart", &[], |cluster, _| async move {
+        for id in cluster.broker_ids() {
+            cluster.node(NodeAction::Stop, id).await;
+            cluster.node(NodeAction::Start, id).await;
+        }
+    })
+    .await;
 }
 
+/// The whole cluster, controller included, stopped and started again with its data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_broker_loses_nothing() {
-    survives(BrokerFault::Freeze, "broker-sigstop-3s").await;
+async fn three_brokers_whole_cluster_restarted() {
+    under_fault(
+        "kafka3-whole-cluster-restart",
+        &[],
+        |cluster, _| async move {
+            cluster.stop_all().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            cluster.start_all().await;
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -331,6 +331,74 @@ fn moderation_image_time_is_read_as_beijing_time() {
     assert_eq!(key.as_deref(), Some("room_1"));
 }
 
+/// The pairs an outside attack found merged into one id (so the second was answered 200 and
+/// never published), and the spellings of one callback that got two.
+#[test]
+fn the_id_tells_apart_every_callback_the_old_identity_fields_merged() {
+    let id = |body: Json| normalize_json(body)["id"].clone();
+    let envelope = |event: &str| json!({"event": event, "appid": "1", "timestamp": "100", "nonce": "n", "signature": "s"});
+    let with = |event: &str, fields: Json| {
+        let mut body = envelope(event);
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        id(body)
+    };
+    let pairs = [
+        (
+            "room_login",
+            json!({"room_id": "r", "user_account": "u", "session_id": "abc", "user_update_seq": "1"}),
+            json!({"room_id": "r", "user_account": "u", "session_id": "abc", "user_update_seq": "2"}),
+        ),
+        (
+            "compose",
+            json!({"status": "1", "file_url": "a"}),
+            json!({"status": "1", "file_url": "b"}),
+        ),
+        (
+            "room_close",
+            json!({"room_id": "r", "close_reason": "1", "close_time": "1700000000000"}),
+            json!({"room_id": "r", "close_reason": "2", "close_time": "1700000001000"}),
+        ),
+        (
+            "stream_close",
+            json!({"room_id": "r", "stream_id": "s", "type": "0"}),
+            json!({"room_id": "r", "stream_id": "s", "type": "1"}),
+        ),
+    ];
+    for (event, first, second) in pairs {
+        assert_ne!(with(event, first), with(event, second), "{event}");
+    }
+    // One unrecognized callback, as JSON and as a form, with a number or its digits: one id.
+    let json_body = br#"{"event":"room_user_count","appid":"9","timestamp":"1","nonce":"a","signature":"s","room_id":"r9","user_count":3}"#;
+    let form_body =
+        b"event=room_user_count&appid=9&timestamp=2&nonce=b&signature=t&room_id=r9&user_count=3";
+    let string_body = br#"{"event":"room_user_count","appid":9,"timestamp":"3","nonce":"c","signature":"u","room_id":"r9","user_count":"3"}"#;
+    let ids: Vec<Json> = [
+        normalize_body(json_body, Encoding::Json).0["id"].clone(),
+        normalize_body(form_body, Encoding::Form).0["id"].clone(),
+        normalize_body(string_body, Encoding::Json).0["id"].clone(),
+    ]
+    .to_vec();
+    assert_eq!(ids[0], ids[1], "JSON and form");
+    assert_eq!(ids[0], ids[2], "number and digits");
+}
+
+#[test]
+fn zego_event_is_the_catalog_name_whatever_the_spelling() {
+    let event = normalize_json(json!({
+        "event": " Room_Close ", "appid": "1", "timestamp": "1", "nonce": "n", "signature": "s",
+        "room_id": "r"
+    }));
+    assert_eq!(event["type"], "room.closed");
+    assert_eq!(event["zego_event"], "room_close");
+    validate(&event);
+    let unknown = normalize_json(json!({
+        "event": " Room_User_Count", "appid": "1", "timestamp": "1", "nonce": "n", "signature": "s"
+    }));
+    assert_eq!(unknown["zego_event"], "room_user_count");
+}
+
 #[test]
 fn the_id_ignores_nonce_and_timestamp_but_not_identity() {
     let login = |nonce: &str, timestamp: &str, session: &str| {
