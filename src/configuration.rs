@@ -221,9 +221,18 @@ impl Settings {
             .from_iter(ours.iter().cloned())
             .map_err(|err| ConfigError::new("ZEGO_BRIDGE_*", err.to_string()))?;
 
-        let kafka = match non_empty(raw.kafka_brokers) {
-            Some(brokers) => KafkaTarget::Brokers(brokers),
+        let kafka = match raw.kafka_brokers {
             None => KafkaTarget::Embedded,
+            // Set but blank is a mistake (an empty Secret, a bad template), not a wish for the
+            // embedded cluster, which would answer 200 to callbacks it never persists.
+            Some(brokers) if brokers.split(',').all(|broker| broker.trim().is_empty()) => {
+                return Err(ConfigError::new(
+                    "ZEGO_BRIDGE_KAFKA_BROKERS",
+                    "is set but names no broker: give `host:port[,host:port…]`, or unset it to \
+                     try the bridge on the embedded in-memory cluster",
+                ))
+            }
+            Some(brokers) => KafkaTarget::Brokers(brokers.trim().to_owned()),
         };
         let secrets = match (non_empty(raw.callback_secrets), &kafka) {
             (Some(value), _) => CallbackSecrets::parse(&value)
@@ -241,6 +250,12 @@ impl Settings {
         let topics = topic_map(&ours)?;
 
         let librdkafka = librdkafka_properties(&ours)?;
+        crate::kafka::check_properties(&librdkafka).map_err(|(property, reason)| {
+            ConfigError::new(
+                property_variable(&property),
+                format!("librdkafka refuses it: {reason}"),
+            )
+        })?;
 
         let log_events_default = kafka == KafkaTarget::Embedded;
         let ack_mode = match non_empty(raw.ack_mode.clone()).as_deref() {
@@ -424,6 +439,18 @@ fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperti
         properties.0.insert(property, value.clone());
     }
     Ok(properties)
+}
+
+/// The variable that sets a librdkafka property: `sasl.password` is
+/// `ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD`.
+pub fn property_variable(property: &str) -> String {
+    if property.is_empty() {
+        return format!("{LIBRDKAFKA_PREFIX}*");
+    }
+    format!(
+        "{LIBRDKAFKA_PREFIX}{}",
+        property.replace('.', "_").to_ascii_uppercase()
+    )
 }
 
 /// What a Kafka client of the bridge's tools (`replay`) needs: the brokers and librdkafka
@@ -631,6 +658,31 @@ mod tests {
             "rtc.unrecognized"
         );
         assert!(!settings.log_events);
+    }
+
+    #[test]
+    fn blank_brokers_refuse_to_start_instead_of_running_on_the_embedded_cluster() {
+        for blank in ["", "  ", ",", " , "] {
+            let err = settings(&[
+                ("ZEGO_BRIDGE_KAFKA_BROKERS", blank),
+                ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "ZEGO_BRIDGE_KAFKA_BROKERS", "{blank:?}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_or_invalid_librdkafka_property_is_refused_without_its_value() {
+        for (name, value) in [
+            ("ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWRD", "hunter2-opensesame"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_LINGER_MS", "soon-hunter2"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_SECURITY_PROTOCOL", "hunter2ssl"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

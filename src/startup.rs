@@ -98,12 +98,18 @@ pub enum StartupError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    /// Never the values of the properties: they may hold passwords.
     #[error("cannot create the Kafka producer: {0} (check ZEGO_BRIDGE_KAFKA_BROKERS and the ZEGO_BRIDGE_LIBRDKAFKA_* variables)")]
-    Producer(KafkaError),
+    Producer(String),
     #[error("cannot start the embedded Kafka cluster: {0}")]
     Embedded(KafkaError),
     #[error("cannot start the HTTP server: {0}")]
     Server(std::io::Error),
+    #[error("cannot write the dead-letter file {path} (set by ZEGO_BRIDGE_DEAD_LETTER_PATH): {source}; acknowledged events that Kafka refuses would be lost")]
+    DeadLetter {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the spool in {dir} (set by ZEGO_BRIDGE_SPOOL_DIR): {source}")]
     Spool {
         dir: std::path::PathBuf,
@@ -191,15 +197,29 @@ impl Application {
         {
             metrics.set_queue_capacity(capacity);
         }
+        crate::kafka::DeadLetterFile::new(&settings.dead_letter_path)
+            .check_writable()
+            .map_err(|source| StartupError::DeadLetter {
+                path: settings.dead_letter_path.clone(),
+                source,
+            })?;
         let options = PublisherOptions {
             topics: settings.topics.clone(),
             log_events: settings.log_events,
             dead_letter_path: settings.dead_letter_path.clone(),
             unavailable_after: settings.unavailable_after,
         };
-        let publisher = Arc::new(
-            Publisher::new(&config, options, metrics.clone()).map_err(StartupError::Producer)?,
-        );
+        let publisher = Arc::new(Publisher::new(&config, options, metrics.clone()).map_err(
+            |err| {
+                let (property, reason) =
+                    crate::kafka::redacted_config_error(&err, &settings.librdkafka);
+                StartupError::Producer(if property.is_empty() {
+                    reason
+                } else {
+                    format!("`{property}`: {reason}")
+                })
+            },
+        )?);
         let background = publisher.start();
         let spool = match settings.ack_mode {
             AckMode::Spooled => {

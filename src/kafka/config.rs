@@ -1,5 +1,6 @@
 //! The producer's librdkafka configuration: safe defaults, then the user's properties.
 
+use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
 
 use crate::configuration::LibrdkafkaProperties;
@@ -42,4 +43,36 @@ pub fn producer_config(bootstrap_servers: &str, overrides: &LibrdkafkaProperties
         config.set(property, value);
     }
     config
+}
+
+/// Checks the user's librdkafka properties as librdkafka itself reads them (unknown names,
+/// invalid values), so that a mistake stops the bridge before it starts. On error: the property
+/// and what is wrong with it, never its value (it may be a password).
+pub fn check_properties(properties: &LibrdkafkaProperties) -> Result<(), (String, String)> {
+    let mut config = ClientConfig::new();
+    for (property, value) in &properties.0 {
+        config.set(property, value);
+    }
+    match config.create_native_config() {
+        Ok(_) => Ok(()),
+        Err(err) => Err(redacted_config_error(&err, properties)),
+    }
+}
+
+/// A librdkafka configuration error as the property it names and librdkafka's reason, with any
+/// configured value cut out of the reason.
+pub fn redacted_config_error(
+    err: &KafkaError,
+    properties: &LibrdkafkaProperties,
+) -> (String, String) {
+    match err {
+        KafkaError::ClientConfig(_, reason, property, _) => {
+            let mut reason = reason.clone();
+            for value in properties.0.values().filter(|value| value.len() >= 2) {
+                reason = reason.replace(value.as_str(), "<redacted>");
+            }
+            (property.clone(), reason)
+        }
+        other => (String::new(), other.to_string()),
+    }
 }

@@ -5,10 +5,19 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tracing::error;
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+
+/// Most letters written with one `fdatasync`.
+const MAX_BATCH: usize = 10_000;
 
 /// One line of the dead-letter file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -43,8 +52,21 @@ impl DeadLetterFile {
 
     /// Appends one line and waits until it is on disk.
     pub fn write(&self, letter: &DeadLetter) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(letter).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        self.write_batch(std::slice::from_ref(letter))
+    }
+
+    /// Appends one line per letter and waits until all are on disk: one `fdatasync` for the
+    /// batch, so that thousands of letters at once (a purge at shutdown) take milliseconds, not
+    /// seconds.
+    pub fn write_batch<'l>(
+        &self,
+        letters: impl IntoIterator<Item = &'l DeadLetter>,
+    ) -> std::io::Result<()> {
+        let mut lines = Vec::with_capacity(4096);
+        for letter in letters {
+            serde_json::to_writer(&mut lines, letter).map_err(std::io::Error::other)?;
+            lines.push(b'\n');
+        }
         let mut guard = self
             .file
             .lock()
@@ -58,8 +80,22 @@ impl DeadLetterFile {
             );
         }
         let file = guard.as_mut().expect("opened above");
-        file.write_all(&line)?;
+        file.write_all(&lines)?;
         file.sync_data()
+    }
+
+    /// Fails unless the file can be appended to (created if missing, then removed again), so an
+    /// unwritable path is found at start, not when events are being lost.
+    pub fn check_writable(&self) -> std::io::Result<()> {
+        let existed = self.path.exists();
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        if !existed {
+            std::fs::remove_file(&self.path)?;
+        }
+        Ok(())
     }
 
     /// Reads every line of a dead-letter file; a line that does not parse is returned as an
@@ -74,6 +110,124 @@ impl DeadLetterFile {
                 serde_json::from_str(line).map_err(|err| format!("line {}: {err}", index + 1))
             })
             .collect())
+    }
+}
+
+/// An acknowledged event that failed for good, on its way to the dead-letter file.
+pub struct Undeliverable {
+    pub event_id: Uuid,
+    pub letter: DeadLetter,
+}
+
+/// Writes dead letters on a thread of its own: delivery reports hand them over without waiting
+/// for the disk, and the thread writes as many as are waiting with one `fdatasync`, then logs
+/// and counts each. [`DeadLetterWriter::close`] returns once everything handed over is on disk
+/// (or logged as lost), so nothing is left in memory when the process exits.
+pub struct DeadLetterWriter {
+    file: Arc<DeadLetterFile>,
+    metrics: Arc<Metrics>,
+    sender: Mutex<Option<Sender<Undeliverable>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl DeadLetterWriter {
+    pub fn start(file: Arc<DeadLetterFile>, metrics: Arc<Metrics>) -> Self {
+        let (sender, receiver) = channel();
+        let thread = {
+            let (file, metrics) = (file.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name("dead-letters".into())
+                .spawn(move || write_loop(&file, &metrics, &receiver))
+                .expect("a thread for the dead-letter file")
+        };
+        DeadLetterWriter {
+            file,
+            metrics,
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    pub fn file(&self) -> &DeadLetterFile {
+        &self.file
+    }
+
+    /// Hands a letter over; once the writer is closed, writes it at once instead.
+    pub fn submit(&self, item: Undeliverable) {
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let item = match sender.as_ref() {
+            Some(sender) => match sender.send(item) {
+                Ok(()) => return,
+                Err(returned) => returned.0,
+            },
+            None => item,
+        };
+        drop(sender);
+        record(&self.file, &self.metrics, vec![item]);
+    }
+
+    /// Writes everything handed over so far and stops the thread.
+    pub fn close(&self) {
+        self.sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_loop(file: &DeadLetterFile, metrics: &Metrics, receiver: &Receiver<Undeliverable>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        record(file, metrics, batch);
+    }
+}
+
+/// Writes a batch, then logs and counts each letter: saved, or lost with the reason.
+fn record(file: &DeadLetterFile, metrics: &Metrics, batch: Vec<Undeliverable>) {
+    match file.write_batch(batch.iter().map(|item| &item.letter)) {
+        Ok(()) => {
+            for item in &batch {
+                metrics.dead_lettered(&item.letter.topic);
+                error!(
+                    event_id = %item.event_id,
+                    topic = %item.letter.topic,
+                    error = %item.letter.error,
+                    dead_letter_file = %file.path().display(),
+                    "an acknowledged event could not be delivered; saved to the dead-letter file \
+                     (publish it again with `zego-kafka-bridge replay`)"
+                );
+            }
+        }
+        Err(write_error) => {
+            for item in &batch {
+                metrics.dead_letter_write_failed();
+                error!(
+                    event_id = %item.event_id,
+                    topic = %item.letter.topic,
+                    error = %item.letter.error,
+                    %write_error,
+                    "an acknowledged event could not be delivered nor written to the dead-letter \
+                     file: IT IS LOST"
+                );
+            }
+        }
     }
 }
 

@@ -11,8 +11,8 @@ mod record;
 mod topics;
 
 pub use admin::{create_topics, TopicCreation, TopicLayout};
-pub use config::{producer_config, ProducerDefaults};
-pub use dead_letter::{DeadLetter, DeadLetterFile};
+pub use config::{check_properties, producer_config, redacted_config_error, ProducerDefaults};
+pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 pub use embedded::EmbeddedCluster;
 pub use health::KafkaHealth;
 pub use publisher::{

@@ -22,15 +22,16 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use super::dead_letter::{DeadLetter, DeadLetterFile};
+use super::dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 use super::health::KafkaHealth;
 use super::record::{headers_for, owned_headers};
 use super::topics::TopicMap;
 use crate::event::{Event, EventType};
 use crate::metrics::{DeliveryOutcome, Metrics};
 
-/// How long to wait, after purging at shutdown, for the purged events' reports to be logged.
-const PURGE_REPORT_WAIT: Duration = Duration::from_secs(1);
+/// How long to wait, after purging, for the purged events' reports: each comes back at once
+/// (nothing waits for a broker), so this bounds only a stuck disk under the dead-letter file.
+const PURGE_REPORT_WAIT: Duration = Duration::from_secs(30);
 /// How many times one event may be moved to a rebuilt producer before it is dead-lettered.
 const MAX_RESCUES: u8 = 3;
 
@@ -102,7 +103,7 @@ struct Rescued {
 struct Shared {
     metrics: Arc<Metrics>,
     health: Arc<KafkaHealth>,
-    dead_letters: DeadLetterFile,
+    dead_letters: DeadLetterWriter,
     rescue: mpsc::UnboundedSender<Rescued>,
     rebuild: Notify,
     log_events: bool,
@@ -206,19 +207,11 @@ impl DeliveryContext {
             pending.complete(Err(error.to_owned()));
             return;
         }
-        let letter = dead_letter(error, message);
-        match letter.and_then(|letter| shared.dead_letters.write(&letter)) {
-            Ok(()) => {
-                shared.metrics.dead_lettered(message.topic());
-                error!(
-                    event_id = %pending.event_id,
-                    topic = message.topic(),
-                    %error,
-                    dead_letter_file = %shared.dead_letters.path().display(),
-                    "an acknowledged event could not be delivered; saved to the dead-letter file \
-                     (publish it again with `zego-kafka-bridge replay`)"
-                );
-            }
+        match dead_letter(error, message) {
+            Ok(letter) => shared.dead_letters.submit(Undeliverable {
+                event_id: pending.event_id,
+                letter,
+            }),
             Err(write_error) => {
                 shared.metrics.dead_letter_write_failed();
                 error!(
@@ -314,10 +307,14 @@ impl Publisher {
         metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
         let (rescue, rescued) = mpsc::unbounded_channel();
+        let dead_letters = DeadLetterWriter::start(
+            Arc::new(DeadLetterFile::new(options.dead_letter_path.clone())),
+            metrics.clone(),
+        );
         let shared = Arc::new(Shared {
             metrics,
             health: Arc::new(KafkaHealth::default()),
-            dead_letters: DeadLetterFile::new(options.dead_letter_path.clone()),
+            dead_letters,
             rescue,
             rebuild: Notify::new(),
             log_events: options.log_events,
@@ -470,7 +467,7 @@ impl Publisher {
         });
         match letter
             .map_err(std::io::Error::other)
-            .and_then(|letter| shared.dead_letters.write(&letter))
+            .and_then(|letter| shared.dead_letters.file().write(&letter))
         {
             Ok(()) => {
                 shared.metrics.dead_lettered(&record.topic);
@@ -492,17 +489,19 @@ impl Publisher {
 
     /// Waits up to `timeout` for every queued event to be delivered (or to fail). Returns how
     /// many were still undelivered when the time ran out; those are purged, which reports each
-    /// through the delivery callback: each is logged with its id and dead-lettered.
+    /// through the delivery callback: each is logged with its id and dead-lettered. Returns only
+    /// once every report was handled and every dead letter is on disk.
     pub fn flush(&self, timeout: Duration) -> i32 {
         let generation = self.generation.load_full();
-        if generation.producer.flush(Timeout::After(timeout)).is_ok() {
-            return 0;
+        let mut undelivered = 0;
+        if generation.producer.flush(Timeout::After(timeout)).is_err() {
+            undelivered = generation.producer.in_flight_count();
+            generation
+                .producer
+                .purge(PurgeConfig::default().queue().inflight());
+            drain_reports(&generation.producer);
         }
-        let undelivered = generation.producer.in_flight_count();
-        generation
-            .producer
-            .purge(PurgeConfig::default().queue().inflight());
-        let _ = generation.producer.flush(Timeout::After(PURGE_REPORT_WAIT));
+        self.shared.dead_letters.close();
         undelivered
     }
 
@@ -543,7 +542,7 @@ impl Publisher {
         old.context().retired.store(true, Ordering::Release);
         old.producer
             .purge(PurgeConfig::default().queue().inflight());
-        let _ = old.producer.flush(Timeout::After(PURGE_REPORT_WAIT));
+        drain_reports(&old.producer);
         self.shared.health.clear_fatal_error();
         self.shared.metrics.producer_rebuilt();
         let count = self.rebuilds.fetch_add(1, Ordering::Relaxed) + 1;
@@ -635,6 +634,23 @@ impl Publisher {
             }
         }
         metrics.set_kafka_reachable(health.is_reachable());
+    }
+}
+
+/// Waits until the producer has handed every delivery report to its callback: librdkafka counts
+/// a message in `in_flight_count` until its report was served. A producer dropped before that
+/// loses the events whose reports it still held.
+fn drain_reports(producer: &ThreadedProducer<DeliveryContext>) {
+    let started = Instant::now();
+    while producer.in_flight_count() > 0 {
+        if started.elapsed() > PURGE_REPORT_WAIT {
+            error!(
+                remaining = producer.in_flight_count(),
+                "delivery reports of purged events did not come back: those events are LOST"
+            );
+            return;
+        }
+        let _ = producer.flush(Timeout::After(Duration::from_millis(100)));
     }
 }
 

@@ -96,13 +96,22 @@ pub enum SecretsError {
     EmptyEntry { position: usize },
     #[error("entry {position} has an empty secret after `=`")]
     EmptySecret { position: usize },
-    #[error("entry {position}: `{app_id}` before `=` is not an AppID (an unsigned integer)")]
-    BadAppId { position: usize, app_id: String },
+    // The text before `=` is not echoed: it may be part of a secret that holds a `=`.
+    #[error("entry {position}: the text before `=` is not an AppID (an unsigned integer); a secret that holds `=` or `,` must be given in the JSON form")]
+    BadAppId { position: usize },
+    #[error("the JSON form must be an object whose keys are `*` (any app) or an AppID and whose values are a secret or a list of secrets, each non-empty: {0}")]
+    BadJson(String),
 }
 
 impl CallbackSecrets {
-    /// Parses comma-separated entries, each `SECRET` (any app) or `APPID=SECRET` (that app).
+    /// Parses comma-separated entries, each `SECRET` (any app) or `APPID=SECRET` (that app); or,
+    /// when the value starts with `{`, a JSON object from `*` (any app) or an AppID to a secret
+    /// or a list of secrets, which can hold any character:
+    /// `{"*": ["old", "new"], "4242": "a,b=c"}`.
     pub fn parse(value: &str) -> Result<Self, SecretsError> {
+        if value.trim_start().starts_with('{') {
+            return Self::parse_json(value);
+        }
         let mut secrets = CallbackSecrets::default();
         for (index, entry) in value.split(',').enumerate() {
             let position = index + 1;
@@ -113,13 +122,9 @@ impl CallbackSecrets {
             match entry.split_once('=') {
                 Some((app_id, secret)) => {
                     let app_id_text = app_id.trim();
-                    let app_id =
-                        app_id_text
-                            .parse::<u64>()
-                            .map_err(|_| SecretsError::BadAppId {
-                                position,
-                                app_id: app_id_text.to_owned(),
-                            })?;
+                    let app_id = app_id_text
+                        .parse::<u64>()
+                        .map_err(|_| SecretsError::BadAppId { position })?;
                     let secret = secret.trim();
                     if secret.is_empty() {
                         return Err(SecretsError::EmptySecret { position });
@@ -132,6 +137,45 @@ impl CallbackSecrets {
                 }
                 None => secrets.any_app.push(Secret::new(entry)),
             }
+        }
+        Ok(secrets)
+    }
+
+    fn parse_json(value: &str) -> Result<Self, SecretsError> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        // serde_json's messages name positions and types, never the text of a value.
+        let map: std::collections::BTreeMap<String, OneOrMany> = serde_json::from_str(value)
+            .map_err(|err| {
+                SecretsError::BadJson(format!("line {}, column {}", err.line(), err.column()))
+            })?;
+        let mut secrets = CallbackSecrets::default();
+        for (app, listed) in map {
+            let listed = match listed {
+                OneOrMany::One(secret) => vec![secret],
+                OneOrMany::Many(list) => list,
+            };
+            if listed.is_empty() || listed.iter().any(String::is_empty) {
+                return Err(SecretsError::BadJson(format!(
+                    "an empty secret for {app:?}"
+                )));
+            }
+            let listed = listed.iter().map(|secret| Secret::new(secret));
+            if app == "*" {
+                secrets.any_app.extend(listed);
+            } else {
+                let app_id = app.parse::<u64>().map_err(|_| {
+                    SecretsError::BadJson(format!("key {app:?} is neither `*` nor an AppID"))
+                })?;
+                secrets.per_app.entry(app_id).or_default().extend(listed);
+            }
+        }
+        if secrets.is_empty() {
+            return Err(SecretsError::BadJson("no secret".to_owned()));
         }
         Ok(secrets)
     }
@@ -282,6 +326,29 @@ mod tests {
     }
 
     #[test]
+    fn the_json_form_holds_any_character_in_a_secret() {
+        let secrets =
+            CallbackSecrets::parse(r#" {"*": ["a,b=c", " spaced "], "42": "x\"y,z"} "#).unwrap();
+        assert_eq!(secrets.count(), 3);
+        for secret in ["a,b=c", " spaced "] {
+            assert_eq!(secrets.verify(7, "1", "2", &sign(secret, "1", "2")), Ok(()));
+        }
+        assert_eq!(
+            secrets.verify(42, "1", "2", &sign("x\"y,z", "1", "2")),
+            Ok(())
+        );
+        assert_eq!(
+            secrets.verify(7, "1", "2", &sign("x\"y,z", "1", "2")),
+            Err(SignatureRefusal::Mismatch)
+        );
+        assert_eq!(
+            secrets.verify(7, "1", "2", &sign("a", "1", "2")),
+            Err(SignatureRefusal::Mismatch),
+            "no part of a secret is a secret"
+        );
+    }
+
+    #[test]
     fn malformed_secret_lists_are_explained_without_the_secret() {
         assert_eq!(
             CallbackSecrets::parse("a,,b").unwrap_err(),
@@ -293,6 +360,21 @@ mod tests {
         );
         let err = CallbackSecrets::parse("app=topsecret").unwrap_err();
         assert!(!err.to_string().contains("topsecret"), "{err}");
+        // A secret that holds `=`: neither half may be echoed.
+        let err = CallbackSecrets::parse("s3cr3tHalf=otherHalf").unwrap_err();
+        assert_eq!(err, SecretsError::BadAppId { position: 1 });
+        assert!(!err.to_string().contains("s3cr3tHalf"), "{err}");
+        for bad in [
+            r#"{"*": ""}"#,
+            r#"{"x": "s3cr3t"}"#,
+            r#"{"*": []}"#,
+            r#"{"*": "s3cr3t""#,
+            "{}",
+        ] {
+            let err = CallbackSecrets::parse(bad).unwrap_err();
+            assert!(matches!(err, SecretsError::BadJson(_)), "{bad}: {err:?}");
+            assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        }
         assert!(
             !format!("{:?}", CallbackSecrets::parse("topsecret").unwrap()).contains("topsecret")
         );

@@ -1,5 +1,6 @@
 //! Integration tests: the real bridge against a real broker (see `helpers`).
 
+mod attacks;
 mod callbacks;
 mod errors;
 mod helpers;

@@ -267,9 +267,7 @@ async fn three_brokers_outage_longer_than_the_message_timeout() {
                 cluster.node(NodeAction::Kill, id).await;
             }
             tokio::time::sleep(Duration::from_secs(12)).await;
-            for id in cluster.broker_ids() {
-                cluster.node(NodeAction::Start, id).await;
-            }
+            cluster.start_all().await;
         },
     )
     .await;

@@ -1,0 +1,207 @@
+//! Regressions of what an outside attack found: a callback acknowledged and then lost, a forged
+//! one published, bad configuration accepted. Each test here failed on the code it was found in.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::helpers::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_zego-kafka-bridge");
+
+fn bridge() -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+/// A captured signature re-sent in another case, or padded, on a forged body is the same
+/// signature: refused as a replay, never published (it was, once per case variant).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recased_captured_signature_cannot_publish_a_forged_body() {
+    let app = spawn_app().await;
+    let callback = sign(&mix_start(1), SECRET);
+    assert_eq!(app.post(&callback).await.status, 200);
+    let body = String::from_utf8(callback.body.clone()).unwrap();
+    let signature = serde_json::from_str::<serde_json::Value>(&body).unwrap()["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (n, variant) in [
+        signature.to_ascii_uppercase(),
+        format!(" {signature} "),
+        signature
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let forged = body
+            .replace(&signature, &variant)
+            .replace(r#""seq":"1""#, &format!(r#""seq":"{}""#, 900 + n));
+        let answer = app.post_raw(Some("application/json"), forged).await;
+        assert_eq!(answer.status, 401, "{variant:?}: {:?}", answer.body);
+    }
+    let records = consume(&app.topic("mix.started"), 4, Duration::from_secs(3)).await;
+    assert_eq!(
+        seqs(&records),
+        BTreeSet::from([1]),
+        "only the genuine callback"
+    );
+}
+
+/// Distinct callbacks that the old per-type identity fields merged are both published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_that_differ_only_outside_the_old_identity_fields_are_both_published() {
+    let app = spawn_app().await;
+    for seq in ["1", "2"] {
+        let body = format!(
+            r#"{{"event":"room_login","appid":"1","timestamp":"1","nonce":"1","signature":"s","room_id":"r","user_account":"u","session_id":"not-a-number","user_update_seq":"{seq}"}}"#
+        );
+        assert_eq!(app.post_signed(&body).await.status, 200);
+    }
+    let records = consume(&app.topic("user.logged_in"), 2, Duration::from_secs(5)).await;
+    let distinct: BTreeSet<String> = records
+        .iter()
+        .map(|record| record.value["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(distinct.len(), 2, "{records:?}");
+}
+
+/// A form value whose percent-encoding is not UTF-8 is refused, not published with U+FFFD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_value_that_is_not_utf8_gets_400() {
+    let app = spawn_app().await;
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let signature = zego_kafka_bridge::zego::sign(SECRET, &timestamp, "n1");
+    let form = format!(
+        "event=room_close&appid=1&timestamp={timestamp}&nonce=n1&signature={signature}&room_id=%FF%FE"
+    );
+    let answer = app
+        .post_raw(Some("application/x-www-form-urlencoded"), form)
+        .await;
+    assert_eq!(answer.status, 400, "{:?}", answer.body);
+    assert!(
+        answer.body["message"].as_str().unwrap().contains("room_id"),
+        "{:?}",
+        answer.body
+    );
+}
+
+/// With a long linger and a short deadline, every event purged at shutdown is in the dead-letter
+/// file (or in Kafka) before the process exits. It once waited a fixed second for the reports
+/// while each letter was fsync'd alone, and exited with some in neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let dead = scratch_file("dead.jsonl");
+    let brokers = brokers();
+    let bridge = BridgeProcess::start(&[
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+        ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        ("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS", "200"),
+        // Nothing leaves before the deadline: every accepted event is purged at shutdown.
+        ("ZEGO_BRIDGE_LIBRDKAFKA_LINGER_MS", "60000"),
+        ("ZEGO_BRIDGE_LIBRDKAFKA_BATCH_SIZE", "100000000"),
+        ("ZEGO_BRIDGE_LIBRDKAFKA_BATCH_NUM_MESSAGES", "1000000"),
+    ])
+    .await;
+    let accepted = post_parallel(&bridge.callbacks_url, 0..3000, 50).await;
+    assert_eq!(accepted.len(), 3000);
+    let (code, output) = bridge.terminate();
+    assert_eq!(
+        code,
+        Some(3),
+        "undelivered at the deadline: exit 3\n{output}"
+    );
+    assert!(
+        !output.contains("Failed to flush outstanding messages"),
+        "{output}"
+    );
+    let dead = dead_lettered_seqs(&dead);
+    let records = consume(
+        &format!("{prefix}.mix.started"),
+        accepted.len(),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(
+        !dead.is_empty(),
+        "the deadline purged nothing: the test proves nothing"
+    );
+    assert_all_accounted(&accepted, &seqs(&records), &dead);
+}
+
+#[test]
+fn an_unwritable_dead_letter_path_stops_the_bridge_at_start() {
+    let output = bridge()
+        .env("ZEGO_BRIDGE_KAFKA_BROKERS", "127.0.0.1:9")
+        .env("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET)
+        .env("ZEGO_BRIDGE_LISTEN_ADDR", "127.0.0.1:0")
+        .env("ZEGO_BRIDGE_ADMIN_ADDR", "127.0.0.1:0")
+        .env(
+            "ZEGO_BRIDGE_DEAD_LETTER_PATH",
+            "/nonexistent-directory/dead.jsonl",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ZEGO_BRIDGE_DEAD_LETTER_PATH"), "{stderr}");
+}
+
+/// Configuration mistakes exit 2 before anything starts, naming the variable and never a value.
+#[test]
+fn configuration_mistakes_exit_2_without_printing_secrets() {
+    for (vars, variable) in [
+        (
+            vec![
+                ("ZEGO_BRIDGE_KAFKA_BROKERS", " "),
+                ("ZEGO_BRIDGE_CALLBACK_SECRETS", "hunter2hunter2"),
+            ],
+            "ZEGO_BRIDGE_KAFKA_BROKERS",
+        ),
+        (
+            vec![
+                ("ZEGO_BRIDGE_KAFKA_BROKERS", "127.0.0.1:9"),
+                ("ZEGO_BRIDGE_CALLBACK_SECRETS", "hunter2hunter2"),
+                ("ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWRD", "hunter2hunter2"),
+            ],
+            "ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWRD",
+        ),
+        (
+            vec![
+                ("ZEGO_BRIDGE_KAFKA_BROKERS", "127.0.0.1:9"),
+                ("ZEGO_BRIDGE_CALLBACK_SECRETS", "hunter2hunter2=rest"),
+            ],
+            "ZEGO_BRIDGE_CALLBACK_SECRETS",
+        ),
+    ] {
+        let output = bridge().envs(vars).output().unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(2), "{variable}: {printed}");
+        assert!(printed.contains(variable), "{printed}");
+        assert!(
+            !printed.contains("hunter2"),
+            "a secret was printed: {printed}"
+        );
+    }
+}
