@@ -130,8 +130,9 @@ proptest! {
     #[test]
     fn what_is_signed_verifies_and_any_change_does_not(
         // A secret is printable ASCII without the list's own separators (`,` between entries,
-        // `=` after an app id) and without edge blanks, which the parser trims away.
-        secret in "[!-~&&[^,=]]([ -~&&[^,=]]{0,38}[!-~&&[^,=]])?",
+        // `=` after an app id) and without edge blanks, which the parser trims away; a value
+        // that starts with `{` is the JSON form.
+        secret in "[!-~&&[^,={]]([ -~&&[^,=]]{0,38}[!-~&&[^,=]])?",
         timestamp in "[0-9]{1,12}",
         nonce in "[0-9a-zA-Z]{1,20}",
         other in "[0-9a-zA-Z]{1,20}",
