@@ -130,6 +130,9 @@ pub struct Settings {
     /// With [`AckMode::Spooled`]: where the write-ahead spool lives, and its size limit.
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
+    /// With [`AckMode::Spooled`]: how long the spool may fail to write before liveness fails
+    /// (and Kubernetes restarts the pod); it recovers by itself before that if the disk does.
+    pub spool_liveness_grace: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Log every published event (on by default only with the embedded cluster).
@@ -170,6 +173,7 @@ struct RawSettings {
     kafka_probe_interval_ms: Option<String>,
     spool_dir: Option<String>,
     spool_max_bytes: Option<String>,
+    spool_liveness_grace_ms: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     log_events: Option<String>,
@@ -198,6 +202,7 @@ pub const VARIABLES: &[&str] = &[
     "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
     "ZEGO_BRIDGE_SPOOL_DIR",
     "ZEGO_BRIDGE_SPOOL_MAX_BYTES",
+    "ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS",
     "ZEGO_BRIDGE_LOG_FORMAT",
     "ZEGO_BRIDGE_LOG_LEVEL",
     "ZEGO_BRIDGE_LOG_EVENTS",
@@ -272,6 +277,10 @@ impl Settings {
         for (variable, value) in [
             ("ZEGO_BRIDGE_SPOOL_DIR", &raw.spool_dir),
             ("ZEGO_BRIDGE_SPOOL_MAX_BYTES", &raw.spool_max_bytes),
+            (
+                "ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS",
+                &raw.spool_liveness_grace_ms,
+            ),
         ] {
             if ack_mode != AckMode::Spooled && non_empty(value.clone()).is_some() {
                 return Err(ConfigError::new(
@@ -380,6 +389,12 @@ impl Settings {
                 1024 * 1024 * 1024,
                 1024 * 1024..=u64::MAX,
             )?,
+            spool_liveness_grace: Duration::from_millis(parse_number(
+                "ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS",
+                raw.spool_liveness_grace_ms,
+                60_000,
+                1_000..=3_600_000,
+            )?),
             probe_interval: Duration::from_millis(parse_number(
                 "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
                 raw.kafka_probe_interval_ms,

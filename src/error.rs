@@ -52,6 +52,8 @@ pub enum CallbackError {
     UnsupportedMediaType(String),
     #[error("body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
+    #[error("the event would be {size} bytes, more than the {limit} bytes Kafka's producer takes (message.max.bytes): no retry can deliver it")]
+    EventTooLarge { size: usize, limit: usize },
     #[error("timed out waiting for the request body")]
     BodyTimeout,
     #[error("could not read the request body: {0}")]
@@ -71,7 +73,9 @@ impl ResponseError for CallbackError {
     fn status_code(&self) -> StatusCode {
         match self {
             CallbackError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            CallbackError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CallbackError::TooLarge { .. } | CallbackError::EventTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             CallbackError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             CallbackError::BodyRead(_) | CallbackError::Malformed(_) => StatusCode::BAD_REQUEST,
             CallbackError::Refused(_) => StatusCode::UNAUTHORIZED,

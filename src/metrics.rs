@@ -66,6 +66,11 @@ pub struct Metrics {
     spool_pending: IntGauge,
     spool_records_written: IntCounter,
     spool_fsyncs: IntCounter,
+    spool_quarantined: IntCounterVec,
+    spool_quarantined_bytes: IntCounter,
+    spool_destroyed: IntCounter,
+    spool_checkpoint_distrusted: IntCounter,
+    spool_write_failures: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -196,6 +201,33 @@ impl Metrics {
                 "zego_bridge_spool_events_written_total",
                 "Events appended to the spool and fsync'd.",
             ),
+            spool_quarantined: counter_vec(
+                "zego_bridge_spool_quarantined_total",
+                "Ranges of spool bytes that were no valid record, copied to the spool's quarantine/ \
+                 directory and skipped. cause: damaged (corruption: every intact record around it \
+                 is still published), torn_tail (an incomplete last record a crash cut short, \
+                 never acknowledged).",
+                &["cause"],
+            ),
+            spool_quarantined_bytes: counter(
+                "zego_bridge_spool_quarantined_bytes_total",
+                "Bytes copied to the spool's quarantine/ directory.",
+            ),
+            spool_destroyed: counter(
+                "zego_bridge_spool_destroyed_events_total",
+                "Acknowledged events the spool had written and that damage to its files destroyed \
+                 while the bridge ran (their bytes are in quarantine/).",
+            ),
+            spool_checkpoint_distrusted: counter(
+                "zego_bridge_spool_checkpoint_distrusted_total",
+                "Spool checkpoints found impossible (unreadable, past the data, not at a record) \
+                 and not trusted: the whole spool was published again (duplicates, no loss).",
+            ),
+            spool_write_failures: counter(
+                "zego_bridge_spool_write_failures_total",
+                "Group commits of the spool that failed (disk full, unwritable, I/O error): their \
+                 callbacks got 503.",
+            ),
             spool_fsyncs: counter(
                 "zego_bridge_spool_fsyncs_total",
                 "fsyncs of the spool; events written per fsync shows the group commit at work.",
@@ -226,6 +258,11 @@ impl Metrics {
             Box::new(metrics.spool_pending.clone()),
             Box::new(metrics.spool_records_written.clone()),
             Box::new(metrics.spool_fsyncs.clone()),
+            Box::new(metrics.spool_quarantined.clone()),
+            Box::new(metrics.spool_quarantined_bytes.clone()),
+            Box::new(metrics.spool_destroyed.clone()),
+            Box::new(metrics.spool_checkpoint_distrusted.clone()),
+            Box::new(metrics.spool_write_failures.clone()),
             Box::new(build_info),
         ] {
             metrics
@@ -250,6 +287,9 @@ impl Metrics {
         for refusal in SignatureRefusal::ALL {
             self.signature_refusals
                 .with_label_values(&[refusal.reason()]);
+        }
+        for cause in ["damaged", "torn_tail"] {
+            self.spool_quarantined.with_label_values(&[cause]);
         }
     }
 
@@ -312,6 +352,24 @@ impl Metrics {
     pub fn spool_written(&self, events: usize) {
         self.spool_fsyncs.inc();
         self.spool_records_written.inc_by(events as u64);
+    }
+
+    /// A damaged or torn range of spool bytes moved to quarantine.
+    pub fn spool_quarantined(&self, cause: &str, bytes: u64) {
+        self.spool_quarantined.with_label_values(&[cause]).inc();
+        self.spool_quarantined_bytes.inc_by(bytes);
+    }
+
+    pub fn spool_destroyed(&self, events: u64) {
+        self.spool_destroyed.inc_by(events);
+    }
+
+    pub fn spool_checkpoint_distrusted(&self) {
+        self.spool_checkpoint_distrusted.inc();
+    }
+
+    pub fn spool_write_failed(&self) {
+        self.spool_write_failures.inc();
     }
 
     pub fn set_spool(&self, bytes: u64, pending: u64) {

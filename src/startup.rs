@@ -24,6 +24,10 @@ use crate::spool::{self, Spool, SpoolOptions};
 use crate::zego::CallbackSecrets;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// librdkafka's default `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// Room for a record's key, CloudEvents headers and batch framing within `message.max.bytes`.
+const RECORD_OVERHEAD_BYTES: usize = 4096;
 /// Partitions of each topic of the embedded cluster.
 const EMBEDDED_PARTITIONS: i32 = 3;
 
@@ -38,7 +42,11 @@ pub struct AppState {
     pub recent: RecentCallbacks,
     pub max_clock_skew_secs: u64,
     pub max_body_bytes: usize,
+    /// The largest event the producer takes (`message.max.bytes`, less room for the record's
+    /// key and headers): a larger one is refused with 413, never acknowledged and then lost.
+    pub max_event_bytes: usize,
     pub retry_after_secs: u64,
+    pub spool_liveness_grace: Duration,
     pub publisher: Arc<Publisher>,
     pub metrics: Arc<Metrics>,
     shutting_down: AtomicBool,
@@ -58,6 +66,21 @@ impl AppState {
             cause,
             retry_after_secs: self.retry_after_secs,
         }
+    }
+
+    /// Why the process should be restarted; `None` while it works or can still recover by
+    /// itself. A spool that has failed to write for longer than the grace will not recover in
+    /// place: a restart (perhaps on another node) is the remedy.
+    pub fn liveness_problem(&self) -> Option<String> {
+        let spool = self.spool.as_ref()?;
+        let failing_for = spool.failing_for()?;
+        (failing_for > self.spool_liveness_grace).then(|| {
+            format!(
+                "the spool has not been able to write to disk for {} s: {}",
+                failing_for.as_secs(),
+                spool.failure().unwrap_or_default()
+            )
+        })
     }
 
     /// Why the bridge cannot take callbacks now; empty when it can.
@@ -191,6 +214,11 @@ impl Application {
             // give up after a timeout.
             config.set("message.timeout.ms", "0");
         }
+        let max_event_bytes = config
+            .get("message.max.bytes")
+            .and_then(|value| value.parse::<usize>().ok())
+            .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES)
+            .saturating_sub(RECORD_OVERHEAD_BYTES);
         if let Some(capacity) = config
             .get("queue.buffering.max.messages")
             .and_then(|value| value.parse().ok())
@@ -252,7 +280,9 @@ impl Application {
             recent: RecentCallbacks::new(settings.dedup_capacity),
             max_clock_skew_secs: settings.max_clock_skew_secs,
             max_body_bytes: settings.max_body_bytes,
+            max_event_bytes,
             retry_after_secs: settings.retry_after_secs,
+            spool_liveness_grace: settings.spool_liveness_grace,
             publisher,
             metrics,
             shutting_down: AtomicBool::new(false),

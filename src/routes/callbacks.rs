@@ -100,6 +100,12 @@ async fn accept(
         return Ok(());
     }
     let payload = event.to_json();
+    if payload.len() > state.max_event_bytes {
+        return Err(CallbackError::EventTooLarge {
+            size: payload.len(),
+            limit: state.max_event_bytes,
+        });
+    }
     let publisher = &state.publisher;
     let unavailable = |err: PublishError| state.unavailable(err.into());
     match state.ack_mode {

@@ -6,9 +6,15 @@ use actix_web::{web, HttpResponse};
 use crate::error::Reply;
 use crate::startup::AppState;
 
-/// The process is up and serving HTTP.
-pub async fn healthz() -> HttpResponse {
-    Reply::respond(StatusCode::OK, "alive")
+/// The process is up and serving HTTP, and nothing it cannot recover from in place is wrong.
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.liveness_problem() {
+        None => Reply::respond(StatusCode::OK, "alive"),
+        Some(problem) => Reply::respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("not alive: {problem}"),
+        ),
+    }
 }
 
 /// The bridge can accept callbacks now: Kafka is reachable and it is not shutting down.

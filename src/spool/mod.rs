@@ -2,16 +2,24 @@
 //! is on local disk (fsync'd), and a background drainer publishes the spool to Kafka in order.
 //!
 //! - One writer thread appends records. It takes every request waiting at that moment, writes
-//!   them together and fsyncs once (group commit), so the cost of an fsync is shared.
+//!   them together and fsyncs once (group commit), so the cost of an fsync is shared. A failed
+//!   write is undone (the segment cut back to its last record) and retried with the next batch
+//!   or a probe, so the spool recovers by itself when the disk does.
 //! - The drainer reads durable records in order, publishes them with a bounded window, and
 //!   advances a checkpoint over the records Kafka acknowledged. It deletes segments that are
-//!   fully behind the checkpoint.
-//! - On start, a torn tail left by a crash is cut off, and everything after the checkpoint is
-//!   published again. That is at least once: the same event ids, deduplicated by consumers.
+//!   fully behind the checkpoint. A record Kafka can never take is dead-lettered, not retried
+//!   for ever.
+//! - Damaged bytes (a flipped bit, a zeroed block) never stop it: the reader resynchronizes on
+//!   the framing, so every intact record is published, and the damaged bytes are copied to
+//!   `quarantine/`, counted, and logged at error level.
+//! - On start, an incomplete last record (a write a crash cut short, never acknowledged) is
+//!   cut off, a checkpoint that cannot be right is reported and not trusted, and everything
+//!   after the checkpoint is published again. That is at least once: the same event ids,
+//!   deduplicated by consumers.
 
-mod log;
+pub mod log;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,8 +32,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{oneshot, Notify};
 use tracing::{error, info, warn};
 
-use crate::kafka::{OutgoingRecord, Publisher};
+use crate::kafka::{OutgoingRecord, PublishError, Publisher};
 use crate::metrics::Metrics;
+use log::{Checkpoint, Parsed, Position};
 
 /// Space is reclaimed a segment at a time, so a segment is a fraction of the spool's limit:
 /// the disk holds at most the undelivered records plus one segment.
@@ -38,6 +47,10 @@ const FULL_HEADROOM: u64 = 160 * 1024;
 const MAX_BATCH: usize = 4096;
 /// How often the checkpoint is persisted while the drainer makes progress.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// While writes fail, how often the writer probes whether the disk took them again.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// The reader drops what it has consumed of a segment once it is this large.
+const READ_BUFFER_KEEP: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SpoolError {
@@ -72,19 +85,52 @@ struct AppendRequest {
     done: oneshot::Sender<Result<(), SpoolError>>,
 }
 
+/// What is on disk and fsync'd, as the writer last left it: read together by the drainer.
+#[derive(Debug, Clone, Copy)]
+struct Durable {
+    /// The end of the last durable record.
+    end: Position,
+    /// Records written since the spool was opened, plus those pending at open.
+    records: u64,
+}
+
+/// Since when, and why, the spool cannot write.
+#[derive(Debug, Clone)]
+struct Failure {
+    error: String,
+    since: Instant,
+}
+
 /// State shared by the writer, the drainer and the request handlers.
 struct State {
     dir: PathBuf,
     max_bytes: u64,
-    /// One past the last durable record.
-    durable_end: AtomicU64,
-    /// The first record not yet delivered.
-    checkpoint: AtomicU64,
+    durable: Mutex<Durable>,
+    /// Records delivered (or dead-lettered, or destroyed) since open: `records - delivered` is
+    /// what the spool still holds.
+    delivered: AtomicU64,
     /// Bytes in live segment files.
     bytes: AtomicU64,
     appended: Notify,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<Failure>>,
     metrics: Arc<Metrics>,
+}
+
+impl State {
+    fn durable(&self) -> Durable {
+        *self.durable.lock().expect("spool lock")
+    }
+
+    fn pending(&self) -> u64 {
+        self.durable()
+            .records
+            .saturating_sub(self.delivered.load(Ordering::Acquire))
+    }
+
+    fn publish_gauges(&self) {
+        self.metrics
+            .set_spool(self.bytes.load(Ordering::Acquire), self.pending());
+    }
 }
 
 pub struct Spool {
@@ -95,6 +141,7 @@ pub struct Spool {
     stop: Arc<Notify>,
     drainer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     window: usize,
+    start: Position,
 }
 
 /// What the spool holds now.
@@ -116,12 +163,34 @@ impl Spool {
             File::open(dir)?.sync_all()?;
             segments.push((0, path));
         }
-        let (last_first, last_path) = segments.last().cloned().expect("one segment at least");
-        let (last_records, _) = log::recover_segment(&last_path)?;
-        let durable_end = last_first + last_records;
-        let checkpoint = log::read_checkpoint(dir)?
-            .unwrap_or(segments[0].0)
-            .clamp(segments[0].0, durable_end);
+        let start = recover_checkpoint(dir, &segments, &metrics)?;
+        let (last_id, last_path) = segments.last().cloned().expect("one segment at least");
+        let mut pending = 0;
+        for (id, path) in segments.iter().filter(|(id, _)| *id >= start.segment) {
+            let from = if *id == start.segment {
+                start.offset
+            } else {
+                0
+            };
+            let scan = log::scan_segment(path, from)?;
+            pending += scan.record_ends.len() as u64;
+            if let (true, Some(torn_from)) = (*id == last_id, scan.incomplete_from) {
+                let length = fs::metadata(path)?.len();
+                let torn = log::read_range(path, torn_from, length - torn_from)?;
+                let kept = log::quarantine(dir, *id, torn_from, &torn)?;
+                log::truncate(path, torn_from)?;
+                metrics.spool_quarantined("torn_tail", torn.len() as u64);
+                warn!(
+                    segment = %path.display(),
+                    offset = torn_from,
+                    bytes = torn.len(),
+                    quarantine = %kept.display(),
+                    "the spool ended in an incomplete record (a write cut short by a crash, \
+                     never acknowledged): cut off, its bytes kept in quarantine"
+                );
+            }
+        }
+        let last_length = fs::metadata(&last_path)?.len();
         let mut bytes = 0;
         for (_, path) in &segments {
             bytes += fs::metadata(path)?.len();
@@ -129,17 +198,24 @@ impl Spool {
         let state = Arc::new(State {
             dir: dir.clone(),
             max_bytes: options.max_bytes,
-            durable_end: AtomicU64::new(durable_end),
-            checkpoint: AtomicU64::new(checkpoint),
+            durable: Mutex::new(Durable {
+                end: Position {
+                    segment: last_id,
+                    offset: last_length,
+                },
+                records: pending,
+            }),
+            delivered: AtomicU64::new(0),
             bytes: AtomicU64::new(bytes),
             appended: Notify::new(),
             failure: Mutex::new(None),
             metrics,
         });
-        remove_delivered_segments(&state)?;
-        if durable_end > checkpoint {
+        remove_delivered_segments(&state, start)?;
+        state.publish_gauges();
+        if pending > 0 {
             info!(
-                pending = durable_end - checkpoint,
+                pending,
                 dir = %dir.display(),
                 "recovered undelivered events from the spool; publishing them again"
             );
@@ -148,7 +224,7 @@ impl Spool {
         let writer_state = state.clone();
         let writer = std::thread::Builder::new()
             .name("spool-writer".into())
-            .spawn(move || write_loop(&writer_state, &requests, last_first))
+            .spawn(move || Writer::new(writer_state, last_id, last_length).run(&requests))
             .expect("spawning the spool writer");
         Ok(Spool {
             state,
@@ -158,14 +234,13 @@ impl Spool {
             stop: Arc::new(Notify::new()),
             drainer: Mutex::new(None),
             window: options.window.max(1),
+            start,
         })
     }
 
-    /// Appends a record; resolves once it is on disk.
+    /// Appends a record; resolves once it is on disk. While writes fail, each append still
+    /// tries: the first that succeeds ends the failure.
     pub async fn append(&self, record: &OutgoingRecord) -> Result<(), SpoolError> {
-        if let Some(failure) = self.failure() {
-            return Err(SpoolError::Failed(failure));
-        }
         let body = serde_json::to_vec(record).map_err(|err| SpoolError::Failed(err.to_string()))?;
         let (done, outcome) = oneshot::channel();
         {
@@ -180,16 +255,30 @@ impl Spool {
         outcome.await.unwrap_or(Err(SpoolError::Closed))
     }
 
+    /// Why the spool cannot write now, if it cannot.
     pub fn failure(&self) -> Option<String> {
-        self.state.failure.lock().expect("spool lock").clone()
+        self.state
+            .failure
+            .lock()
+            .expect("spool lock")
+            .as_ref()
+            .map(|failure| failure.error.clone())
+    }
+
+    /// How long the spool has been unable to write, if it is.
+    pub fn failing_for(&self) -> Option<Duration> {
+        self.state
+            .failure
+            .lock()
+            .expect("spool lock")
+            .as_ref()
+            .map(|failure| failure.since.elapsed())
     }
 
     pub fn stats(&self) -> SpoolStats {
-        let durable_end = self.state.durable_end.load(Ordering::Acquire);
-        let checkpoint = self.state.checkpoint.load(Ordering::Acquire);
         SpoolStats {
             bytes: self.state.bytes.load(Ordering::Acquire),
-            pending: durable_end.saturating_sub(checkpoint),
+            pending: self.state.pending(),
         }
     }
 
@@ -208,6 +297,8 @@ impl Spool {
             stopping: self.stopping.clone(),
             stop: self.stop.clone(),
             window: self.window,
+            reader: Reader::new(self.state.dir.clone(), self.start),
+            checkpoint: self.start,
         };
         *self.drainer.lock().expect("spool lock") = Some(tokio::spawn(drainer.run()));
     }
@@ -222,8 +313,8 @@ impl Spool {
         }
     }
 
-    /// Ends the drainer, persists the checkpoint, and reports what stays in the spool for the
-    /// next start.
+    /// Ends the drainer (which persists the checkpoint) and reports what stays in the spool
+    /// for the next start.
     pub async fn finish(&self) -> SpoolStats {
         self.stopping.store(true, Ordering::Release);
         self.stop.notify_one();
@@ -231,114 +322,421 @@ impl Spool {
         if let Some(drainer) = drainer {
             let _ = drainer.await;
         }
-        let checkpoint = self.state.checkpoint.load(Ordering::Acquire);
-        if let Err(err) = log::write_checkpoint(&self.state.dir, checkpoint) {
-            error!(error = %err, "could not persist the spool checkpoint: delivered events will be published again at the next start");
-        }
+        self.state.publish_gauges();
         self.stats()
     }
 }
 
-fn write_loop(state: &State, requests: &mpsc::Receiver<AppendRequest>, mut segment_first: u64) {
-    let open = |first: u64| -> std::io::Result<File> {
-        let path = log::segment_path(&state.dir, first);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        File::open(&state.dir)?.sync_all()?;
-        Ok(file)
+/// Where draining starts: the checkpoint, if it can be right; else the start of the spool,
+/// reported (publishing everything again duplicates events but loses none).
+fn recover_checkpoint(
+    dir: &Path,
+    segments: &[(u64, PathBuf)],
+    metrics: &Metrics,
+) -> std::io::Result<Position> {
+    let first = Position {
+        segment: segments[0].0,
+        offset: 0,
     };
-    let mut file = match open(segment_first) {
-        Ok(file) => file,
-        Err(err) => return fail(state, requests, &err.to_string()),
+    let distrust = |why: String| {
+        metrics.spool_checkpoint_distrusted();
+        error!(
+            dir = %dir.display(),
+            %why,
+            "the spool's checkpoint cannot be right and is not trusted: publishing the whole \
+             spool again (consumers see duplicates, deduplicated on the event id)"
+        );
+        first
     };
-    let mut segment_bytes = file.metadata().map(|meta| meta.len()).unwrap_or(0);
-    let segment_limit = segment_bytes_for(state.max_bytes);
-    let mut buffer = Vec::with_capacity(1024 * 1024);
-    // Blocks for the first request of each batch; ends when every sender is gone.
-    while let Ok(first) = requests.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
+    let checkpoint = match log::read_checkpoint(dir) {
+        Ok(Some(checkpoint)) => checkpoint,
+        Ok(None) => return Ok(first),
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            return Ok(distrust(err.to_string()))
+        }
+        Err(err) => return Err(err),
+    };
+    let candidate = match checkpoint {
+        Checkpoint::At(position) => position,
+        // Written before 0.2: segments were named after their first record's number.
+        Checkpoint::RecordNumber(number) => {
+            let Some((id, path)) = segments.iter().rev().find(|(id, _)| *id <= number) else {
+                return Ok(first);
+            };
+            let scan = log::scan_segment(path, 0)?;
+            let skip = (number - id) as usize;
+            match skip {
+                0 => Position {
+                    segment: *id,
+                    offset: 0,
+                },
+                _ => match scan.record_ends.get(skip - 1) {
+                    Some(end) => Position {
+                        segment: *id,
+                        offset: *end,
+                    },
+                    None => {
+                        return Ok(distrust(format!(
+                            "record {number} is past the data of segment {id}"
+                        )))
+                    }
+                },
             }
         }
-        buffer.clear();
+    };
+    if candidate.segment < first.segment {
+        // Its segment was delivered and deleted; what remains is after it.
+        return Ok(first);
+    }
+    let Some((_, path)) = segments.iter().find(|(id, _)| *id == candidate.segment) else {
+        return Ok(distrust(format!(
+            "it names segment {}, which does not exist",
+            candidate.segment
+        )));
+    };
+    let scan = log::scan_segment(path, candidate.offset)?;
+    if !scan.from_is_a_boundary {
+        return Ok(distrust(format!(
+            "offset {} of segment {} is past the data or inside a record",
+            candidate.offset, candidate.segment
+        )));
+    }
+    Ok(candidate)
+}
+
+/// Appends batches to the last segment; owns the segment file.
+struct Writer {
+    state: Arc<State>,
+    segment: u64,
+    file: Option<File>,
+    /// Bytes of the segment that hold whole, durable records: a failed write is cut back to it.
+    length: u64,
+    segment_limit: u64,
+    buffer: Vec<u8>,
+}
+
+impl Writer {
+    fn new(state: Arc<State>, segment: u64, length: u64) -> Self {
+        let segment_limit = segment_bytes_for(state.max_bytes);
+        Writer {
+            state,
+            segment,
+            file: None,
+            length,
+            segment_limit,
+            buffer: Vec::with_capacity(1024 * 1024),
+        }
+    }
+
+    fn open(&mut self) -> std::io::Result<&mut File> {
+        if self.file.is_none() {
+            let path = log::segment_path(&self.state.dir, self.segment);
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            // Whatever a failed write left past the last whole record goes first.
+            if file.metadata()?.len() != self.length {
+                file.set_len(self.length)?;
+            }
+            File::open(&self.state.dir)?.sync_all()?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    // Blocks for the first request of each batch; ends when every sender is gone.
+    fn run(mut self, requests: &mpsc::Receiver<AppendRequest>) {
+        loop {
+            let first = if self.failing() {
+                match requests.recv_timeout(PROBE_EVERY) {
+                    Ok(request) => request,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.probe();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match requests.recv() {
+                    Ok(request) => request,
+                    Err(_) => return,
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.write_batch(batch);
+        }
+    }
+
+    fn failing(&self) -> bool {
+        self.state.failure.lock().expect("spool lock").is_some()
+    }
+
+    fn write_batch(&mut self, batch: Vec<AppendRequest>) {
+        self.buffer.clear();
         let mut accepted = Vec::with_capacity(batch.len());
-        let used = state.bytes.load(Ordering::Acquire);
+        let used = self.state.bytes.load(Ordering::Acquire);
         for request in batch {
-            let framed = request.body.len() as u64 + 8;
-            if used + buffer.len() as u64 + framed > state.max_bytes {
+            let framed = request.body.len() as u64 + log::HEADER_BYTES;
+            if used + self.buffer.len() as u64 + framed > self.state.max_bytes {
                 let _ = request.done.send(Err(SpoolError::Full));
                 continue;
             }
-            log::frame(&request.body, &mut buffer);
+            log::frame(&request.body, &mut self.buffer);
             accepted.push(request.done);
         }
         if accepted.is_empty() {
-            continue;
+            return;
         }
-        if segment_bytes >= segment_limit {
-            segment_first = state.durable_end.load(Ordering::Acquire);
-            match open(segment_first) {
-                Ok(next) => {
-                    file = next;
-                    segment_bytes = 0;
+        match self.append_buffer() {
+            Ok(()) => {
+                self.recovered();
+                self.state.metrics.spool_written(accepted.len());
+                {
+                    let mut durable = self.state.durable.lock().expect("spool lock");
+                    durable.end = Position {
+                        segment: self.segment,
+                        offset: self.length,
+                    };
+                    durable.records += accepted.len() as u64;
                 }
-                Err(err) => {
-                    report_failure(state, &err.to_string(), accepted);
-                    continue;
+                for done in accepted {
+                    let _ = done.send(Ok(()));
+                }
+                self.state.publish_gauges();
+                self.state.appended.notify_one();
+            }
+            Err(err) => {
+                self.failed(&err.to_string());
+                for done in accepted {
+                    let _ = done.send(Err(SpoolError::Failed(err.to_string())));
                 }
             }
         }
-        if let Err(err) = file.write_all(&buffer).and_then(|()| file.sync_data()) {
-            report_failure(state, &err.to_string(), accepted);
-            continue;
+    }
+
+    /// Writes the buffer at the end of the segment (a new one when it is full) and fsyncs.
+    fn append_buffer(&mut self) -> std::io::Result<()> {
+        if self.length >= self.segment_limit {
+            // The segment left behind must end with its last whole record.
+            self.open()?;
+            let next = self.segment + 1;
+            File::create(log::segment_path(&self.state.dir, next))?;
+            File::open(&self.state.dir)?.sync_all()?;
+            self.segment = next;
+            self.length = 0;
+            self.file = None;
         }
-        segment_bytes += buffer.len() as u64;
-        state.bytes.fetch_add(buffer.len() as u64, Ordering::AcqRel);
-        state
-            .durable_end
-            .fetch_add(accepted.len() as u64, Ordering::AcqRel);
-        state.metrics.spool_written(accepted.len());
-        for done in accepted {
-            let _ = done.send(Ok(()));
+        let buffer = std::mem::take(&mut self.buffer);
+        let written = (|| {
+            let file = self.open()?;
+            file.write_all(&buffer)?;
+            file.sync_data()
+        })();
+        self.buffer = buffer;
+        match written {
+            Ok(()) => {
+                self.length += self.buffer.len() as u64;
+                self.state
+                    .bytes
+                    .fetch_add(self.buffer.len() as u64, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(err) => {
+                // Part of the batch may be in the file: reopen (and cut back) before the next.
+                self.file = None;
+                Err(err)
+            }
         }
-        state.appended.notify_one();
+    }
+
+    /// While writes fail: can the disk take a write again? A probe file is written, fsync'd
+    /// and removed, and the segment cut back to its last whole record.
+    fn probe(&mut self) {
+        let probe = self.state.dir.join(".write-probe");
+        let result = File::create(&probe)
+            .and_then(|mut file| {
+                file.write_all(b"probe")?;
+                file.sync_all()
+            })
+            .and_then(|()| fs::remove_file(&probe))
+            .and_then(|()| self.open().map(|_| ()));
+        match result {
+            Ok(()) => self.recovered(),
+            Err(err) => {
+                let mut failure = self.state.failure.lock().expect("spool lock");
+                if let Some(failure) = failure.as_mut() {
+                    failure.error = err.to_string();
+                }
+            }
+        }
+    }
+
+    fn failed(&self, error: &str) {
+        self.state.metrics.spool_write_failed();
+        let mut failure = self.state.failure.lock().expect("spool lock");
+        if failure.is_none() {
+            error!(%error, dir = %self.state.dir.display(),
+                "the spool cannot write to disk; refusing callbacks with 503 until it can");
+            *failure = Some(Failure {
+                error: error.to_owned(),
+                since: Instant::now(),
+            });
+        }
+    }
+
+    fn recovered(&self) {
+        let mut failure = self.state.failure.lock().expect("spool lock");
+        if let Some(previous) = failure.take() {
+            info!(
+                after_ms = previous.since.elapsed().as_millis() as u64,
+                "the spool can write to disk again; accepting callbacks"
+            );
+        }
     }
 }
 
-fn report_failure(
-    state: &State,
-    error: &str,
-    waiting: Vec<oneshot::Sender<Result<(), SpoolError>>>,
-) {
-    error!(%error, dir = %state.dir.display(), "the spool cannot write to disk; refusing callbacks");
-    *state.failure.lock().expect("spool lock") = Some(error.to_owned());
-    for done in waiting {
-        let _ = done.send(Err(SpoolError::Failed(error.to_owned())));
-    }
-}
-
-fn fail(state: &State, requests: &mpsc::Receiver<AppendRequest>, error: &str) {
-    report_failure(state, error, Vec::new());
-    while let Ok(request) = requests.recv() {
-        let _ = request.done.send(Err(SpoolError::Failed(error.to_owned())));
-    }
-}
-
-/// Deletes segments whose records are all before the checkpoint.
-fn remove_delivered_segments(state: &State) -> std::io::Result<()> {
-    let checkpoint = state.checkpoint.load(Ordering::Acquire);
-    let segments = log::list_segments(&state.dir)?;
-    for pair in segments.windows(2) {
-        let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
-        if *next_first <= checkpoint {
-            let size = fs::metadata(path)?.len();
-            fs::remove_file(path)?;
+/// Deletes segments wholly before `checkpoint`.
+fn remove_delivered_segments(state: &State, checkpoint: Position) -> std::io::Result<()> {
+    for (id, path) in log::list_segments(&state.dir)? {
+        if id < checkpoint.segment {
+            let size = fs::metadata(&path)?.len();
+            fs::remove_file(&path)?;
             state.bytes.fetch_sub(size, Ordering::AcqRel);
         }
     }
     Ok(())
+}
+
+/// What the reader found next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Record {
+        body: Vec<u8>,
+        end: Position,
+    },
+    /// Bytes that are no record, with where they start; the reader has moved past them.
+    Damaged {
+        at: Position,
+        bytes: Vec<u8>,
+    },
+    /// Nothing more is durable yet.
+    Wait,
+}
+
+/// Reads the spool's records in order from a position, up to what is durable, across
+/// segments, resynchronizing after damage.
+pub struct Reader {
+    dir: PathBuf,
+    position: Position,
+    /// Bytes of the current segment from `base` on.
+    buffer: Vec<u8>,
+    base: u64,
+}
+
+impl Reader {
+    pub fn new(dir: PathBuf, position: Position) -> Self {
+        Reader {
+            dir,
+            position,
+            buffer: Vec::new(),
+            base: position.offset,
+        }
+    }
+
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// The next record or damage before `limit` (the end of what is durable).
+    pub fn next(&mut self, limit: Position) -> std::io::Result<Step> {
+        loop {
+            if self.position.segment > limit.segment {
+                return Ok(Step::Wait);
+            }
+            let active = self.position.segment == limit.segment;
+            let path = log::segment_path(&self.dir, self.position.segment);
+            let readable = if active {
+                limit.offset
+            } else {
+                fs::metadata(&path)?.len()
+            };
+            self.fill(&path, readable)?;
+            let at = (self.position.offset - self.base) as usize;
+            let end_of = |end: usize| Position {
+                segment: self.position.segment,
+                offset: self.base + end as u64,
+            };
+            match log::parse(&self.buffer, at) {
+                Parsed::Record { start, end } => {
+                    let body = self.buffer[start + log::HEADER_BYTES as usize..end].to_vec();
+                    self.position = end_of(end);
+                    return Ok(Step::Record {
+                        body,
+                        end: self.position,
+                    });
+                }
+                // What is durable is whole: anything there that is no record is damage, as is
+                // an incomplete record in a segment that is no longer written.
+                Parsed::Damaged { start, end, .. } => {
+                    let bytes = self.buffer[start..end].to_vec();
+                    let damaged_at = end_of(start);
+                    self.position = end_of(end);
+                    return Ok(Step::Damaged {
+                        at: damaged_at,
+                        bytes,
+                    });
+                }
+                Parsed::Incomplete { start } => {
+                    let bytes = self.buffer[start..].to_vec();
+                    let damaged_at = end_of(start);
+                    self.position = end_of(self.buffer.len());
+                    return Ok(Step::Damaged {
+                        at: damaged_at,
+                        bytes,
+                    });
+                }
+                Parsed::End if active => return Ok(Step::Wait),
+                Parsed::End => {
+                    // The rest is in the next segment there is.
+                    let next = log::list_segments(&self.dir)?
+                        .into_iter()
+                        .map(|(id, _)| id)
+                        .find(|id| *id > self.position.segment);
+                    match next {
+                        Some(id) => {
+                            self.position = Position {
+                                segment: id,
+                                offset: 0,
+                            };
+                            self.buffer.clear();
+                            self.base = 0;
+                        }
+                        None => return Ok(Step::Wait),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the buffer hold the segment's bytes from the position up to `readable`.
+    fn fill(&mut self, path: &Path, readable: u64) -> std::io::Result<()> {
+        let consumed = (self.position.offset - self.base) as usize;
+        if consumed > READ_BUFFER_KEEP {
+            self.buffer.drain(..consumed);
+            self.base = self.position.offset;
+        }
+        // `readable` only grows: the writer publishes a durable end after its fsync.
+        let have = self.base + self.buffer.len() as u64;
+        if readable > have {
+            let more = log::read_range(path, have, readable - have)?;
+            self.buffer.extend_from_slice(&more);
+        }
+        Ok(())
+    }
 }
 
 struct Drainer {
@@ -347,6 +745,9 @@ struct Drainer {
     stopping: Arc<AtomicBool>,
     stop: Arc<Notify>,
     window: usize,
+    reader: Reader,
+    /// Everything before it was delivered.
+    checkpoint: Position,
 }
 
 type Completion = (
@@ -356,36 +757,76 @@ type Completion = (
 );
 
 impl Drainer {
-    async fn run(self) {
-        let state = &self.state;
-        let mut next = state.checkpoint.load(Ordering::Acquire);
-        let mut reader: Option<log::SegmentReader> = None;
+    async fn run(mut self) {
+        // Session-local numbers of the records read, in order; each maps to where it ends.
+        let mut next: u64 = 0;
+        let mut ends: BTreeMap<u64, Position> = BTreeMap::new();
         let mut completed = BTreeSet::new();
+        let mut done_through: u64 = 0;
         let mut in_flight = FuturesUnordered::new();
-        let mut persisted = next;
+        let mut persisted = self.checkpoint;
         let mut last_persist = Instant::now();
         loop {
             let stopping = self.stopping.load(Ordering::Acquire);
             // Publish durable records while the window has room.
-            while !stopping
-                && in_flight.len() < self.window
-                && next < state.durable_end.load(Ordering::Acquire)
-            {
-                let record = match self.read(&mut reader, next) {
-                    Ok(Some(record)) => record,
-                    Ok(None) => break,
+            while !stopping && in_flight.len() < self.window {
+                let durable = self.state.durable();
+                let step = match self.reader.next(durable.end) {
+                    Ok(step) => step,
                     Err(err) => {
-                        error!(error = %err, seq = next, "cannot read the spool; retrying");
-                        reader = None;
+                        error!(error = %err, "cannot read the spool; retrying");
+                        self.reader = Reader::new(self.state.dir.clone(), self.reader.position());
                         break;
                     }
                 };
-                let Some(outcome) = self.enqueue(&record).await else {
-                    break;
-                };
-                let seq = next;
-                in_flight.push(async move { (seq, record, outcome.await) });
-                next += 1;
+                match step {
+                    Step::Record { body, end } => {
+                        let record = match serde_json::from_slice::<OutgoingRecord>(&body) {
+                            Ok(record) => record,
+                            Err(err) => {
+                                // A valid frame whose body is not a record: keep it aside too.
+                                let at = Position {
+                                    segment: end.segment,
+                                    offset: end.offset - log::HEADER_BYTES - body.len() as u64,
+                                };
+                                self.quarantine(at, &body, &format!("not a record: {err}"));
+                                ends.insert(next, end);
+                                completed.insert(next);
+                                next += 1;
+                                continue;
+                            }
+                        };
+                        let Some(outcome) = self.enqueue(&record).await else {
+                            break;
+                        };
+                        let seq = next;
+                        ends.insert(seq, end);
+                        in_flight.push(async move { (seq, record, outcome.await) });
+                        next += 1;
+                    }
+                    Step::Damaged { at, bytes } => {
+                        self.quarantine(at, &bytes, "not a valid record");
+                    }
+                    Step::Wait => {
+                        // Every durable record was read. If fewer were found than were
+                        // written, damage destroyed the rest while the bridge ran.
+                        if next < durable.records && self.reader.position() >= durable.end {
+                            let destroyed = durable.records - next;
+                            self.state.metrics.spool_destroyed(destroyed);
+                            error!(
+                                destroyed,
+                                "acknowledged events in the spool were destroyed by damage to its \
+                                 files while the bridge ran; their bytes are in quarantine/"
+                            );
+                            for seq in next..durable.records {
+                                ends.insert(seq, self.reader.position());
+                                completed.insert(seq);
+                            }
+                            next = durable.records;
+                        }
+                        break;
+                    }
+                }
             }
             if stopping && in_flight.is_empty() {
                 break;
@@ -394,89 +835,66 @@ impl Drainer {
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                     self.complete(done, &mut completed);
                 }
-                () = state.appended.notified(), if !stopping && in_flight.len() < self.window => {}
+                () = self.state.appended.notified(), if !stopping && in_flight.len() < self.window => {}
                 () = self.stop.notified() => {}
                 () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
             }
-            let mut checkpoint = state.checkpoint.load(Ordering::Acquire);
-            while completed.remove(&checkpoint) {
-                checkpoint += 1;
+            while completed.remove(&done_through) {
+                if let Some(end) = ends.remove(&done_through) {
+                    self.checkpoint = end;
+                }
+                done_through += 1;
             }
-            state.checkpoint.store(checkpoint, Ordering::Release);
-            if checkpoint != persisted && last_persist.elapsed() >= CHECKPOINT_EVERY {
-                self.persist(checkpoint);
-                persisted = checkpoint;
+            self.state.delivered.store(done_through, Ordering::Release);
+            if self.checkpoint != persisted && last_persist.elapsed() >= CHECKPOINT_EVERY {
+                self.persist();
+                persisted = self.checkpoint;
                 last_persist = Instant::now();
             }
+            self.state.publish_gauges();
         }
-        self.persist(state.checkpoint.load(Ordering::Acquire));
+        self.persist();
     }
 
-    fn persist(&self, checkpoint: u64) {
-        if let Err(err) = log::write_checkpoint(&self.state.dir, checkpoint) {
+    fn quarantine(&self, at: Position, bytes: &[u8], why: &str) {
+        self.state
+            .metrics
+            .spool_quarantined("damaged", bytes.len() as u64);
+        match log::quarantine(&self.state.dir, at.segment, at.offset, bytes) {
+            Ok(path) => error!(
+                segment = at.segment,
+                offset = at.offset,
+                bytes = bytes.len(),
+                quarantine = %path.display(),
+                why,
+                "damaged bytes in the spool: copied to quarantine and skipped; every intact \
+                 record around them is still published"
+            ),
+            Err(err) => error!(
+                segment = at.segment,
+                offset = at.offset,
+                bytes = bytes.len(),
+                error = %err,
+                why,
+                "damaged bytes in the spool could not be copied to quarantine; skipped"
+            ),
+        }
+    }
+
+    fn persist(&self) {
+        if let Err(err) = log::write_checkpoint(&self.state.dir, self.checkpoint) {
             warn!(error = %err, "could not persist the spool checkpoint");
             return;
         }
-        if let Err(err) = remove_delivered_segments(&self.state) {
+        if let Err(err) = remove_delivered_segments(&self.state, self.checkpoint) {
             warn!(error = %err, "could not remove delivered spool segments");
         }
     }
 
-    /// Reads record `seq`, opening the segment that holds it when needed.
-    fn read(
-        &self,
-        reader: &mut Option<log::SegmentReader>,
-        seq: u64,
-    ) -> std::io::Result<Option<OutgoingRecord>> {
-        if reader.is_none() {
-            *reader = Some(self.open_at(seq)?);
-        }
-        let current = reader.as_mut().expect("opened above");
-        let body = match current.next()? {
-            Some(body) => body,
-            None => {
-                // The rest is in the next segment, which starts exactly at `seq`.
-                let path = log::segment_path(&self.state.dir, seq);
-                if !path.exists() {
-                    return Ok(None);
-                }
-                *reader = Some(log::SegmentReader::open(&path, 0)?);
-                match reader.as_mut().expect("opened above").next()? {
-                    Some(body) => body,
-                    None => return Ok(None),
-                }
-            }
-        };
-        serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
-    }
-
-    /// Opens the segment holding `seq` and skips to it.
-    fn open_at(&self, seq: u64) -> std::io::Result<log::SegmentReader> {
-        let segments = log::list_segments(&self.state.dir)?;
-        let (first, path) = segments
-            .iter()
-            .rev()
-            .find(|(first, _)| *first <= seq)
-            .cloned()
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no segment holds the checkpoint",
-                )
-            })?;
-        let mut reader = log::SegmentReader::open(&path, 0)?;
-        for _ in first..seq {
-            if reader.next()?.is_none() {
-                break;
-            }
-        }
-        Ok(reader)
-    }
-
     /// Hands a record to the producer, waiting while it cannot take it (queue full, producer
-    /// being rebuilt). `None` when the bridge stops first.
+    /// being rebuilt). A record the producer refuses for good (larger than `message.max.bytes`,
+    /// say) is dead-lettered at once, so it cannot block the records behind it. `None` when the
+    /// bridge stops first, or when the record was dead-lettered.
     async fn enqueue(
         &self,
         record: &OutgoingRecord,
@@ -486,6 +904,13 @@ impl Drainer {
             match self.publisher.publish_record(record, waiter) {
                 Ok(()) => return Some(outcome),
                 Err(_) if self.stopping.load(Ordering::Acquire) => return None,
+                Err(PublishError::Producer(err)) if never_fits(&err) => {
+                    let (waiter, outcome) = oneshot::channel();
+                    self.publisher
+                        .dead_letter_record(record, &format!("refused by the producer: {err}"));
+                    let _ = waiter.send(Ok(()));
+                    return Some(outcome);
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -514,6 +939,15 @@ impl Drainer {
     }
 }
 
+/// Errors no retry can fix: the record is larger than the producer or the broker takes.
+fn never_fits(err: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode::{InvalidMessageSize, MessageSizeTooLarge};
+    matches!(
+        err.rdkafka_error_code(),
+        Some(MessageSizeTooLarge | InvalidMessageSize)
+    )
+}
+
 /// Checks that a spool directory can be created and written, for a clear startup error.
 pub fn check_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
@@ -521,3 +955,6 @@ pub fn check_dir(dir: &Path) -> std::io::Result<()> {
     File::create(&probe)?.sync_all()?;
     fs::remove_file(probe)
 }
+
+#[cfg(test)]
+mod tests;
