@@ -100,6 +100,8 @@ pub struct HttpLimits {
     pub keep_alive: Duration,
     /// Open connections per worker; past it, new ones wait in the accept backlog.
     pub max_connections_per_worker: usize,
+    /// Bytes of request bodies held in memory at once, across all connections; past it, 503.
+    pub max_buffered_body_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +167,7 @@ struct RawSettings {
     http_request_timeout_ms: Option<String>,
     http_keep_alive_secs: Option<String>,
     http_max_connections: Option<String>,
+    http_max_buffered_body_bytes: Option<String>,
     ack_mode: Option<String>,
     delivery_timeout_ms: Option<String>,
     unavailable_after_ms: Option<String>,
@@ -194,6 +197,7 @@ pub const VARIABLES: &[&str] = &[
     "ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS",
     "ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS",
     "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
+    "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
     "ZEGO_BRIDGE_ACK_MODE",
     "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
     "ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS",
@@ -301,7 +305,7 @@ impl Settings {
                 ),
             ));
         }
-        Ok(Settings {
+        let settings = Settings {
             listen_addr: parse_addr("ZEGO_BRIDGE_LISTEN_ADDR", raw.listen_addr, "0.0.0.0:8080")?,
             admin_addr: parse_addr("ZEGO_BRIDGE_ADMIN_ADDR", raw.admin_addr, "0.0.0.0:9090")?,
             kafka,
@@ -351,11 +355,19 @@ impl Settings {
                     15,
                     0..=3600,
                 )?),
+                // Idle connections cost a few KiB each; too low a limit lets a crowd of idle
+                // ones keep real callbacks waiting in the accept backlog.
                 max_connections_per_worker: parse_number(
                     "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
                     raw.http_max_connections,
-                    2_048,
+                    10_000,
                     1..=1_000_000,
+                )? as usize,
+                max_buffered_body_bytes: parse_number(
+                    "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
+                    raw.http_max_buffered_body_bytes,
+                    8 * 1024 * 1024,
+                    64 * 1024..=4 * 1024 * 1024 * 1024,
                 )? as usize,
             },
             ack_mode,
@@ -423,7 +435,17 @@ impl Settings {
                     ))
                 }
             },
-        })
+        };
+        if settings.http_limits.max_buffered_body_bytes < settings.max_body_bytes {
+            return Err(ConfigError::new(
+                "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
+                format!(
+                    "must be at least ZEGO_BRIDGE_MAX_BODY_BYTES ({}): no body of the largest size could ever be read",
+                    settings.max_body_bytes
+                ),
+            ));
+        }
+        Ok(settings)
     }
 
     pub fn is_embedded(&self) -> bool {

@@ -30,6 +30,8 @@ impl Reply<'_> {
 pub enum Unavailable {
     #[error("the bridge is shutting down")]
     ShuttingDown,
+    #[error("too many request bodies are being received at once (ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES)")]
+    BodyBudget,
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]
@@ -40,6 +42,7 @@ impl Unavailable {
     pub fn reason(&self) -> &'static str {
         match self {
             Unavailable::ShuttingDown => "shutting_down",
+            Unavailable::BodyBudget => "body_budget",
             Unavailable::Publish(err) => err.reason(),
             Unavailable::Spool(err) => err.reason(),
         }
@@ -95,7 +98,12 @@ impl ResponseError for CallbackError {
         }
         if matches!(
             self,
-            CallbackError::TooLarge { .. } | CallbackError::BodyTimeout
+            CallbackError::TooLarge { .. }
+                | CallbackError::BodyTimeout
+                | CallbackError::Unavailable {
+                    cause: Unavailable::BodyBudget,
+                    ..
+                }
         ) {
             // The rest of the body was not read: the connection cannot be reused.
             response

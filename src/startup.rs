@@ -42,6 +42,8 @@ pub struct AppState {
     pub recent: RecentCallbacks,
     pub max_clock_skew_secs: u64,
     pub max_body_bytes: usize,
+    /// Bytes of request bodies all requests together may hold in memory, as permits.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
     /// The largest event the producer takes (`message.max.bytes`, less room for the record's
     /// key and headers): a larger one is refused with 413, never acknowledged and then lost.
     pub max_event_bytes: usize,
@@ -92,6 +94,9 @@ impl AppState {
         let health = self.publisher.health();
         if let Some(fatal) = health.fatal_error() {
             reasons.push(format!("Kafka producer failed: {fatal}"));
+        }
+        if let Some(refusal) = health.refusal() {
+            reasons.push(format!("Kafka refuses the bridge's connection: {refusal}"));
         }
         if let Some(spool) = &self.spool {
             if let Some(failure) = spool.failure() {
@@ -280,6 +285,9 @@ impl Application {
             recent: RecentCallbacks::new(settings.dedup_capacity),
             max_clock_skew_secs: settings.max_clock_skew_secs,
             max_body_bytes: settings.max_body_bytes,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                settings.http_limits.max_buffered_body_bytes,
+            )),
             max_event_bytes,
             retry_after_secs: settings.retry_after_secs,
             spool_liveness_grace: settings.spool_liveness_grace,
@@ -308,6 +316,9 @@ impl Application {
         .workers(settings.http_workers)
         .client_request_timeout(settings.http_limits.request_timeout)
         .keep_alive(settings.http_limits.keep_alive)
+        // A connection refused mid-body (413, 503 past the body budget) is closed at once
+        // rather than lingering with its buffers for the default second.
+        .client_disconnect_timeout(Duration::from_millis(100))
         .max_connections(settings.http_limits.max_connections_per_worker)
         .disable_signals()
         .shutdown_timeout(drain_secs)

@@ -10,6 +10,8 @@ pub struct KafkaHealth {
     /// `None` while reachable; otherwise since when no broker has been.
     unreachable_since: Mutex<Option<Instant>>,
     fatal: RwLock<Option<String>>,
+    /// Kafka refused the bridge itself (authentication, TLS): no grace, nothing accepted.
+    refused: RwLock<Option<String>>,
     missing_topics: RwLock<Arc<BTreeSet<String>>>,
 }
 
@@ -19,6 +21,7 @@ impl Default for KafkaHealth {
             // Unknown until the first probe: count as unreachable from the start.
             unreachable_since: Mutex::new(Some(Instant::now())),
             fatal: RwLock::default(),
+            refused: RwLock::default(),
             missing_topics: RwLock::default(),
         }
     }
@@ -32,13 +35,32 @@ impl KafkaHealth {
     /// True while no broker has been unreachable for `grace` or longer. A short blip keeps the
     /// bridge accepting (the queue absorbs it); a real outage turns callbacks away with 503.
     pub fn is_available(&self, grace: Duration) -> bool {
-        self.lock_since()
-            .is_none_or(|since| since.elapsed() < grace)
+        self.refusal().is_none()
+            && self
+                .lock_since()
+                .is_none_or(|since| since.elapsed() < grace)
     }
 
     /// Records a successful contact; returns true if Kafka was unreachable until now.
     pub fn mark_reachable(&self) -> bool {
+        self.refused.write().expect("health lock").take();
         self.lock_since().take().is_some()
+    }
+
+    /// Why Kafka refuses the bridge's connections (wrong credentials, an untrusted
+    /// certificate), if it does.
+    pub fn refusal(&self) -> Option<String> {
+        self.refused.read().expect("health lock").clone()
+    }
+
+    /// Records that Kafka refuses the bridge; returns true if it did not until now.
+    pub fn mark_refused(&self, reason: String) -> bool {
+        self.mark_unreachable();
+        self.refused
+            .write()
+            .expect("health lock")
+            .replace(reason)
+            .is_none()
     }
 
     /// Records a failed contact; returns true if Kafka was reachable until now.

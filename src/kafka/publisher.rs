@@ -46,6 +46,8 @@ pub enum PublishError {
     TopicMissing(String),
     #[error("the Kafka producer failed and is being rebuilt: {0}")]
     Fatal(String),
+    #[error("Kafka refuses the bridge's connection (credentials or TLS): {0}")]
+    Refused(String),
     #[error("the Kafka producer refused the event: {0}")]
     Producer(KafkaError),
     #[error("Kafka did not acknowledge the event: {0}")]
@@ -62,6 +64,7 @@ impl PublishError {
             PublishError::Unreachable => "kafka_unreachable",
             PublishError::TopicMissing(_) => "topic_missing",
             PublishError::Fatal(_) => "producer_fatal",
+            PublishError::Refused(_) => "kafka_refused",
             PublishError::Producer(_) => "producer_error",
             PublishError::NotDelivered(_) => "not_delivered",
             PublishError::DeliveryTimeout(_) => "delivery_timeout",
@@ -128,6 +131,13 @@ impl ClientContext for DeliveryContext {
                 error!(%reason, "the Kafka producer hit a fatal error; rebuilding it");
                 self.shared.health.set_fatal_error(reason.to_owned());
                 self.shared.rebuild.notify_one();
+            }
+            Some(code) if refuses_the_bridge(code) => {
+                // Retried by librdkafka for ever, and logged once here until it works again.
+                if self.shared.health.mark_refused(reason.to_owned()) {
+                    error!(%reason, "Kafka refuses the bridge's connection (check the \
+                        ZEGO_BRIDGE_LIBRDKAFKA_SASL_* and SSL_* settings); callbacks get 503 until it accepts it");
+                }
             }
             _ => warn!(%error, %reason, "Kafka client error"),
         }
@@ -225,6 +235,16 @@ impl DeliveryContext {
             }
         }
     }
+}
+
+/// Errors that say Kafka will not talk to the bridge as configured: credentials or TLS.
+fn refuses_the_bridge(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::SSL
+    )
 }
 
 /// Errors after which this producer can deliver nothing more (its idempotence state is
@@ -367,6 +387,9 @@ impl Publisher {
         let topic = self.options.topics.topic(kind);
         if health.is_topic_missing(topic) {
             return Err(PublishError::TopicMissing(topic.to_string()));
+        }
+        if let Some(reason) = health.refusal() {
+            return Err(PublishError::Refused(reason));
         }
         if needs_kafka {
             if let Some(reason) = health.fatal_error() {

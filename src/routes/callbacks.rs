@@ -1,6 +1,6 @@
 //! `POST /v1/callbacks`: decode, verify, normalize, enqueue, answer.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::{header, StatusCode};
 use actix_web::web::{self, BytesMut};
@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 use tracing::{debug, warn};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use crate::configuration::AckMode;
 use crate::error::{CallbackError, Reply, Unavailable};
@@ -27,37 +27,42 @@ pub async fn receive_callback(
 ) -> HttpResponse {
     let started = Instant::now();
     let _in_flight = state.metrics.request_in_flight();
-    let mut event_type = NO_TYPE;
-    let response = match accept(&request, payload, &state, &mut event_type).await {
+    let mut seen = Seen {
+        event_type: NO_TYPE,
+        app_id: None,
+    };
+    let response = match accept(&request, payload, &state, &mut seen).await {
         Ok(()) => Reply::respond(StatusCode::OK, "accepted"),
         Err(err) => {
-            report_refusal(&state, &err, event_type);
+            report_refusal(&state, &err, &seen);
             err.error_response()
         }
     };
-    state
-        .metrics
-        .callback_answered(event_type, response.status().as_u16(), started.elapsed());
+    state.metrics.callback_answered(
+        seen.event_type,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
+}
+
+/// What was learnt of a callback before it was accepted or refused, for the refusal's log line.
+struct Seen {
+    event_type: &'static str,
+    app_id: Option<u64>,
 }
 
 async fn accept(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    event_type: &mut &'static str,
+    seen: &mut Seen,
 ) -> Result<(), CallbackError> {
     if state.is_shutting_down() {
         return Err(state.unavailable(Unavailable::ShuttingDown));
     }
     let declared = declared_encoding(request)?;
-    let body = read_body(
-        request,
-        payload,
-        state.max_body_bytes,
-        state.body_read_timeout,
-    )
-    .await?;
+    let (body, _budget) = read_body(request, payload, state).await?;
     // A body labelled as a form that is really a JSON object is read as JSON: senders mislabel.
     let encoding = match declared {
         Some(Encoding::Json) => Encoding::Json,
@@ -66,7 +71,8 @@ async fn accept(
     let callback = RawCallback::decode(&body, encoding).map_err(MalformedCallback::from)?;
     let common = CommonFields::read(&callback.root)?;
     let kind = catalog::for_zego_event(&common.event);
-    *event_type = kind.name;
+    seen.event_type = kind.name;
+    seen.app_id = Some(common.app_id);
 
     common.verify(&state.secrets)?;
     let now = SystemTime::now()
@@ -188,12 +194,16 @@ fn declared_encoding(request: &HttpRequest) -> Result<Option<Encoding>, Callback
     }
 }
 
+/// Reads the body within the size limit and the time limit. Its bytes count against the budget
+/// of all bodies in memory at once, held until the returned permit is dropped: past the budget
+/// the request gets 503 at once and its connection is closed, so that thousands of slow uploads
+/// cannot take the pod's memory.
 async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
-    limit: usize,
-    timeout: Duration,
-) -> Result<BytesMut, CallbackError> {
+    state: &AppState,
+) -> Result<(BytesMut, OwnedSemaphorePermit), CallbackError> {
+    let limit = state.max_body_bytes;
     let declared_length = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -202,46 +212,75 @@ async fn read_body(
     if declared_length.is_some_and(|length| length > limit) {
         return Err(CallbackError::TooLarge { limit });
     }
-    let mut body = BytesMut::with_capacity(declared_length.unwrap_or(4096).min(limit));
+    let over_budget = || state.unavailable(Unavailable::BodyBudget);
+    let capacity = declared_length.unwrap_or(4096).min(limit);
+    let mut budget = state
+        .body_budget
+        .clone()
+        .try_acquire_many_owned(capacity as u32)
+        .map_err(|_| over_budget())?;
+    let mut body = BytesMut::with_capacity(capacity);
     let read = async {
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|err| CallbackError::BodyRead(err.to_string()))?;
             if body.len() + chunk.len() > limit {
                 return Err(CallbackError::TooLarge { limit });
             }
+            let needed = (body.len() + chunk.len()).saturating_sub(budget.num_permits());
+            if needed > 0 {
+                let more = state
+                    .body_budget
+                    .clone()
+                    .try_acquire_many_owned(needed as u32)
+                    .map_err(|_| over_budget())?;
+                budget.merge(more);
+            }
             body.extend_from_slice(&chunk);
         }
         Ok(())
     };
-    tokio::time::timeout(timeout, read)
+    tokio::time::timeout(state.body_read_timeout, read)
         .await
         .map_err(|_| CallbackError::BodyTimeout)??;
-    Ok(body)
+    Ok((body, budget))
 }
 
-fn report_refusal(state: &AppState, err: &CallbackError, event_type: &str) {
+fn report_refusal(state: &AppState, err: &CallbackError, seen: &Seen) {
+    let event_type = seen.event_type;
     match err {
         CallbackError::Refused(refusal) => {
             state.metrics.signature_refused(refusal.reason());
+            // The app id names whose console to look at; a secret is never logged.
             warn!(
                 r#type = event_type,
+                app_id = seen.app_id,
                 reason = refusal.reason(),
+                error = %refusal,
                 "callback refused"
             );
         }
         CallbackError::Unavailable { cause, .. } => {
             state.metrics.unavailable(cause.reason());
-            warn!(r#type = event_type, error = %cause, "callback refused with 503");
+            warn!(r#type = event_type, app_id = seen.app_id, error = %cause, "callback refused with 503");
         }
-        other => debug!(r#type = event_type, error = %other, "bad callback request"),
+        CallbackError::EventTooLarge { .. } => {
+            warn!(r#type = event_type, app_id = seen.app_id, error = %err, "callback refused with 413");
+        }
+        other => {
+            debug!(r#type = event_type, app_id = seen.app_id, error = %other, "bad callback request")
+        }
     }
 }
 
 pub async fn method_not_allowed() -> HttpResponse {
-    Reply::respond(
+    let mut response = Reply::respond(
         StatusCode::METHOD_NOT_ALLOWED,
         "callbacks are sent with POST",
-    )
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response
 }
 
 pub async fn not_found() -> HttpResponse {

@@ -12,6 +12,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state
         .metrics
         .set_ready(state.not_ready_reasons().is_empty());
+    if let Some(spool) = &state.spool {
+        let stats = spool.stats();
+        state.metrics.set_spool(stats.bytes, stats.pending);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

@@ -161,6 +161,11 @@ async fn content_type_is_optional_and_mislabelled_json_is_read_as_json() {
 async fn wrong_paths_and_methods() {
     let app = spawn_app().await;
     let response = app.client.get(&app.callbacks_url).send().await.unwrap();
+    assert_eq!(
+        response.headers().get("allow").map(|v| v.to_str().unwrap()),
+        Some("POST"),
+        "405 says which method is allowed"
+    );
     let answer = answer(response).await;
     assert_eq!(answer.status, 405);
     let response = app

@@ -264,11 +264,24 @@ pub async fn consume_until(
     }
     consumer.assign(&assignment).expect("assign");
     let mut records = Vec::new();
-    while !done(&records) {
-        let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await else {
-            break;
+    // `done` may look at every record: ask it only when the topic pauses, or every 1,000.
+    let mut quiet = Duration::ZERO;
+    let pause = Duration::from_millis(100);
+    loop {
+        let message = match tokio::time::timeout(pause, consumer.recv()).await {
+            Ok(message) => message.expect("consume"),
+            Err(_) => {
+                if done(&records) {
+                    break;
+                }
+                quiet += pause;
+                if quiet >= wait {
+                    break;
+                }
+                continue;
+            }
         };
-        let message = message.expect("consume");
+        quiet = Duration::ZERO;
         let headers = message
             .headers()
             .map(|headers| {
@@ -291,6 +304,9 @@ pub async fn consume_until(
             headers,
             value: serde_json::from_slice(message.payload().expect("a value")).expect("JSON value"),
         });
+        if records.len() % 1000 == 0 && done(&records) {
+            break;
+        }
     }
     records
 }
@@ -341,6 +357,13 @@ impl BridgeProcess {
     /// Starts the binary on free loopback ports with only these variables (and PATH), and
     /// waits until it is ready.
     pub async fn start(vars: &[(&str, &str)]) -> BridgeProcess {
+        let bridge = Self::start_unready(vars).await;
+        bridge.wait_ready(Duration::from_secs(20)).await;
+        bridge
+    }
+
+    /// Starts the binary and waits until it serves its admin port, ready or not.
+    pub async fn start_unready(vars: &[(&str, &str)]) -> BridgeProcess {
         let (public, admin) = (free_port(), free_port());
         let output = scratch_file("bridge.log");
         let log = std::fs::File::create(&output).unwrap();
@@ -363,20 +386,40 @@ impl BridgeProcess {
         };
         let client = reqwest::Client::new();
         let started = std::time::Instant::now();
+        while client
+            .get(format!("{}/healthz", bridge.admin_url))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the bridge did not start: {}",
+                bridge.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bridge
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self, within: Duration) {
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
         loop {
             let ready = client
-                .get(format!("{}/readyz", bridge.admin_url))
+                .get(format!("{}/readyz", self.admin_url))
                 .send()
                 .await
                 .map(|response| response.status() == 200)
                 .unwrap_or(false);
             if ready {
-                return bridge;
+                return;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(20),
+                started.elapsed() < within,
                 "the bridge did not become ready: {}",
-                bridge.output()
+                self.output()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -359,3 +359,186 @@ async fn slow_clients_are_cut_off_and_do_not_starve_others() {
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     assert!(reply.contains(r#""code":408"#), "{reply}");
 }
+
+/// Resident memory of a process, in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// The bridge's process under `vars`, on the test broker, with a topic prefix of its own.
+async fn bridge_process(extra: &[(&str, &str)]) -> (BridgeProcess, String) {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let brokers = brokers();
+    let mut vars = vec![
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    (BridgeProcess::start(&vars).await, prefix)
+}
+
+/// How long one valid callback takes to be answered 200.
+async fn valid_callback_time(url: &str) -> Duration {
+    let (status, elapsed) = valid_callback(url).await;
+    assert_eq!(status, 200);
+    elapsed
+}
+
+/// The status of one valid callback, and how long it took.
+async fn valid_callback(url: &str) -> (u16, Duration) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let signed = sign(ROOM_CLOSE, SECRET);
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .header("content-type", signed.content_type)
+        .body(signed.body)
+        .send()
+        .await
+        .expect("answered");
+    (response.status().as_u16(), started.elapsed())
+}
+
+/// 2,000 connections each upload half of a 64 KiB body and stall. They once took the bridge's
+/// memory to 200-250 MB, above the Helm chart's 256 Mi limit, and kept it. Now the bytes of all
+/// bodies in memory are bounded (32 MiB by default): past it, 503 with `Retry-After` at once and
+/// the connection closed. Peak RSS stays well inside the limit, a valid callback gets a prompt
+/// answer meanwhile (200, or 503 that ZEGO retries), and 200 once the uploads are gone; the
+/// memory is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_uploads_cannot_take_the_pods_memory() {
+    let (bridge, _) = bridge_process(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "20000")]).await;
+    let pid = bridge.child.id();
+    let address = bridge
+        .callbacks_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/callbacks")
+        .to_owned();
+    let baseline = rss_bytes(pid);
+    let half_body = vec![b'a'; 32 * 1024];
+    let mut uploads = Vec::new();
+    let connections: usize = std::env::var("SLOW_UPLOADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    for _ in 0..connections {
+        let (address, half_body) = (address.clone(), half_body.clone());
+        uploads.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(&address).await.ok()?;
+            let head = "POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n\r\n";
+            stream.write_all(head.as_bytes()).await.ok()?;
+            let _ = stream.write_all(&half_body).await;
+            Some(stream)
+        }));
+    }
+    let mut peak = 0;
+    let sampling_until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < sampling_until {
+        peak = peak.max(rss_bytes(pid));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (during_status, during) = valid_callback(&bridge.callbacks_url).await;
+    peak = peak.max(rss_bytes(pid));
+    let mut streams = Vec::new();
+    for upload in uploads {
+        if let Some(stream) = upload.await.unwrap() {
+            streams.push(stream);
+        }
+    }
+    // Those past the budget were answered 503 and closed at once.
+    let mut refused = 0;
+    for stream in &mut streams {
+        let mut buffer = [0u8; 256];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(20), stream.read(&mut buffer)).await
+        {
+            if String::from_utf8_lossy(&buffer[..n]).contains(" 503 ") {
+                refused += 1;
+            }
+        }
+    }
+    drop(streams);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_bytes(pid);
+    let afterwards = valid_callback_time(&bridge.callbacks_url).await;
+    eprintln!(
+        "FIGURES slow-uploads-2000x32KiB: baseline_rss={} MiB peak_rss={} MiB after_rss={} MiB refused_503={refused} valid_callback_during={during_status} in {during:?} afterwards=200 in {afterwards:?}",
+        baseline >> 20,
+        peak >> 20,
+        after >> 20
+    );
+    assert!(
+        refused > 1000,
+        "past the budget, uploads are refused: {refused}"
+    );
+    assert!(peak < 128 << 20, "peak RSS {} MiB", peak >> 20);
+    assert!(matches!(during_status, 200 | 503), "{during_status}");
+    assert!(
+        during < Duration::from_secs(2),
+        "a valid callback took {during:?}"
+    );
+    assert!(
+        after < baseline + (peak - baseline) / 2 + (4 << 20),
+        "memory is given back: baseline {} MiB, peak {} MiB, after {} MiB",
+        baseline >> 20,
+        peak >> 20,
+        after >> 20
+    );
+    bridge.kill();
+}
+
+/// 6,000 idle connections (connected, silent) once made valid callbacks wait 4-9 s in the
+/// accept backlog behind them. The connection limit is now well above that (10,000 per worker),
+/// each idle connection costs little, and the request timeout cuts them off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_do_not_delay_real_callbacks() {
+    let (bridge, _) = bridge_process(&[]).await;
+    let pid = bridge.child.id();
+    let address = bridge
+        .callbacks_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/callbacks")
+        .to_owned();
+    let baseline = rss_bytes(pid);
+    let mut idle = Vec::new();
+    for _ in 0..6000 {
+        match TcpStream::connect(&address).await {
+            Ok(stream) => idle.push(stream),
+            Err(err) => panic!("connection {} refused: {err}", idle.len()),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        slowest = slowest.max(valid_callback_time(&bridge.callbacks_url).await);
+    }
+    let with_idle = rss_bytes(pid);
+    eprintln!(
+        "FIGURES idle-connections-6000: baseline_rss={} MiB with_idle_rss={} MiB slowest_valid_callback={slowest:?}",
+        baseline >> 20,
+        with_idle >> 20
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a valid callback took {slowest:?}"
+    );
+    assert!(with_idle < 128 << 20, "{} MiB", with_idle >> 20);
+    drop(idle);
+    bridge.kill();
+}

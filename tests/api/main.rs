@@ -10,5 +10,6 @@ mod operations;
 mod outages;
 mod process;
 mod reliability;
+mod security;
 mod sender;
 mod spooled;
