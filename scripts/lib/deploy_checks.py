@@ -98,6 +98,9 @@ def compose() -> None:
     expect(services["bridge"]["depends_on"]["topics"]["condition"] == "service_completed_successfully",
            "the bridge starts after the topics exist")
     expect(services["bridge"]["environment"]["ZEGO_BRIDGE_KAFKA_BROKERS"] == "kafka:9092", "the bridge uses the compose Kafka")
+    tested = re.search(r'^KAFKA_VERSION = "([^"]+)"', (ROOT / "scripts" / "kafka").read_text(), re.M).group(1)
+    expect(services["kafka"]["image"] == f"apache/kafka:{tested}",
+           f"compose runs the Apache Kafka the tests run ({tested}): {services['kafka']['image']}")
     mounts = {m["target"]: m["source"] for m in services["prometheus"]["volumes"]}
     expect(Path(mounts["/etc/prometheus/alerts.yml"]) == ALERTS, "Prometheus loads deploy/prometheus/alerts.yml")
     config = yaml.safe_load(Path(mounts["/etc/prometheus/prometheus.yml"]).read_text())

@@ -127,7 +127,8 @@ async fn sasl_scram_and_tls_against_apache_kafka() {
 
     // Wrong settings: not ready, one clear line, 503 and never 200, never a hang.
     let all = listeners(&cluster);
-    let cases: [(&Listener, &[(&str, &str)], &str); 3] = [
+    type Case<'a> = (&'a Listener, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
         (
             &all[0],
             &[("ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD", "wrong-password")],

@@ -212,6 +212,8 @@ spec:
           value: {{ .Values.config.httpKeepAliveSecs | quote }}
         - name: ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS
           value: {{ .Values.config.httpMaxConnections | quote }}
+        - name: ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES
+          value: {{ .Values.config.httpMaxBufferedBodyBytes | int64 | quote }}
         - name: ZEGO_BRIDGE_LOG_FORMAT
           value: {{ .Values.config.logFormat | quote }}
         - name: ZEGO_BRIDGE_LOG_LEVEL
@@ -225,6 +227,8 @@ spec:
           value: /data/spool
         - name: ZEGO_BRIDGE_SPOOL_MAX_BYTES
           value: {{ .Values.config.spoolMaxBytes | int64 | quote }}
+        - name: ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS
+          value: {{ .Values.config.spoolLivenessGraceMs | quote }}
         {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
