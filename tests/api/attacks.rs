@@ -2,20 +2,9 @@
 //! one published, bad configuration accepted. Each test here failed on the code it was found in.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::helpers::*;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_zego-kafka-bridge");
-
-fn bridge() -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
-}
 
 /// A captured signature re-sent in another case, or padded, on a forged body is the same
 /// signature: refused as a replay, never published (it was, once per case variant).
@@ -148,7 +137,7 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
 
 #[test]
 fn an_unwritable_dead_letter_path_stops_the_bridge_at_start() {
-    let output = bridge()
+    let output = bridge_command()
         .env("ZEGO_BRIDGE_KAFKA_BROKERS", "127.0.0.1:9")
         .env("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET)
         .env("ZEGO_BRIDGE_LISTEN_ADDR", "127.0.0.1:0")
@@ -191,7 +180,7 @@ fn configuration_mistakes_exit_2_without_printing_secrets() {
             "ZEGO_BRIDGE_CALLBACK_SECRETS",
         ),
     ] {
-        let output = bridge().envs(vars).output().unwrap();
+        let output = bridge_command().envs(vars).output().unwrap();
         let printed = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),

@@ -429,6 +429,14 @@ impl BridgeProcess {
         std::fs::read_to_string(&self.output).unwrap_or_default()
     }
 
+    /// `host:port` of the public listener, for raw TCP clients.
+    pub fn address(&self) -> String {
+        self.callbacks_url
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1/callbacks")
+            .to_owned()
+    }
+
     /// Sends SIGTERM, waits, and returns the exit code and everything the process printed.
     pub fn terminate(mut self) -> (Option<i32>, String) {
         signal(self.child.id(), "TERM");
@@ -488,18 +496,32 @@ pub fn mix_start(seq: usize) -> String {
     )
 }
 
-/// Posts one freshly signed `mix_start`; the status, or 0 when the request failed.
-async fn post_one(client: &reqwest::Client, url: &str, seq: usize) -> (usize, u16) {
-    let signed = sign(&mix_start(seq), SECRET);
-    let status = client
+/// Signs `body` afresh with the shared secret and posts it; the status, or 0 when the request
+/// failed.
+pub async fn post_signed_to(client: &reqwest::Client, url: &str, body: &str) -> u16 {
+    let signed = sign(body, SECRET);
+    client
         .post(url)
         .header("content-type", signed.content_type)
         .body(signed.body)
         .send()
         .await
         .map(|response| response.status().as_u16())
-        .unwrap_or(0);
-    (seq, status)
+        .unwrap_or(0)
+}
+
+/// Posts one freshly signed `mix_start`; the status, or 0 when the request failed.
+async fn post_one(client: &reqwest::Client, url: &str, seq: usize) -> (usize, u16) {
+    (seq, post_signed_to(client, url, &mix_start(seq)).await)
+}
+
+/// The real binary with an empty environment (but PATH), as an operator's command line.
+pub fn bridge_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
 }
 
 /// What a load saw: every callback sent, its status (0: no answer) and when it was answered.

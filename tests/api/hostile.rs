@@ -403,16 +403,9 @@ async fn valid_callback(url: &str) -> (u16, Duration) {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let signed = sign(ROOM_CLOSE, SECRET);
     let started = Instant::now();
-    let response = client
-        .post(url)
-        .header("content-type", signed.content_type)
-        .body(signed.body)
-        .send()
-        .await
-        .expect("answered");
-    (response.status().as_u16(), started.elapsed())
+    let status = post_signed_to(&client, url, ROOM_CLOSE).await;
+    (status, started.elapsed())
 }
 
 /// 2,000 connections each upload half of a 64 KiB body and stall. They once took the bridge's
@@ -425,11 +418,7 @@ async fn valid_callback(url: &str) -> (u16, Duration) {
 async fn slow_uploads_cannot_take_the_pods_memory() {
     let (bridge, _) = bridge_process(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "20000")]).await;
     let pid = bridge.child.id();
-    let address = bridge
-        .callbacks_url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1/callbacks")
-        .to_owned();
+    let address = bridge.address();
     let baseline = rss_bytes(pid);
     let half_body = vec![b'a'; 32 * 1024];
     let mut uploads = Vec::new();
@@ -510,11 +499,7 @@ async fn slow_uploads_cannot_take_the_pods_memory() {
 async fn idle_connections_do_not_delay_real_callbacks() {
     let (bridge, _) = bridge_process(&[]).await;
     let pid = bridge.child.id();
-    let address = bridge
-        .callbacks_url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1/callbacks")
-        .to_owned();
+    let address = bridge.address();
     let baseline = rss_bytes(pid);
     let mut idle = Vec::new();
     for _ in 0..6000 {

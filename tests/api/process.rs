@@ -1,21 +1,10 @@
 //! The real binary, as an operator runs it.
 
-use std::process::Command;
 use std::time::Duration;
 
 use zego_kafka_bridge::sender::{self, Signing};
 
 use crate::helpers::*;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_zego-kafka-bridge");
-
-fn bridge() -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
-}
 
 #[test]
 fn bad_configuration_refuses_to_start_naming_the_variable() {
@@ -37,7 +26,7 @@ fn bad_configuration_refuses_to_start_naming_the_variable() {
             "ZEGO_BRIDGE_LOG_LEVEL",
         ),
     ] {
-        let output = bridge().envs(vars).output().unwrap();
+        let output = bridge_command().envs(vars).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{variable}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(variable), "{variable}: {stderr}");
@@ -46,7 +35,7 @@ fn bad_configuration_refuses_to_start_naming_the_variable() {
 
 #[test]
 fn sign_prints_zegos_signature() {
-    let output = bridge()
+    let output = bridge_command()
         .args([
             "sign",
             "--secret",
@@ -66,7 +55,7 @@ fn sign_prints_zegos_signature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_run_without_a_broker_shows_the_whole_path() {
     let running = BridgeProcess::start(&[]).await;
-    let send = bridge()
+    let send = bridge_command()
         .args([
             "send",
             "--sample",
@@ -154,7 +143,7 @@ async fn sigterm_under_load_delivers_everything_accepted_and_logs_json() {
 
 #[test]
 fn topics_lists_every_topic_with_its_overrides() {
-    let output = bridge()
+    let output = bridge_command()
         .args(["topics"])
         .env("ZEGO_BRIDGE_TOPIC_PREFIX", "acme")
         .env("ZEGO_BRIDGE_TOPIC_ROOM_CLOSED", "rooms-closed")
@@ -181,7 +170,7 @@ fn topics_lists_every_topic_with_its_overrides() {
         "{listed:?}"
     );
 
-    let refused = bridge()
+    let refused = bridge_command()
         .args(["topics"])
         .env("ZEGO_BRIDGE_TOPIC_ROOM_CLOSD", "x")
         .output()
@@ -195,7 +184,7 @@ fn topics_lists_every_topic_with_its_overrides() {
 async fn topics_create_makes_every_topic_the_bridge_publishes_to() {
     let prefix = unique_prefix();
     let create = || {
-        bridge()
+        bridge_command()
             .args([
                 "topics",
                 "--create",
@@ -259,7 +248,7 @@ async fn topics_create_makes_every_topic_the_bridge_publishes_to() {
 #[tokio::test]
 async fn healthcheck_follows_readiness() {
     let running = BridgeProcess::start(&[]).await;
-    let ready = bridge()
+    let ready = bridge_command()
         .args([
             "healthcheck",
             "--url",
@@ -271,7 +260,7 @@ async fn healthcheck_follows_readiness() {
     let admin_url = running.admin_url.clone();
     let (code, _) = running.terminate();
     assert_eq!(code, Some(0));
-    let gone = bridge()
+    let gone = bridge_command()
         .args(["healthcheck", "--url", &format!("{admin_url}/readyz")])
         .output()
         .unwrap();

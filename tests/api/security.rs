@@ -98,15 +98,7 @@ async fn sasl_scram_and_tls_against_apache_kafka() {
         // The right settings: published, read back through the plaintext listener.
         let bridge = process_on(listener, &prefix, &[]).await;
         bridge.wait_ready(Duration::from_secs(20)).await;
-        let signed = sign(&mix_start(n), SECRET);
-        let status = client
-            .post(&bridge.callbacks_url)
-            .header("content-type", signed.content_type)
-            .body(signed.body)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = post_signed_to(&client, &bridge.callbacks_url, &mix_start(n)).await;
         assert_eq!(status, 200, "{}", listener.name);
         let (code, output) = bridge.terminate();
         assert_eq!(code, Some(0), "{}: {output}", listener.name);
@@ -150,16 +142,8 @@ async fn sasl_scram_and_tls_against_apache_kafka() {
         let started = Instant::now();
         let mut statuses = Vec::new();
         while started.elapsed() < Duration::from_secs(6) {
-            let signed = sign(&mix_start(100), SECRET);
             let answered = Instant::now();
-            let status = client
-                .post(&bridge.callbacks_url)
-                .header("content-type", signed.content_type)
-                .body(signed.body)
-                .send()
-                .await
-                .map(|response| response.status().as_u16())
-                .unwrap_or(0);
+            let status = post_signed_to(&client, &bridge.callbacks_url, &mix_start(100)).await;
             assert!(
                 answered.elapsed() < Duration::from_secs(5),
                 "{case}: a request hung"
