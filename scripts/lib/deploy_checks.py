@@ -450,6 +450,9 @@ def running_bridge(binary: Path, brokers: str) -> None:
                ZEGO_BRIDGE_LISTEN_ADDR=f"127.0.0.1:{public}",
                ZEGO_BRIDGE_ADMIN_ADDR=f"127.0.0.1:{admin}",
                ZEGO_BRIDGE_HTTP_WORKERS="1",
+               # The image's working directory is /data; chroot starts in / instead, which the
+               # bridge's user cannot write (and the bridge checks at start that it can).
+               ZEGO_BRIDGE_DEAD_LETTER_PATH="/data/dead-letter.jsonl",
                ZEGO_BRIDGE_LOG_FORMAT="json")
     log = (WORK / "bridge.log").open("w")
     server = subprocess.Popen(root.command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/")
