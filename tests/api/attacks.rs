@@ -194,3 +194,33 @@ fn configuration_mistakes_exit_2_without_printing_secrets() {
         );
     }
 }
+
+/// A 401 for an app with no configured secret names the app in its log line (never a secret),
+/// so an operator knows whose console to look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_for_an_unknown_app_names_the_app_in_the_log() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let brokers = brokers();
+    let bridge = BridgeProcess::start(&[
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS", "4242=only-for-app-4242"),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+        ("ZEGO_BRIDGE_LOG_FORMAT", "json"),
+    ])
+    .await;
+    let body = r#"{"event":"room_close","appid":"777","timestamp":"1","nonce":"1","signature":"s","room_id":"r"}"#;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        post_signed_to(&client, &bridge.callbacks_url, body).await,
+        401
+    );
+    let (_, output) = bridge.terminate();
+    let refusal = output
+        .lines()
+        .find(|line| line.contains("callback refused"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{output}"));
+    assert!(refusal.contains(r#""app_id":777"#), "{refusal}");
+    assert!(refusal.contains("unknown_app"), "{refusal}");
+    assert!(!output.contains("only-for-app-4242"), "a secret was logged");
+}

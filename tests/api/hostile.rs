@@ -463,8 +463,15 @@ async fn slow_uploads_cannot_take_the_pods_memory() {
         }
     }
     drop(streams);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = rss_bytes(pid);
+    // The allocator returns freed memory lazily, on later activity: give it some.
+    let given_back = baseline + (peak - baseline) / 2 + (4 << 20);
+    let mut after = rss_bytes(pid);
+    let waiting = Instant::now();
+    while after >= given_back && waiting.elapsed() < Duration::from_secs(20) {
+        let _ = valid_callback(&bridge.callbacks_url).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        after = rss_bytes(pid);
+    }
     let afterwards = valid_callback_time(&bridge.callbacks_url).await;
     eprintln!(
         "FIGURES slow-uploads-2000x32KiB: baseline_rss={} MiB peak_rss={} MiB after_rss={} MiB refused_503={refused} valid_callback_during={during_status} in {during:?} afterwards=200 in {afterwards:?}",
@@ -483,7 +490,7 @@ async fn slow_uploads_cannot_take_the_pods_memory() {
         "a valid callback took {during:?}"
     );
     assert!(
-        after < baseline + (peak - baseline) / 2 + (4 << 20),
+        after < given_back,
         "memory is given back: baseline {} MiB, peak {} MiB, after {} MiB",
         baseline >> 20,
         peak >> 20,
