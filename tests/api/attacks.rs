@@ -112,13 +112,20 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
     let accepted = post_parallel(&bridge.callbacks_url, 0..3000, 50).await;
     assert_eq!(accepted.len(), 3000);
     let (code, output) = bridge.terminate();
-    assert_eq!(code, Some(3), "undelivered at the deadline: exit 3\n{output}");
+    assert_eq!(
+        code,
+        Some(3),
+        "undelivered at the deadline: exit 3\n{output}"
+    );
     assert!(
         !output.contains("Failed to flush outstanding messages"),
         "{output}"
     );
     let dead = dead_lettered_seqs(&dead);
-    assert_eq!(dead, accepted, "every purged event is in the dead-letter file");
+    assert_eq!(
+        dead, accepted,
+        "every purged event is in the dead-letter file"
+    );
 }
 
 #[test]
