@@ -16,7 +16,8 @@ pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverabl
 pub use embedded::EmbeddedCluster;
 pub use health::KafkaHealth;
 pub use publisher::{
-    DeliveryOutcomeReport, OutgoingRecord, PublishError, Publisher, PublisherOptions,
+    DeliveryFailure, DeliveryOutcomeReport, OutgoingRecord, PublishError, Publisher,
+    PublisherOptions,
 };
 pub use record::{header_pairs, headers_for, owned_headers, CONTENT_TYPE};
 pub use topics::TopicMap;

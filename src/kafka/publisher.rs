@@ -72,8 +72,23 @@ impl PublishError {
     }
 }
 
+/// Why a delivery failed, for whoever waits for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    pub error: String,
+    /// No retry of this record can succeed (too large, invalid, not authorized); otherwise the
+    /// failure is of the moment (a timeout, a broker away) and the record may be sent again.
+    pub permanent: bool,
+}
+
+impl std::fmt::Display for DeliveryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
 /// The outcome of one delivery, for whoever waits for it.
-pub type DeliveryOutcomeReport = Result<(), String>;
+pub type DeliveryOutcomeReport = Result<(), DeliveryFailure>;
 
 /// Travels with each record and comes back in its delivery report.
 pub struct PendingDelivery {
@@ -187,11 +202,12 @@ impl ProducerContext for DeliveryContext {
                     };
                     if let Err(mpsc::error::SendError(rescued)) = shared.rescue.send(rescued) {
                         // The bridge is stopping: nobody is left to re-send it.
-                        self.fail(&err.to_string(), message, *rescued.pending, elapsed);
+                        self.fail(&err.to_string(), false, message, *rescued.pending, elapsed);
                     }
                     return;
                 }
-                self.fail(&err.to_string(), message, *pending, elapsed);
+                let permanent = err.rdkafka_error_code().is_some_and(never_succeeds);
+                self.fail(&err.to_string(), permanent, message, *pending, elapsed);
             }
         }
     }
@@ -203,6 +219,7 @@ impl DeliveryContext {
     fn fail(
         &self,
         error: &str,
+        permanent: bool,
         message: &BorrowedMessage<'_>,
         pending: PendingDelivery,
         elapsed: Duration,
@@ -214,7 +231,10 @@ impl DeliveryContext {
         if pending.waiter.is_some() {
             warn!(event_id = %pending.event_id, topic = message.topic(), %error,
                 "delivery failed; reported to the waiting request");
-            pending.complete(Err(error.to_owned()));
+            pending.complete(Err(DeliveryFailure {
+                error: error.to_owned(),
+                permanent,
+            }));
             return;
         }
         match dead_letter(error, message) {
@@ -235,6 +255,23 @@ impl DeliveryContext {
             }
         }
     }
+}
+
+/// Errors no retry of the same record can fix. Anything else (a timeout, a broker away, a purge)
+/// is of the moment.
+fn never_succeeds(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::UnsupportedForMessageFormat
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::PolicyViolation
+            | RDKafkaErrorCode::InvalidTopic
+    )
 }
 
 /// Errors that say Kafka will not talk to the bridge as configured: credentials or TLS.

@@ -129,7 +129,9 @@ async fn accept(
                 .map_err(unavailable)?;
             match tokio::time::timeout(state.delivery_timeout, outcome).await {
                 Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(error))) => return Err(unavailable(PublishError::NotDelivered(error))),
+                Ok(Ok(Err(failure))) => {
+                    return Err(unavailable(PublishError::NotDelivered(failure.error)))
+                }
                 Ok(Err(_)) => {
                     return Err(unavailable(PublishError::NotDelivered(
                         "the producer dropped the event".to_owned(),

@@ -19,7 +19,7 @@
 
 pub mod log;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,8 @@ const MAX_BATCH: usize = 4096;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// While writes fail, how often the writer probes whether the disk took them again.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Before a record whose delivery failed for the moment is sent again.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// The reader drops what it has consumed of a segment once it is this large.
 const READ_BUFFER_KEEP: usize = 1024 * 1024;
 
@@ -756,6 +758,15 @@ type Completion = (
     Result<crate::kafka::DeliveryOutcomeReport, oneshot::error::RecvError>,
 );
 
+/// A record published by the drainer, resolving to its delivery report.
+async fn awaiting(
+    seq: u64,
+    record: OutgoingRecord,
+    outcome: oneshot::Receiver<crate::kafka::DeliveryOutcomeReport>,
+) -> Completion {
+    (seq, record, outcome.await)
+}
+
 impl Drainer {
     async fn run(mut self) {
         // Session-local numbers of the records read, in order; each maps to where it ends.
@@ -766,8 +777,22 @@ impl Drainer {
         let mut in_flight = FuturesUnordered::new();
         let mut persisted = self.checkpoint;
         let mut last_persist = Instant::now();
+        // Records whose delivery failed for the moment, to be sent again once their time comes.
+        let mut retries: VecDeque<(Instant, u64, OutgoingRecord)> = VecDeque::new();
         loop {
             let stopping = self.stopping.load(Ordering::Acquire);
+            while !stopping
+                && in_flight.len() < self.window
+                && retries
+                    .front()
+                    .is_some_and(|(due, _, _)| *due <= Instant::now())
+            {
+                let (_, seq, record) = retries.pop_front().expect("checked above");
+                match self.enqueue(&record).await {
+                    Some(outcome) => in_flight.push(awaiting(seq, record, outcome)),
+                    None => break,
+                }
+            }
             // Publish durable records while the window has room.
             while !stopping && in_flight.len() < self.window {
                 let durable = self.state.durable();
@@ -801,7 +826,7 @@ impl Drainer {
                         };
                         let seq = next;
                         ends.insert(seq, end);
-                        in_flight.push(async move { (seq, record, outcome.await) });
+                        in_flight.push(awaiting(seq, record, outcome));
                         next += 1;
                     }
                     Step::Damaged { at, bytes } => {
@@ -829,11 +854,14 @@ impl Drainer {
                 }
             }
             if stopping && in_flight.is_empty() {
+                // What waits for a retry stays in the spool for the next start.
                 break;
             }
             tokio::select! {
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.complete(done, &mut completed);
+                    if let Some((seq, record)) = self.complete(done, &mut completed) {
+                        retries.push_back((Instant::now() + RETRY_PAUSE, seq, record));
+                    }
                 }
                 () = self.state.appended.notified(), if !stopping && in_flight.len() < self.window => {}
                 () = self.stop.notified() => {}
@@ -916,24 +944,36 @@ impl Drainer {
         }
     }
 
-    fn complete(&self, (seq, record, outcome): Completion, completed: &mut BTreeSet<u64>) {
+    /// What a delivery report means for the spool: delivered (or dead-lettered for good) and
+    /// done; or to be sent again, returned to the caller.
+    fn complete(
+        &self,
+        (seq, record, outcome): Completion,
+        completed: &mut BTreeSet<u64>,
+    ) -> Option<(u64, OutgoingRecord)> {
         match outcome {
             Ok(Ok(())) => {
                 completed.insert(seq);
+                None
             }
             // Purged at shutdown: it stays in the spool for the next start.
-            _ if self.stopping.load(Ordering::Acquire) => {}
-            Ok(Err(error)) => {
-                // A permanent failure (retriable ones are retried without end in this mode):
-                // it was acknowledged, so it goes to the dead-letter file.
-                self.publisher.dead_letter_record(&record, &error);
+            _ if self.stopping.load(Ordering::Acquire) => None,
+            Ok(Err(failure)) if failure.permanent => {
+                // No retry can deliver it, and it was acknowledged: the dead-letter file.
+                self.publisher.dead_letter_record(&record, &failure.error);
                 completed.insert(seq);
+                None
+            }
+            // A failure of the moment (a `message.timeout.ms` the operator set, a broker
+            // away): the spool's promise is to ride it out, so the record is sent again.
+            Ok(Err(failure)) => {
+                warn!(event_id = %record.event_id, error = %failure.error,
+                    "a spooled event was not delivered yet; sending it again");
+                Some((seq, record))
             }
             Err(_) => {
-                // The producer dropped the report without an outcome: keep the event anyway.
-                self.publisher
-                    .dead_letter_record(&record, "the delivery report was lost");
-                completed.insert(seq);
+                // The producer dropped the report without an outcome: send it again.
+                Some((seq, record))
             }
         }
     }
