@@ -4,7 +4,7 @@
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-log() { printf '\n==> %s\n' "$*" >&2; }
+log() { printf '\n==> [%4d s] %s\n' "$SECONDS" "$*" >&2; }
 
 # Starts a single Apache Kafka node (broker and controller) in DIR with fresh data; sets BROKER
 # (host:port) and BROKER_PID, and stops it when the calling script exits.
