@@ -415,7 +415,7 @@ async fn valid_callback(url: &str) -> (u16, Duration) {
 /// answer meanwhile (200, or 503 that ZEGO retries), and 200 once the uploads are gone; the
 /// memory is given back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_uploads_cannot_take_the_pods_memory() {
+async fn alone_slow_uploads_cannot_take_the_pods_memory() {
     let (bridge, _) = bridge_process(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "20000")]).await;
     let pid = bridge.child.id();
     let address = bridge.address();
@@ -503,7 +503,7 @@ async fn slow_uploads_cannot_take_the_pods_memory() {
 /// accept backlog behind them. The connection limit is now well above that (10,000 per worker),
 /// each idle connection costs little, and the request timeout cuts them off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_do_not_delay_real_callbacks() {
+async fn alone_idle_connections_do_not_delay_real_callbacks() {
     let (bridge, _) = bridge_process(&[]).await;
     let pid = bridge.child.id();
     let address = bridge.address();
