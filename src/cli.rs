@@ -1,5 +1,5 @@
-//! Command line: `serve` (the default), `send`, `sign`, `topics`, `healthcheck`, `replay`,
-//! `bench`.
+//! Command line: `serve` (the default), `send`, `sign`, `topics`, `healthcheck`, `replay`.
+//! The measuring tools live apart, in `tools/bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +18,8 @@ use crate::telemetry;
     about = "Receives signed ZEGOCLOUD callbacks and publishes normalized events to Kafka",
     long_about = "Receives signed ZEGOCLOUD callbacks and publishes normalized events to Kafka.\n\n\
                   Without a subcommand it serves, configured by ZEGO_BRIDGE_* environment variables \
-                  (see the README)."
+                  (docs/configuration.md).",
+    after_long_help = crate::configuration::help_text()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,14 +34,6 @@ enum Command {
     Send(SendArgs),
     /// Print the signature ZEGO would send for a timestamp and nonce.
     Sign(SignArgs),
-    /// Load-test a bridge (or the baseline server) and report throughput and latency.
-    Bench(BenchArgs),
-    /// Plain rdkafka producing the bench mix flat out: the Kafka side's limit for `bench`.
-    #[command(hide = true)]
-    ProduceBench(ProduceBenchArgs),
-    /// A bare HTTP server answering 200, the yardstick for `bench`.
-    #[command(hide = true)]
-    BaselineServer(BaselineArgs),
     /// List the topics the bridge publishes to (as configured by ZEGO_BRIDGE_TOPIC_*), and with
     /// --create create the missing ones on ZEGO_BRIDGE_KAFKA_BROKERS.
     Topics(TopicsArgs),
@@ -50,37 +43,6 @@ enum Command {
     /// Publish the events of a dead-letter file again (brokers and librdkafka settings from
     /// the same ZEGO_BRIDGE_* variables as the service).
     Replay(ReplayArgs),
-}
-
-#[derive(Debug, Args)]
-struct BenchArgs {
-    #[arg(long, default_value = "http://127.0.0.1:8080/v1/callbacks")]
-    url: String,
-    #[arg(long, env = "ZEGO_SEND_SECRET", default_value = DEMO_SECRET, hide_default_value = true, hide_env_values = true)]
-    secret: String,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 32)]
-    connections: usize,
-    /// Seconds of load.
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Requests per second in total (default: flat out).
-    #[arg(long)]
-    rate: Option<u64>,
-    /// Extra bytes in every body (an unknown field), to measure the cost of body size.
-    #[arg(long, default_value_t = 0)]
-    pad_bytes: usize,
-    /// Read the topics back from these brokers: end-to-end latency and exactly-once check.
-    #[arg(long)]
-    brokers: Option<String>,
-    #[arg(long, default_value = "zego")]
-    topic_prefix: String,
-    /// Create the topics first (with --brokers).
-    #[arg(long)]
-    create_topics: bool,
-    /// A name for this run in the JSON report.
-    #[arg(long, default_value = "run")]
-    label: String,
 }
 
 #[derive(Debug, Args)]
@@ -102,26 +64,6 @@ struct TopicsArgs {
 struct HealthcheckArgs {
     #[arg(long, default_value = "http://127.0.0.1:9090/readyz")]
     url: String,
-}
-
-#[derive(Debug, Args)]
-struct ProduceBenchArgs {
-    #[arg(long)]
-    brokers: String,
-    #[arg(long, default_value = "zego")]
-    topic_prefix: String,
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    #[arg(long, default_value = "produce")]
-    label: String,
-}
-
-#[derive(Debug, Args)]
-struct BaselineArgs {
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    listen: std::net::SocketAddr,
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +109,25 @@ struct SignArgs {
     nonce: String,
 }
 
+/// The exit codes, the same for every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It did not work: the server failed or could not start, a request or a publish failed
+    /// (the output says which).
+    Failed = 1,
+    /// The configuration, the arguments or the input are wrong: nothing was started.
+    Misconfigured = 2,
+    /// The server stopped, but accepted events were still undelivered at the shutdown deadline
+    /// and were written to the dead-letter file.
+    Undelivered = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
 /// Parses the command line and runs the command; the exit code says whether it worked.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -176,41 +137,6 @@ pub fn run() -> ExitCode {
         Command::Replay(args) => replay(&args.file),
         Command::Topics(args) => topics(args),
         Command::Healthcheck(args) => healthcheck(&args.url),
-        Command::Bench(args) => bench(args),
-        Command::ProduceBench(args) => {
-            match crate::bench::produce_flat_out(
-                &args.brokers,
-                &args.topic_prefix,
-                std::time::Duration::from_secs(args.duration),
-                args.label,
-            ) {
-                Ok(report) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&report).expect("a report serializes")
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("produce-bench: {err}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::BaselineServer(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("a Tokio runtime");
-            match runtime.block_on(crate::bench::baseline_server(args.listen, args.workers)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("baseline-server: {err}");
-                    ExitCode::from(1)
-                }
-            }
-        }
         Command::Sign(args) => {
             println!(
                 "{}",
@@ -226,12 +152,12 @@ fn serve() -> ExitCode {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("zego-kafka-bridge: configuration error: {err}");
-            return ExitCode::from(2);
+            return Exit::Misconfigured.into();
         }
     };
     if let Err(err) = telemetry::init(settings.log_format, &settings.log_level) {
         eprintln!("zego-kafka-bridge: configuration error: {err}");
-        return ExitCode::from(2);
+        return Exit::Misconfigured.into();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -244,15 +170,15 @@ fn serve() -> ExitCode {
             Err(err) => {
                 tracing::error!(error = %err, "cannot start");
                 eprintln!("zego-kafka-bridge: cannot start: {err}");
-                return ExitCode::from(1);
+                return Exit::Failed.into();
             }
         };
         match application.run_until_stopped().await {
             Ok(report) if report.undelivered == 0 => ExitCode::SUCCESS,
-            Ok(_) => ExitCode::from(3),
+            Ok(_) => Exit::Undelivered.into(),
             Err(err) => {
                 tracing::error!(error = %err, "server failed");
-                ExitCode::from(1)
+                Exit::Failed.into()
             }
         }
     })
@@ -273,7 +199,7 @@ fn send(args: SendArgs) -> ExitCode {
         Ok(outgoing) => outgoing,
         Err(err) => {
             eprintln!("zego-kafka-bridge send: {err}");
-            return ExitCode::from(2);
+            return Exit::Misconfigured.into();
         }
     };
     let runtime = current_thread_runtime();
@@ -329,7 +255,7 @@ fn send(args: SendArgs) -> ExitCode {
     if accepted == outgoing.len() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        Exit::Failed.into()
     }
 }
 
@@ -338,7 +264,7 @@ fn topics(args: TopicsArgs) -> ExitCode {
         Ok(topics) => topics.distinct(),
         Err(err) => {
             eprintln!("zego-kafka-bridge topics: configuration error: {err}");
-            return ExitCode::from(2);
+            return Exit::Misconfigured.into();
         }
     };
     if !args.create {
@@ -351,13 +277,13 @@ fn topics(args: TopicsArgs) -> ExitCode {
         eprintln!(
             "zego-kafka-bridge topics: --partitions and --replication-factor must be at least 1"
         );
-        return ExitCode::from(2);
+        return Exit::Misconfigured.into();
     }
     let (brokers, properties) = match crate::configuration::kafka_client_from_env() {
         Ok(client) => client,
         Err(err) => {
             eprintln!("zego-kafka-bridge topics: configuration error: {err}");
-            return ExitCode::from(2);
+            return Exit::Misconfigured.into();
         }
     };
     let layout = crate::kafka::TopicLayout {
@@ -375,7 +301,7 @@ fn topics(args: TopicsArgs) -> ExitCode {
         Ok(outcomes) => outcomes,
         Err(err) => {
             eprintln!("zego-kafka-bridge topics: {err}");
-            return ExitCode::from(1);
+            return Exit::Failed.into();
         }
     };
     let mut failed = 0;
@@ -392,7 +318,7 @@ fn topics(args: TopicsArgs) -> ExitCode {
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        Exit::Failed.into()
     }
 }
 
@@ -416,11 +342,11 @@ fn healthcheck(url: &str) -> ExitCode {
         Ok((status, _)) if status.is_success() => ExitCode::SUCCESS,
         Ok((status, body)) => {
             eprintln!("{url}: {status} {}", body.trim());
-            ExitCode::from(1)
+            Exit::Failed.into()
         }
         Err(err) => {
             eprintln!("{url}: {err}");
-            ExitCode::from(1)
+            Exit::Failed.into()
         }
     }
 }
@@ -439,64 +365,17 @@ fn replay(file: &std::path::Path) -> ExitCode {
             if report.failed == 0 && report.unreadable == 0 {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(1)
+                Exit::Failed.into()
             }
         }
         Err(err) => {
             eprintln!("zego-kafka-bridge replay: {err}");
-            ExitCode::from(2)
+            Exit::Misconfigured.into()
         }
     }
 }
 
-fn bench(args: BenchArgs) -> ExitCode {
-    // One thread for the load: the machine's other core is left to the server under test.
-    let runtime = current_thread_runtime();
-    let result = runtime.block_on(async {
-        if args.create_topics {
-            let brokers = args
-                .brokers
-                .as_deref()
-                .ok_or("--create-topics needs --brokers")?;
-            crate::bench::create_topics(brokers, &args.topic_prefix, 3).await?;
-        }
-        crate::bench::run(crate::bench::LoadOptions {
-            url: args.url,
-            secret: args.secret,
-            connections: args.connections.max(1),
-            duration: std::time::Duration::from_secs(args.duration),
-            rate: args.rate,
-            pad_bytes: args.pad_bytes,
-            brokers: args.brokers,
-            topic_prefix: args.topic_prefix,
-            label: args.label,
-        })
-        .await
-    });
-    match result {
-        Ok(report) => {
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("a report serializes")
-            );
-            let lost = report
-                .end_to_end
-                .as_ref()
-                .is_some_and(|e2e| e2e.missing > 0);
-            if lost {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(err) => {
-            eprintln!("zego-kafka-bridge bench: {err}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// The runtime of the one-shot tools (send, topics, healthcheck, replay, bench): one thread.
+/// The runtime of the one-shot tools (send, topics, healthcheck, replay): one thread.
 fn current_thread_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

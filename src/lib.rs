@@ -2,12 +2,15 @@
 //! events to per-type Kafka topics.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod cli;
 pub mod configuration;
 pub mod dedup;
 pub mod error;
 pub mod event;
+#[cfg(test)]
+mod generated;
+pub mod ingest;
+pub mod internal_events;
 pub mod kafka;
 pub mod metrics;
 pub mod replay;

@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
 use crate::configuration::kafka_client_from_env;
-use crate::kafka::{producer_config, DeadLetterFile};
+use crate::kafka::{owned_headers, producer_config, DeadLetterFile};
 
 /// What a replay achieved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +21,7 @@ pub struct ReplayReport {
 /// Publishes every line of `path` and waits for Kafka's acknowledgement of each.
 pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<ReplayReport, String> {
     let (brokers, properties) = kafka_client_from_env().map_err(|err| err.to_string())?;
-    let producer: FutureProducer = producer_config(&brokers, &properties)
+    let producer: FutureProducer = producer_config(&brokers, &[], &properties)
         .create()
         .map_err(|err| format!("cannot create the Kafka producer: {err}"))?;
     let letters = DeadLetterFile::read(path)
@@ -37,16 +36,10 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
                 continue;
             }
         };
-        let mut headers = OwnedHeaders::new_with_capacity(letter.headers.len());
-        for (key, value) in &letter.headers {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value.as_str()),
-            });
-        }
+        let headers: Vec<(&String, &String)> = letter.headers.iter().collect();
         let mut record = FutureRecord::to(&letter.topic)
             .payload(letter.event.get())
-            .headers(headers);
+            .headers(owned_headers(&headers));
         if let Some(key) = &letter.key {
             record = record.key(key);
         }

@@ -13,10 +13,12 @@ pub fn init(format: LogFormat, level: &str) -> Result<(), String> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match format {
         LogFormat::Text => builder.try_init(),
+        // A callback's lines carry its span (`type`, `app_id`, `event_id`) under `span`.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
     };
     result.map_err(|err| format!("cannot install the logger: {err}"))

@@ -152,3 +152,15 @@ if any(by(flat) for _, flat, _, _ in modes[1:]):
         print(f"| {mode} | {spread([r['throughput_per_sec'] for r in flat_runs])} | {latency(flat_runs, 'p99_us')} | "
               f"{latency(half_runs, 'p50_us')} | {latency(half_runs, 'p99_us')} | {latency(half_runs, 'p999_us')} | "
               f"{spread([r['end_to_end']['latency']['p50_us'] / 1000 for r in readback_runs], '{:,.1f}')} |")
+
+ab = {side: by(f"ab_{side}") for side in "ab"}
+if ab["a"] and ab["b"]:
+    print("\nA/B, flat out, alternating on one broker (a: AB_BIN, b: this build):\n")
+    print("| build | throughput (callbacks/s) | p50 (µs) | p99 (µs) | server CPU per 1,000 (ms) | HTTP worker per 1,000 (ms) |")
+    print("|---|---|---|---|---|---|")
+    for side in "ab":
+        group = ab[side]
+        workers = [r["cpu"]["server_threads_ms"].get("http_workers", 0) * 1000 / r["accepted"] for r in group]
+        print(f"| {side} | {spread([r['throughput_per_sec'] for r in group])} | {latency(group, 'p50_us')} | "
+              f"{latency(group, 'p99_us')} | {spread([r['cpu']['server_ms_per_1000'] for r in group], '{:,.1f}')} | "
+              f"{spread(workers, '{:,.1f}')} |")

@@ -6,6 +6,21 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 log() { printf '\n==> [%4d s] %s\n' "$SECONDS" "$*" >&2; }
 
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for_port PORT PID: until something listens on PORT; fails if PID exits or 10 s pass.
+wait_for_port() {
+  local port=$1 pid=$2
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
 # Starts a single Apache Kafka node (broker and controller) in DIR with fresh data; sets BROKER
 # (host:port) and BROKER_PID, and stops it when the calling script exits.
 start_kafka() {

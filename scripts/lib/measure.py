@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs one load command and reports where the machine's CPU went meanwhile.
 
-    measure.py --pid server=PID --pid broker=PID -- zego-kafka-bridge bench ...
+    measure.py --pid server=PID --pid broker=PID -- zego-bridge-bench load ...
 
 Prints the command's JSON report (its last line) with a "cpu" object added: milliseconds of
 CPU (user + system) of each named process and of the load command itself, the server's split by

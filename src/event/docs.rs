@@ -1,6 +1,6 @@
-//! The consumers' reference in the README (type → topic → key → fields, one example each),
+//! The consumers' reference in docs/events.md (type → topic → key → fields, one example each),
 //! generated from the catalog, with examples made by normalizing the bundled samples. A test
-//! keeps the README's copy current.
+//! keeps the copy current.
 
 use std::fmt::Write as _;
 
@@ -9,7 +9,7 @@ use super::normalize;
 use crate::samples;
 use crate::zego::{sniff, CommonFields, RawCallback};
 
-/// Marks the generated part of the README.
+/// Marks the generated part of docs/events.md.
 pub const BEGIN_MARKER: &str = "<!-- BEGIN GENERATED EVENT REFERENCE: edit src/event/catalog.rs, then run `UPDATE_DOCS=1 cargo test docs` -->";
 pub const END_MARKER: &str = "<!-- END GENERATED EVENT REFERENCE -->";
 
@@ -34,7 +34,7 @@ pub fn consumer_reference() -> String {
     for kind in ALL {
         let _ = write!(
             out,
-            "\n#### {name}\n\n{description} From {zego}; schema [`schemas/{name}.schema.json`](schemas/{name}.schema.json); \
+            "\n### {name}\n\n{description} From {zego}; schema [`schemas/{name}.schema.json`](../schemas/{name}.schema.json); \
              key {key}.\n\n",
             name = kind.name,
             description = kind.description,
@@ -145,23 +145,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docs_in_the_readme_are_up_to_date() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-        let readme = std::fs::read_to_string(&path).expect("README.md");
-        let start = readme
-            .find(BEGIN_MARKER)
-            .expect("README has the begin marker")
-            + BEGIN_MARKER.len();
-        let end = readme.find(END_MARKER).expect("README has the end marker");
-        let generated = format!("\n{}\n", consumer_reference());
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            let updated = format!("{}{generated}{}", &readme[..start], &readme[end..]);
-            std::fs::write(&path, updated).unwrap();
-            return;
-        }
-        assert!(
-            readme[start..end] == generated,
-            "the README's event reference is stale: run `UPDATE_DOCS=1 cargo test docs`"
+    fn docs_of_the_events_are_up_to_date() {
+        crate::generated::assert_current(
+            "docs/events.md",
+            BEGIN_MARKER,
+            END_MARKER,
+            &consumer_reference(),
         );
     }
 

@@ -9,7 +9,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
-use crate::configuration::LibrdkafkaProperties;
+use super::config::LibrdkafkaProperties;
 
 /// What became of one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]

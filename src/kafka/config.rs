@@ -1,9 +1,9 @@
 //! The producer's librdkafka configuration: safe defaults, then the user's properties.
 
+use std::collections::BTreeMap;
+
 use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
-
-use crate::configuration::LibrdkafkaProperties;
 
 /// Defaults chosen for a bridge that must not lose or reorder what it acknowledged, and whose
 /// queue must fit in a pod's memory. Any of them can be overridden with
@@ -32,11 +32,27 @@ impl ProducerDefaults {
     pub const DELIVERED_LINGER_MS: &'static str = "5";
 }
 
-/// The configuration of the bridge's producer for these brokers.
-pub fn producer_config(bootstrap_servers: &str, overrides: &LibrdkafkaProperties) -> ClientConfig {
+/// librdkafka properties given through the environment. They may hold SASL passwords or TLS
+/// keys, so `Debug` shows only their names.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LibrdkafkaProperties(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for LibrdkafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// The configuration of the bridge's producer for these brokers: the defaults, then those of the
+/// ack mode, then the user's properties.
+pub fn producer_config(
+    bootstrap_servers: &str,
+    mode_defaults: &[(&str, &str)],
+    overrides: &LibrdkafkaProperties,
+) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap_servers);
-    for (property, value) in ProducerDefaults::PROPERTIES {
+    for (property, value) in ProducerDefaults::PROPERTIES.iter().chain(mode_defaults) {
         config.set(*property, *value);
     }
     for (property, value) in &overrides.0 {

@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tracing::error;
 use uuid::Uuid;
 
+use crate::internal_events::{AcknowledgedEventLost, EventDeadLettered, InternalEvent};
 use crate::metrics::Metrics;
 
 /// Most letters written with one `fdatasync`.
@@ -204,28 +204,24 @@ fn record(file: &DeadLetterFile, metrics: &Metrics, batch: Vec<Undeliverable>) {
     match file.write_batch(batch.iter().map(|item| &item.letter)) {
         Ok(()) => {
             for item in &batch {
-                metrics.dead_lettered(&item.letter.topic);
-                error!(
-                    event_id = %item.event_id,
-                    topic = %item.letter.topic,
-                    error = %item.letter.error,
-                    dead_letter_file = %file.path().display(),
-                    "an acknowledged event could not be delivered; saved to the dead-letter file \
-                     (publish it again with `zego-kafka-bridge replay`)"
-                );
+                EventDeadLettered {
+                    event_id: item.event_id,
+                    topic: &item.letter.topic,
+                    error: &item.letter.error,
+                    file: file.path(),
+                }
+                .emit(metrics);
             }
         }
         Err(write_error) => {
             for item in &batch {
-                metrics.dead_letter_write_failed();
-                error!(
-                    event_id = %item.event_id,
-                    topic = %item.letter.topic,
-                    error = %item.letter.error,
-                    %write_error,
-                    "an acknowledged event could not be delivered nor written to the dead-letter \
-                     file: IT IS LOST"
-                );
+                AcknowledgedEventLost {
+                    event_id: item.event_id,
+                    topic: &item.letter.topic,
+                    error: &item.letter.error,
+                    write_error: &write_error,
+                }
+                .emit(metrics);
             }
         }
     }

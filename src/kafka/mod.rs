@@ -11,13 +11,15 @@ mod record;
 mod topics;
 
 pub use admin::{create_topics, TopicCreation, TopicLayout};
-pub use config::{check_properties, producer_config, redacted_config_error, ProducerDefaults};
+pub use config::{
+    check_properties, producer_config, redacted_config_error, LibrdkafkaProperties,
+    ProducerDefaults,
+};
 pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 pub use embedded::EmbeddedCluster;
 pub use health::KafkaHealth;
 pub use publisher::{
-    DeliveryFailure, DeliveryOutcomeReport, OutgoingRecord, PublishError, Publisher,
-    PublisherOptions,
+    DeliveryFailure, DeliveryOutcomeReport, PublishError, Publisher, PublisherOptions,
 };
-pub use record::{header_pairs, headers_for, owned_headers, CONTENT_TYPE};
+pub use record::{header_pairs, headers_for, owned_headers, OutgoingRecord, CONTENT_TYPE};
 pub use topics::TopicMap;

@@ -24,9 +24,12 @@ use uuid::Uuid;
 
 use super::dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 use super::health::KafkaHealth;
-use super::record::{headers_for, owned_headers};
+use super::record::{headers_for, owned_headers, OutgoingRecord};
 use super::topics::TopicMap;
 use crate::event::{Event, EventType};
+use crate::internal_events::{
+    AcknowledgedEventLost, EventDeadLettered, InternalEvent, ProducerRebuilt,
+};
 use crate::metrics::{DeliveryOutcome, Metrics};
 
 /// How long to wait, after purging, for the purged events' reports: each comes back at once
@@ -242,17 +245,13 @@ impl DeliveryContext {
                 event_id: pending.event_id,
                 letter,
             }),
-            Err(write_error) => {
-                shared.metrics.dead_letter_write_failed();
-                error!(
-                    event_id = %pending.event_id,
-                    topic = message.topic(),
-                    %error,
-                    %write_error,
-                    "an acknowledged event could not be delivered nor written to the dead-letter \
-                     file: IT IS LOST"
-                );
+            Err(write_error) => AcknowledgedEventLost {
+                event_id: pending.event_id,
+                topic: message.topic(),
+                error,
+                write_error: &write_error,
             }
+            .emit(&shared.metrics),
         }
     }
 }
@@ -525,20 +524,25 @@ impl Publisher {
             headers: record.headers.iter().cloned().collect(),
             event,
         });
+        let file = shared.dead_letters.file();
         match letter
             .map_err(std::io::Error::other)
-            .and_then(|letter| shared.dead_letters.file().write(&letter))
+            .and_then(|letter| file.write(&letter))
         {
-            Ok(()) => {
-                shared.metrics.dead_lettered(&record.topic);
-                error!(event_id = %record.event_id, topic = %record.topic, %error,
-                    "an acknowledged event could not be delivered; saved to the dead-letter file");
+            Ok(()) => EventDeadLettered {
+                event_id: record.event_id,
+                topic: &record.topic,
+                error,
+                file: file.path(),
             }
-            Err(write_error) => {
-                shared.metrics.dead_letter_write_failed();
-                error!(event_id = %record.event_id, topic = %record.topic, %error, %write_error,
-                    "an acknowledged event could not be delivered nor dead-lettered: IT IS LOST");
+            .emit(&shared.metrics),
+            Err(write_error) => AcknowledgedEventLost {
+                event_id: record.event_id,
+                topic: &record.topic,
+                error,
+                write_error: &write_error,
             }
+            .emit(&shared.metrics),
         }
     }
 
@@ -604,12 +608,8 @@ impl Publisher {
             .purge(PurgeConfig::default().queue().inflight());
         drain_reports(&old.producer);
         self.shared.health.clear_fatal_error();
-        self.shared.metrics.producer_rebuilt();
-        let count = self.rebuilds.fetch_add(1, Ordering::Relaxed) + 1;
-        info!(
-            rebuilds = count,
-            "the Kafka producer was rebuilt; re-sending what the old one held"
-        );
+        let rebuilds = self.rebuilds.fetch_add(1, Ordering::Relaxed) + 1;
+        ProducerRebuilt { rebuilds }.emit(&self.shared.metrics);
         Ok(())
     }
 
@@ -725,14 +725,4 @@ fn create_generation(
     Ok(Generation {
         producer: config.create_with_context(context)?,
     })
-}
-
-/// A record already encoded, as the spool and the dead-letter file keep it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OutgoingRecord {
-    pub event_id: Uuid,
-    pub topic: String,
-    pub key: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub payload: String,
 }

@@ -3,6 +3,9 @@
 use chrono::{DateTime, SecondsFormat};
 use rdkafka::message::{Header, OwnedHeaders};
 
+use uuid::Uuid;
+
+use super::topics::TopicMap;
 use crate::event::Event;
 
 pub const CONTENT_TYPE: &str = "application/json";
@@ -27,17 +30,50 @@ pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
     ]
 }
 
+/// A record already encoded, as the spool and the dead-letter file keep it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutgoingRecord {
+    pub event_id: Uuid,
+    pub topic: String,
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub payload: String,
+}
+
+impl OutgoingRecord {
+    /// The record of an event whose JSON encoding is `payload`.
+    pub fn for_event(event: &Event<'_>, topics: &TopicMap, payload: Vec<u8>) -> Self {
+        OutgoingRecord {
+            event_id: event.id,
+            topic: topics.topic(event.kind).to_string(),
+            key: event.partition_key.as_deref().map(str::to_owned),
+            headers: header_pairs(event),
+            payload: String::from_utf8(payload).expect("events serialize to UTF-8"),
+        }
+    }
+}
+
 pub fn headers_for(event: &Event<'_>) -> OwnedHeaders {
     owned_headers(&header_pairs(event))
 }
 
-pub fn owned_headers(pairs: &[(String, String)]) -> OwnedHeaders {
-    pairs.iter().fold(
-        OwnedHeaders::new_with_capacity(pairs.len()),
+/// Record headers from `(name, value)` pairs: the CloudEvents headers of an event, or those a
+/// spooled or dead-lettered record kept.
+pub fn owned_headers<'a, K, V, I>(pairs: I) -> OwnedHeaders
+where
+    K: AsRef<str> + 'a,
+    V: AsRef<str> + 'a,
+    I: IntoIterator<Item = &'a (K, V)>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let pairs = pairs.into_iter();
+    let capacity = pairs.len();
+    pairs.fold(
+        OwnedHeaders::new_with_capacity(capacity),
         |headers, (key, value)| {
             headers.insert(Header {
-                key,
-                value: Some(value.as_str()),
+                key: key.as_ref(),
+                value: Some(value.as_ref()),
             })
         },
     )

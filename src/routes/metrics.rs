@@ -2,21 +2,13 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::startup::AppState;
+use crate::ingest::Readiness;
+use crate::metrics::Metrics;
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(readiness: web::Data<Readiness>, metrics: web::Data<Metrics>) -> HttpResponse {
     // Gauges that mirror state elsewhere are read at scrape time.
-    state
-        .metrics
-        .set_queue_messages(i64::from(state.publisher.queue_depth()));
-    state
-        .metrics
-        .set_ready(state.not_ready_reasons().is_empty());
-    if let Some(spool) = &state.spool {
-        let stats = spool.stats();
-        state.metrics.set_spool(stats.bytes, stats.pending);
-    }
+    readiness.refresh_gauges(&metrics);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(metrics.render())
 }

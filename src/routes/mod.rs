@@ -1,9 +1,34 @@
-//! HTTP endpoints: the public callback receiver and the admin endpoints.
+//! HTTP endpoints: the public callback receiver and the admin endpoints. Each listener's routes
+//! are registered by one function, so that a test can mount them on an app of its own (with a
+//! fake acknowledger behind the [`Pipeline`](crate::ingest::Pipeline)).
+//!
+//! The public app needs `web::Data<Pipeline>` and `web::Data<BodyLimits>`; the admin app
+//! `web::Data<Readiness>` and `web::Data<Metrics>`.
 
 mod callbacks;
 mod health;
 mod metrics;
 
-pub use callbacks::{method_not_allowed, not_found, receive_callback};
-pub use health::{healthz, readyz};
-pub use metrics::metrics;
+use actix_web::web;
+
+pub use callbacks::BodyLimits;
+
+/// The path ZEGOCLOUD's console is given for RTC callbacks.
+pub const CALLBACKS_PATH: &str = "/v1/callbacks";
+
+pub fn configure_public(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource(CALLBACKS_PATH)
+                .route(web::post().to(callbacks::receive_callback))
+                .default_service(web::to(callbacks::method_not_allowed)),
+        )
+        .default_service(web::to(callbacks::not_found));
+}
+
+pub fn configure_admin(config: &mut web::ServiceConfig) {
+    config
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz));
+}

@@ -32,6 +32,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{oneshot, Notify};
 use tracing::{error, info, warn};
 
+use crate::internal_events::{
+    InternalEvent, SpoolCheckpointDistrusted, SpoolDamageQuarantined, SpoolEventsDestroyed,
+    SpoolTornTailCut, SpoolWriteFailed,
+};
 use crate::kafka::{OutgoingRecord, PublishError, Publisher};
 use crate::metrics::Metrics;
 use log::{Checkpoint, Parsed, Position};
@@ -181,15 +185,13 @@ impl Spool {
                 let torn = log::read_range(path, torn_from, length - torn_from)?;
                 let kept = log::quarantine(dir, *id, torn_from, &torn)?;
                 log::truncate(path, torn_from)?;
-                metrics.spool_quarantined("torn_tail", torn.len() as u64);
-                warn!(
-                    segment = %path.display(),
-                    offset = torn_from,
-                    bytes = torn.len(),
-                    quarantine = %kept.display(),
-                    "the spool ended in an incomplete record (a write cut short by a crash, \
-                     never acknowledged): cut off, its bytes kept in quarantine"
-                );
+                SpoolTornTailCut {
+                    segment: path,
+                    offset: torn_from,
+                    bytes: torn.len(),
+                    quarantine: &kept,
+                }
+                .emit(&metrics);
             }
         }
         let last_length = fs::metadata(&last_path)?.len();
@@ -341,13 +343,7 @@ fn recover_checkpoint(
         offset: 0,
     };
     let distrust = |why: String| {
-        metrics.spool_checkpoint_distrusted();
-        error!(
-            dir = %dir.display(),
-            %why,
-            "the spool's checkpoint cannot be right and is not trusted: publishing the whole \
-             spool again (consumers see duplicates, deduplicated on the event id)"
-        );
+        SpoolCheckpointDistrusted { dir, why: &why }.emit(metrics);
         first
     };
     let checkpoint = match log::read_checkpoint(dir) {
@@ -578,11 +574,14 @@ impl Writer {
     }
 
     fn failed(&self, error: &str) {
-        self.state.metrics.spool_write_failed();
         let mut failure = self.state.failure.lock().expect("spool lock");
+        SpoolWriteFailed {
+            dir: &self.state.dir,
+            error,
+            began: failure.is_none(),
+        }
+        .emit(&self.state.metrics);
         if failure.is_none() {
-            error!(%error, dir = %self.state.dir.display(),
-                "the spool cannot write to disk; refusing callbacks with 503 until it can");
             *failure = Some(Failure {
                 error: error.to_owned(),
                 since: Instant::now(),
@@ -837,12 +836,7 @@ impl Drainer {
                         // written, damage destroyed the rest while the bridge ran.
                         if next < durable.records && self.reader.position() >= durable.end {
                             let destroyed = durable.records - next;
-                            self.state.metrics.spool_destroyed(destroyed);
-                            error!(
-                                destroyed,
-                                "acknowledged events in the spool were destroyed by damage to its \
-                                 files while the bridge ran; their bytes are in quarantine/"
-                            );
+                            SpoolEventsDestroyed { destroyed }.emit(&self.state.metrics);
                             for seq in next..durable.records {
                                 ends.insert(seq, self.reader.position());
                                 completed.insert(seq);
@@ -885,28 +879,15 @@ impl Drainer {
     }
 
     fn quarantine(&self, at: Position, bytes: &[u8], why: &str) {
-        self.state
-            .metrics
-            .spool_quarantined("damaged", bytes.len() as u64);
-        match log::quarantine(&self.state.dir, at.segment, at.offset, bytes) {
-            Ok(path) => error!(
-                segment = at.segment,
-                offset = at.offset,
-                bytes = bytes.len(),
-                quarantine = %path.display(),
-                why,
-                "damaged bytes in the spool: copied to quarantine and skipped; every intact \
-                 record around them is still published"
-            ),
-            Err(err) => error!(
-                segment = at.segment,
-                offset = at.offset,
-                bytes = bytes.len(),
-                error = %err,
-                why,
-                "damaged bytes in the spool could not be copied to quarantine; skipped"
-            ),
+        let kept = log::quarantine(&self.state.dir, at.segment, at.offset, bytes);
+        SpoolDamageQuarantined {
+            segment: at.segment,
+            offset: at.offset,
+            bytes: bytes.len(),
+            why,
+            quarantine: kept.as_deref(),
         }
+        .emit(&self.state.metrics);
     }
 
     fn persist(&self) {

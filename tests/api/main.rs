@@ -10,6 +10,7 @@ mod operations;
 mod outages;
 mod process;
 mod reliability;
+mod routes;
 mod security;
 mod sender;
 mod spooled;

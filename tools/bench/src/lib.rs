@@ -1,11 +1,13 @@
-//! `zego-kafka-bridge bench`: a load generator for sizing and regression checks. It sends
+//! `zego-bridge-bench load`: a load generator for sizing and regression checks. It sends
 //! distinct, correctly signed callbacks in a realistic mix of kinds and encodings, flat out or at
 //! a fixed rate over N connections, and reports throughput and ack latency (HDR histogram).
 //! Given the brokers, it also reads the topics back and reports end-to-end latency and whether
 //! every acknowledged event arrived exactly once.
 //!
-//! `zego-kafka-bridge baseline-server` is the yardstick: a bare actix-web server that reads
+//! `zego-bridge-bench baseline` is the yardstick: a bare actix-web server that reads
 //! the body and answers 200, so results can be given as a ratio to the HTTP stack's limit.
+
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,8 +20,8 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
 
-use crate::event::catalog;
-use crate::zego;
+use zego_kafka_bridge::event::catalog;
+use zego_kafka_bridge::zego;
 
 /// One kind of callback in the mix: a template with placeholders, its weight, its encoding.
 struct Template {
@@ -495,16 +497,19 @@ pub async fn create_topics(brokers: &str, prefix: &str, partitions: i32) -> Resu
         .iter()
         .map(|kind| format!("{prefix}.{}", kind.name))
         .collect();
-    let layout = crate::kafka::TopicLayout {
+    let layout = zego_kafka_bridge::kafka::TopicLayout {
         partitions,
         replication_factor: 1,
     };
     let outcomes =
-        crate::kafka::create_topics(brokers, &Default::default(), &names, layout).await?;
+        zego_kafka_bridge::kafka::create_topics(brokers, &Default::default(), &names, layout)
+            .await?;
     match outcomes
         .into_iter()
         .find_map(|(name, outcome)| match outcome {
-            crate::kafka::TopicCreation::Failed(reason) => Some(format!("{name}: {reason}")),
+            zego_kafka_bridge::kafka::TopicCreation::Failed(reason) => {
+                Some(format!("{name}: {reason}"))
+            }
             _ => None,
         }) {
         Some(failure) => Err(failure),
@@ -559,7 +564,7 @@ pub fn produce_flat_out(
 
     let mix = CallbackMix::new("produce", 0);
     let secrets = zego::CallbackSecrets::parse("produce").map_err(|err| err.to_string())?;
-    let topics = crate::kafka::TopicMap::new(prefix, &[]).map_err(|(_, err)| err)?;
+    let topics = zego_kafka_bridge::kafka::TopicMap::new(prefix, &[]).map_err(|(_, err)| err)?;
     let mut records = Vec::new();
     for seq in 0..4096 {
         let (body, _) = mix.callback(seq);
@@ -567,12 +572,12 @@ pub fn produce_flat_out(
             .map_err(|err| err.to_string())?;
         let common = zego::CommonFields::read(&callback.root).map_err(|err| err.to_string())?;
         common.verify(&secrets).map_err(|err| err.to_string())?;
-        let event = crate::event::normalize(&callback, &common, 0);
+        let event = zego_kafka_bridge::event::normalize(&callback, &common, 0);
         records.push((
             topics.topic(event.kind).to_string(),
             event.partition_key.as_deref().map(str::to_owned),
             event.to_json(),
-            crate::kafka::headers_for(&event),
+            zego_kafka_bridge::kafka::headers_for(&event),
         ));
     }
     let average_value_bytes = records
@@ -581,7 +586,7 @@ pub fn produce_flat_out(
         .sum::<u64>()
         / records.len() as u64;
     let producer: ThreadedProducer<CountingContext> =
-        crate::kafka::producer_config(brokers, &Default::default())
+        zego_kafka_bridge::kafka::producer_config(brokers, &[], &Default::default())
             .create_with_context(CountingContext::default())
             .map_err(|err| format!("cannot create the producer: {err}"))?;
     let started = Instant::now();
@@ -649,7 +654,7 @@ pub async fn baseline_server(listen: std::net::SocketAddr, workers: usize) -> st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zego::{sniff, CallbackSecrets, CommonFields, RawCallback};
+    use zego_kafka_bridge::zego::{sniff, CallbackSecrets, CommonFields, RawCallback};
 
     #[test]
     fn every_generated_callback_is_signed_distinct_and_accepted_by_the_decoder() {
@@ -662,7 +667,7 @@ mod tests {
             let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();
             let common = CommonFields::read(&callback.root).unwrap();
             common.verify(&secrets).unwrap();
-            let event = crate::event::normalize(&callback, &common, 0);
+            let event = zego_kafka_bridge::event::normalize(&callback, &common, 0);
             assert!(event.coercion_failures.is_empty(), "{body}");
             assert_ne!(event.kind.name, "unrecognized");
             kinds.insert(event.kind.name);

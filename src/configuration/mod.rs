@@ -1,16 +1,17 @@
 //! Settings, read from `ZEGO_BRIDGE_*` environment variables and checked before anything starts.
 //! Every error names the variable to fix.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+mod table;
 
-use crate::event::catalog;
-use crate::kafka::TopicMap;
+pub use table::{help_text, reference_tables, Kind, Section, Setting, SETTINGS};
+
+use crate::kafka::{LibrdkafkaProperties, TopicMap};
 use crate::zego::{CallbackSecrets, Secret};
+use table::Env;
 
 pub const PREFIX: &str = "ZEGO_BRIDGE_";
 const LIBRDKAFKA_PREFIX: &str = "ZEGO_BRIDGE_LIBRDKAFKA_";
@@ -71,23 +72,48 @@ pub enum KafkaTarget {
     Embedded,
 }
 
-/// When a callback is answered 200.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When a callback is answered 200, with the settings that only that mode has.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckMode {
     /// Once the event is in the producer's in-memory queue.
     Queued,
-    /// Once Kafka acknowledged it (acks=all), within a deadline.
-    Delivered,
+    /// Once Kafka acknowledged it (acks=all), within `timeout`.
+    Delivered { timeout: Duration },
     /// Once it is appended to the local write-ahead spool and fsync'd.
-    Spooled,
+    Spooled(SpoolSettings),
+}
+
+/// The write-ahead spool of ack mode `spooled`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    /// How long the spool may fail to write before liveness fails (and Kubernetes restarts
+    /// the pod); it recovers by itself before that if the disk does.
+    pub liveness_grace: Duration,
 }
 
 impl AckMode {
-    pub fn as_str(self) -> &'static str {
+    /// The name `ZEGO_BRIDGE_ACK_MODE` takes.
+    pub fn as_str(&self) -> &'static str {
         match self {
             AckMode::Queued => "queued",
-            AckMode::Delivered => "delivered",
-            AckMode::Spooled => "spooled",
+            AckMode::Delivered { .. } => "delivered",
+            AckMode::Spooled(_) => "spooled",
+        }
+    }
+
+    /// Producer properties this mode needs unless the user set them: with a request waiting for
+    /// its batch, a short linger; with a spool holding every event until Kafka takes it, retries
+    /// without end rather than a give-up after a timeout.
+    pub fn producer_defaults(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            AckMode::Queued => &[],
+            AckMode::Delivered { .. } => &[(
+                "linger.ms",
+                crate::kafka::ProducerDefaults::DELIVERED_LINGER_MS,
+            )],
+            AckMode::Spooled(_) => &[("message.timeout.ms", "0")],
         }
     }
 }
@@ -120,8 +146,6 @@ pub struct Settings {
     pub http_workers: usize,
     pub http_limits: HttpLimits,
     pub ack_mode: AckMode,
-    /// With [`AckMode::Delivered`]: how long a request waits for Kafka.
-    pub delivery_timeout: Duration,
     /// Refuse callbacks once no broker has been reachable for this long.
     pub unavailable_after: Duration,
     pub dead_letter_path: PathBuf,
@@ -129,88 +153,11 @@ pub struct Settings {
     pub dedup_capacity: usize,
     /// How often Kafka is asked for metadata (reachability, missing topics).
     pub probe_interval: Duration,
-    /// With [`AckMode::Spooled`]: where the write-ahead spool lives, and its size limit.
-    pub spool_dir: PathBuf,
-    pub spool_max_bytes: u64,
-    /// With [`AckMode::Spooled`]: how long the spool may fail to write before liveness fails
-    /// (and Kubernetes restarts the pod); it recovers by itself before that if the disk does.
-    pub spool_liveness_grace: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Log every published event (on by default only with the embedded cluster).
     pub log_events: bool,
 }
-
-/// librdkafka properties given through the environment. They may hold SASL passwords or TLS
-/// keys, so `Debug` shows only their names.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct LibrdkafkaProperties(pub BTreeMap<String, String>);
-
-impl std::fmt::Debug for LibrdkafkaProperties {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
-    }
-}
-
-/// The variables as text; each is parsed below so its error can name it.
-#[derive(Debug, Deserialize, Default)]
-struct RawSettings {
-    listen_addr: Option<String>,
-    admin_addr: Option<String>,
-    kafka_brokers: Option<String>,
-    callback_secrets: Option<String>,
-    max_clock_skew_secs: Option<String>,
-    max_body_bytes: Option<String>,
-    shutdown_timeout_ms: Option<String>,
-    retry_after_secs: Option<String>,
-    http_workers: Option<String>,
-    http_request_timeout_ms: Option<String>,
-    http_keep_alive_secs: Option<String>,
-    http_max_connections: Option<String>,
-    http_max_buffered_body_bytes: Option<String>,
-    ack_mode: Option<String>,
-    delivery_timeout_ms: Option<String>,
-    unavailable_after_ms: Option<String>,
-    dead_letter_path: Option<String>,
-    dedup_capacity: Option<String>,
-    kafka_probe_interval_ms: Option<String>,
-    spool_dir: Option<String>,
-    spool_max_bytes: Option<String>,
-    spool_liveness_grace_ms: Option<String>,
-    log_format: Option<String>,
-    log_level: Option<String>,
-    log_events: Option<String>,
-}
-
-/// Every variable the service reads directly (the `LIBRDKAFKA_` and `TOPIC_` families aside).
-pub const VARIABLES: &[&str] = &[
-    "ZEGO_BRIDGE_LISTEN_ADDR",
-    "ZEGO_BRIDGE_ADMIN_ADDR",
-    "ZEGO_BRIDGE_KAFKA_BROKERS",
-    "ZEGO_BRIDGE_CALLBACK_SECRETS",
-    "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",
-    "ZEGO_BRIDGE_MAX_BODY_BYTES",
-    "ZEGO_BRIDGE_TOPIC_PREFIX",
-    "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",
-    "ZEGO_BRIDGE_RETRY_AFTER_SECS",
-    "ZEGO_BRIDGE_HTTP_WORKERS",
-    "ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS",
-    "ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS",
-    "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
-    "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
-    "ZEGO_BRIDGE_ACK_MODE",
-    "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
-    "ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS",
-    "ZEGO_BRIDGE_DEAD_LETTER_PATH",
-    "ZEGO_BRIDGE_DEDUP_CAPACITY",
-    "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
-    "ZEGO_BRIDGE_SPOOL_DIR",
-    "ZEGO_BRIDGE_SPOOL_MAX_BYTES",
-    "ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS",
-    "ZEGO_BRIDGE_LOG_FORMAT",
-    "ZEGO_BRIDGE_LOG_LEVEL",
-    "ZEGO_BRIDGE_LOG_EVENTS",
-];
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -226,24 +173,28 @@ impl Settings {
             .filter(|(name, _)| name.starts_with(PREFIX) && !name.starts_with(IGNORED_PREFIX))
             .collect();
         reject_unknown(&ours)?;
-        let raw: RawSettings = envy::prefixed(PREFIX)
-            .from_iter(ours.iter().cloned())
-            .map_err(|err| ConfigError::new("ZEGO_BRIDGE_*", err.to_string()))?;
+        let env = Env::new(&ours);
 
-        let kafka = match raw.kafka_brokers {
-            None => KafkaTarget::Embedded,
-            // Set but blank is a mistake (an empty Secret, a bad template), not a wish for the
-            // embedded cluster, which would answer 200 to callbacks it never persists.
-            Some(brokers) if brokers.split(',').all(|broker| broker.trim().is_empty()) => {
-                return Err(ConfigError::new(
+        let kafka =
+            match env.text("ZEGO_BRIDGE_KAFKA_BROKERS") {
+                Some(brokers) if brokers.split(',').any(|broker| !broker.trim().is_empty()) => {
+                    KafkaTarget::Brokers(brokers)
+                }
+                None if !ours
+                    .iter()
+                    .any(|(name, _)| name == "ZEGO_BRIDGE_KAFKA_BROKERS") =>
+                {
+                    KafkaTarget::Embedded
+                }
+                // Set but blank is a mistake (an empty Secret, a bad template), not a wish for the
+                // embedded cluster, which would answer 200 to callbacks it never persists.
+                _ => return Err(ConfigError::new(
                     "ZEGO_BRIDGE_KAFKA_BROKERS",
                     "is set but names no broker: give `host:port[,host:port…]`, or unset it to \
                      try the bridge on the embedded in-memory cluster",
-                ))
-            }
-            Some(brokers) => KafkaTarget::Brokers(brokers.trim().to_owned()),
-        };
-        let secrets = match (non_empty(raw.callback_secrets), &kafka) {
+                )),
+            };
+        let secrets = match (env.text("ZEGO_BRIDGE_CALLBACK_SECRETS"), &kafka) {
             (Some(value), _) => CallbackSecrets::parse(&value)
                 .map_err(|err| ConfigError::new("ZEGO_BRIDGE_CALLBACK_SECRETS", err.to_string()))?,
             (None, KafkaTarget::Embedded) => CallbackSecrets::single(Secret::new(DEMO_SECRET)),
@@ -266,175 +217,47 @@ impl Settings {
             )
         })?;
 
-        let log_events_default = kafka == KafkaTarget::Embedded;
-        let ack_mode = match non_empty(raw.ack_mode.clone()).as_deref() {
-            None | Some("queued") => AckMode::Queued,
-            Some("delivered") => AckMode::Delivered,
-            Some("spooled") => AckMode::Spooled,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "ZEGO_BRIDGE_ACK_MODE",
-                    format!("must be `queued`, `delivered` or `spooled`, got {other:?}"),
-                ))
-            }
-        };
-        for (variable, value) in [
-            ("ZEGO_BRIDGE_SPOOL_DIR", &raw.spool_dir),
-            ("ZEGO_BRIDGE_SPOOL_MAX_BYTES", &raw.spool_max_bytes),
-            (
-                "ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS",
-                &raw.spool_liveness_grace_ms,
-            ),
-        ] {
-            if ack_mode != AckMode::Spooled && non_empty(value.clone()).is_some() {
-                return Err(ConfigError::new(
-                    variable,
-                    format!(
-                        "only applies with ZEGO_BRIDGE_ACK_MODE=spooled (the mode is `{}`)",
-                        ack_mode.as_str()
-                    ),
-                ));
-            }
-        }
-        if ack_mode != AckMode::Delivered && non_empty(raw.delivery_timeout_ms.clone()).is_some() {
-            return Err(ConfigError::new(
-                "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
-                format!(
-                    "only applies with ZEGO_BRIDGE_ACK_MODE=delivered (the mode is `{}`)",
-                    ack_mode.as_str()
-                ),
-            ));
-        }
+        let ack_mode = ack_mode(&env)?;
+        let millis = |variable| env.number(variable).map(Duration::from_millis);
         let settings = Settings {
-            listen_addr: parse_addr("ZEGO_BRIDGE_LISTEN_ADDR", raw.listen_addr, "0.0.0.0:8080")?,
-            admin_addr: parse_addr("ZEGO_BRIDGE_ADMIN_ADDR", raw.admin_addr, "0.0.0.0:9090")?,
-            kafka,
+            listen_addr: env.address("ZEGO_BRIDGE_LISTEN_ADDR")?,
+            admin_addr: env.address("ZEGO_BRIDGE_ADMIN_ADDR")?,
             secrets,
-            max_clock_skew_secs: parse_number(
-                "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",
-                raw.max_clock_skew_secs,
-                300,
-                0..=u64::MAX,
-            )?,
-            max_body_bytes: parse_number(
-                "ZEGO_BRIDGE_MAX_BODY_BYTES",
-                raw.max_body_bytes,
-                65_536,
-                256..=16 * 1024 * 1024,
-            )? as usize,
+            max_clock_skew_secs: env.number("ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS")?,
+            max_body_bytes: env.number("ZEGO_BRIDGE_MAX_BODY_BYTES")? as usize,
             topics,
             librdkafka,
-            shutdown_timeout: Duration::from_millis(parse_number(
-                "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",
-                raw.shutdown_timeout_ms,
-                20_000,
-                0..=3_600_000,
-            )?),
-            retry_after_secs: parse_number(
-                "ZEGO_BRIDGE_RETRY_AFTER_SECS",
-                raw.retry_after_secs,
-                2,
-                1..=3600,
-            )?,
-            http_workers: parse_number(
+            shutdown_timeout: millis("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS")?,
+            retry_after_secs: env.number("ZEGO_BRIDGE_RETRY_AFTER_SECS")?,
+            http_workers: env.number_or(
                 "ZEGO_BRIDGE_HTTP_WORKERS",
-                raw.http_workers,
                 std::thread::available_parallelism().map_or(2, |n| n.get() as u64),
-                1..=256,
             )? as usize,
             http_limits: HttpLimits {
-                request_timeout: Duration::from_millis(parse_number(
-                    "ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS",
-                    raw.http_request_timeout_ms,
-                    5_000,
-                    100..=600_000,
-                )?),
-                keep_alive: Duration::from_secs(parse_number(
-                    "ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS",
-                    raw.http_keep_alive_secs,
-                    15,
-                    0..=3600,
-                )?),
+                request_timeout: millis("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS")?,
+                keep_alive: Duration::from_secs(env.number("ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS")?),
                 // Idle connections cost a few KiB each; too low a limit lets a crowd of idle
                 // ones keep real callbacks waiting in the accept backlog.
-                max_connections_per_worker: parse_number(
-                    "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
-                    raw.http_max_connections,
-                    10_000,
-                    1..=1_000_000,
-                )? as usize,
-                max_buffered_body_bytes: parse_number(
-                    "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
-                    raw.http_max_buffered_body_bytes,
-                    8 * 1024 * 1024,
-                    64 * 1024..=4 * 1024 * 1024 * 1024,
-                )? as usize,
+                max_connections_per_worker: env.number("ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS")?
+                    as usize,
+                max_buffered_body_bytes: env.number("ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES")?
+                    as usize,
             },
             ack_mode,
-            delivery_timeout: Duration::from_millis(parse_number(
-                "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
-                raw.delivery_timeout_ms,
-                5_000,
-                10..=600_000,
-            )?),
-            unavailable_after: Duration::from_millis(parse_number(
-                "ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS",
-                raw.unavailable_after_ms,
-                10_000,
-                0..=3_600_000,
-            )?),
+            unavailable_after: millis("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS")?,
             dead_letter_path: PathBuf::from(
-                non_empty(raw.dead_letter_path).unwrap_or_else(|| "dead-letter.jsonl".to_owned()),
+                env.text("ZEGO_BRIDGE_DEAD_LETTER_PATH")
+                    .expect("a default path"),
             ),
-            dedup_capacity: parse_number(
-                "ZEGO_BRIDGE_DEDUP_CAPACITY",
-                raw.dedup_capacity,
-                100_000,
-                0..=10_000_000,
-            )? as usize,
-            spool_dir: PathBuf::from(
-                non_empty(raw.spool_dir).unwrap_or_else(|| "spool".to_owned()),
-            ),
-            spool_max_bytes: parse_number(
-                "ZEGO_BRIDGE_SPOOL_MAX_BYTES",
-                raw.spool_max_bytes,
-                1024 * 1024 * 1024,
-                1024 * 1024..=u64::MAX,
-            )?,
-            spool_liveness_grace: Duration::from_millis(parse_number(
-                "ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS",
-                raw.spool_liveness_grace_ms,
-                60_000,
-                1_000..=3_600_000,
-            )?),
-            probe_interval: Duration::from_millis(parse_number(
-                "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
-                raw.kafka_probe_interval_ms,
-                5_000,
-                100..=300_000,
-            )?),
-            log_format: match non_empty(raw.log_format).as_deref() {
-                None | Some("text") => LogFormat::Text,
-                Some("json") => LogFormat::Json,
-                Some(other) => {
-                    return Err(ConfigError::new(
-                        "ZEGO_BRIDGE_LOG_FORMAT",
-                        format!("must be `text` or `json`, got {other:?}"),
-                    ))
-                }
+            dedup_capacity: env.number("ZEGO_BRIDGE_DEDUP_CAPACITY")? as usize,
+            probe_interval: millis("ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS")?,
+            log_format: match env.choice("ZEGO_BRIDGE_LOG_FORMAT")? {
+                "json" => LogFormat::Json,
+                _ => LogFormat::Text,
             },
-            log_level: non_empty(raw.log_level).unwrap_or_else(|| "info".to_owned()),
-            log_events: match non_empty(raw.log_events).as_deref() {
-                None => log_events_default,
-                Some("true" | "1") => true,
-                Some("false" | "0") => false,
-                Some(other) => {
-                    return Err(ConfigError::new(
-                        "ZEGO_BRIDGE_LOG_EVENTS",
-                        format!("must be `true` or `false`, got {other:?}"),
-                    ))
-                }
-            },
+            log_level: env.text("ZEGO_BRIDGE_LOG_LEVEL").expect("a default level"),
+            log_events: env.flag_or("ZEGO_BRIDGE_LOG_EVENTS", kafka == KafkaTarget::Embedded)?,
+            kafka,
         };
         if settings.http_limits.max_buffered_body_bytes < settings.max_body_bytes {
             return Err(ConfigError::new(
@@ -451,6 +274,43 @@ impl Settings {
     pub fn is_embedded(&self) -> bool {
         self.kafka == KafkaTarget::Embedded
     }
+}
+
+/// The ack mode with its own settings. A mode's variables set under another mode are a
+/// misunderstanding, and refused.
+fn ack_mode(env: &Env) -> Result<AckMode, ConfigError> {
+    let mode = env.choice("ZEGO_BRIDGE_ACK_MODE")?;
+    for (variable, applies_to) in [
+        ("ZEGO_BRIDGE_SPOOL_DIR", "spooled"),
+        ("ZEGO_BRIDGE_SPOOL_MAX_BYTES", "spooled"),
+        ("ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS", "spooled"),
+        ("ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS", "delivered"),
+    ] {
+        if mode != applies_to && env.is_set(variable) {
+            return Err(ConfigError::new(
+                variable,
+                format!(
+                    "only applies with ZEGO_BRIDGE_ACK_MODE={applies_to} (the mode is `{mode}`)"
+                ),
+            ));
+        }
+    }
+    Ok(match mode {
+        "delivered" => AckMode::Delivered {
+            timeout: Duration::from_millis(env.number("ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS")?),
+        },
+        "spooled" => AckMode::Spooled(SpoolSettings {
+            dir: PathBuf::from(
+                env.text("ZEGO_BRIDGE_SPOOL_DIR")
+                    .expect("a default directory"),
+            ),
+            max_bytes: env.number("ZEGO_BRIDGE_SPOOL_MAX_BYTES")?,
+            liveness_grace: Duration::from_millis(
+                env.number("ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS")?,
+            ),
+        }),
+        _ => AckMode::Queued,
+    })
 }
 
 /// `ZEGO_BRIDGE_LIBRDKAFKA_*` as librdkafka properties, refusing those the bridge owns.
@@ -539,7 +399,7 @@ fn topic_map(vars: &[(String, String)]) -> Result<TopicMap, ConfigError> {
 /// A misspelt variable would otherwise be ignored in silence and a default used instead.
 fn reject_unknown(vars: &[(String, String)]) -> Result<(), ConfigError> {
     for (name, _) in vars {
-        let known = VARIABLES.contains(&name.as_str())
+        let known = SETTINGS.iter().any(|setting| setting.variable == name)
             || name.starts_with(LIBRDKAFKA_PREFIX)
             || name.starts_with(TOPIC_OVERRIDE_PREFIX);
         if !known {
@@ -547,7 +407,11 @@ fn reject_unknown(vars: &[(String, String)]) -> Result<(), ConfigError> {
                 name,
                 format!(
                     "unknown variable; the bridge reads {}, ZEGO_BRIDGE_TOPIC_<TYPE> and ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>",
-                    VARIABLES.join(", ")
+                    SETTINGS
+                        .iter()
+                        .map(|setting| setting.variable)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -561,56 +425,10 @@ fn non_empty(value: Option<String>) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-fn parse_addr(
-    variable: &str,
-    value: Option<String>,
-    default: &str,
-) -> Result<SocketAddr, ConfigError> {
-    let text = non_empty(value).unwrap_or_else(|| default.to_owned());
-    text.parse().map_err(|_| {
-        ConfigError::new(
-            variable,
-            format!("must be an IP address and port such as {default}, got {text:?}"),
-        )
-    })
-}
-
-fn parse_number(
-    variable: &str,
-    value: Option<String>,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, ConfigError> {
-    let Some(text) = non_empty(value) else {
-        return Ok(default);
-    };
-    let number = text
-        .parse::<u64>()
-        .map_err(|_| ConfigError::new(variable, format!("must be a whole number, got {text:?}")))?;
-    if !range.contains(&number) {
-        return Err(ConfigError::new(
-            variable,
-            format!(
-                "must be between {} and {}, got {number}",
-                range.start(),
-                range.end()
-            ),
-        ));
-    }
-    Ok(number)
-}
-
-/// Every variable that overrides a topic, for documentation and error messages.
-pub fn topic_variables() -> Vec<String> {
-    catalog::ALL
-        .iter()
-        .map(|kind| kind.topic_variable())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::catalog;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         Settings::from_vars(
@@ -665,6 +483,29 @@ mod tests {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{err}");
             assert!(!err.message.is_empty());
+        }
+    }
+
+    /// Each typed setting of the table is read, through the table: a bad value is refused and
+    /// names it.
+    #[test]
+    fn every_typed_setting_is_read_and_checked() {
+        for setting in SETTINGS {
+            if matches!(setting.kind, Kind::Text | Kind::Secret) {
+                continue;
+            }
+            let mode = match setting.variable {
+                name if name.starts_with("ZEGO_BRIDGE_SPOOL_") => "spooled",
+                "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS" => "delivered",
+                _ => "queued",
+            };
+            let err = settings(&[
+                ("ZEGO_BRIDGE_ACK_MODE", mode),
+                (setting.variable, "not-a-valid-value"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, setting.variable, "{err}");
+            assert!(!err.message.contains("only applies"), "{err}");
         }
     }
 

@@ -2,10 +2,14 @@
 //! regression in review; docs/BENCHMARKS.md has the end-to-end figures.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use zego_kafka_bridge::bench::CallbackMix;
+use zego_bridge_bench::CallbackMix;
 use zego_kafka_bridge::event::normalize;
 use zego_kafka_bridge::kafka::header_pairs;
 use zego_kafka_bridge::zego::{sniff, CallbackSecrets, CommonFields, RawCallback};
+
+// The allocator the shipped binary uses, so that the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn hot_path(criterion: &mut Criterion) {
     let mix = CallbackMix::new("secret", 0);

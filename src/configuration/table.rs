@@ -1,0 +1,522 @@
+//! Every setting, declared once: its variable, default, accepted values and meaning. The parse
+//! code reads values through [`Env`], which takes defaults and ranges from here; the
+//! unknown-variable check, `--help`, docs/configuration.md and the Helm chart's checks all come
+//! from the same table.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::ConfigError;
+
+/// What values a setting takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An IP address and port.
+    Address,
+    /// A whole number within a range.
+    Number { min: u64, max: u64 },
+    /// One of these words.
+    Choice(&'static [&'static str]),
+    /// `true` or `false` (`1` or `0`).
+    Flag,
+    /// Free text (a path, a list, a filter).
+    Text,
+    /// Free text that is never shown.
+    Secret,
+}
+
+/// Where the reference lists a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    Listeners,
+    Kafka,
+    Callbacks,
+    AckMode,
+    Http,
+    Logs,
+}
+
+impl Section {
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Listeners => "Listeners",
+            Section::Kafka => "Kafka",
+            Section::Callbacks => "Callbacks",
+            Section::AckMode => "Ack mode and what happens to events",
+            Section::Http => "HTTP limits",
+            Section::Logs => "Logs",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Setting {
+    pub variable: &'static str,
+    pub section: Section,
+    pub kind: Kind,
+    /// The value when unset, as it would be written; `None` when there is none or it depends
+    /// on other settings (then `shown_default` says what it is).
+    pub default: Option<&'static str>,
+    /// How the reference states the default when `default` cannot.
+    pub shown_default: Option<&'static str>,
+    /// Markdown.
+    pub meaning: &'static str,
+}
+
+impl Setting {
+    /// The default as the reference and `--help` show it.
+    pub fn default_text(&self) -> String {
+        match (self.shown_default, self.default) {
+            (Some(shown), _) => shown.to_owned(),
+            (None, Some(default)) => format!("`{default}`"),
+            (None, None) => "*(unset)*".to_owned(),
+        }
+    }
+}
+
+const fn number(min: u64, max: u64) -> Kind {
+    Kind::Number { min, max }
+}
+
+/// The variables the service reads, besides the `ZEGO_BRIDGE_TOPIC_<TYPE>` and
+/// `ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>` families.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        variable: "ZEGO_BRIDGE_LISTEN_ADDR",
+        section: Section::Listeners,
+        kind: Kind::Address,
+        default: Some("0.0.0.0:8080"),
+        shown_default: None,
+        meaning: "Public listener: `POST /v1/callbacks` only.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_ADMIN_ADDR",
+        section: Section::Listeners,
+        kind: Kind::Address,
+        default: Some("0.0.0.0:9090"),
+        shown_default: None,
+        meaning: "Admin listener: `/metrics`, `/healthz`, `/readyz`. Keep it off the public ingress.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_KAFKA_BROKERS",
+        section: Section::Kafka,
+        kind: Kind::Text,
+        default: None,
+        shown_default: None,
+        meaning: "Bootstrap servers, `host:port,…`. Unset: the embedded in-memory cluster (nothing \
+                  persisted). Set but blank is refused.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_TOPIC_PREFIX",
+        section: Section::Kafka,
+        kind: Kind::Text,
+        default: Some("zego"),
+        shown_default: None,
+        meaning: "Topics are `{prefix}.{type}`.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS",
+        section: Section::Kafka,
+        kind: number(0, 3_600_000),
+        default: Some("10000"),
+        shown_default: None,
+        meaning: "Once no broker has been reachable for this long, callbacks get 503 and the \
+                  bridge reports not ready (except in ack mode `spooled`). A shorter blip is \
+                  absorbed by the queue.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
+        section: Section::Kafka,
+        kind: number(100, 300_000),
+        default: Some("5000"),
+        shown_default: None,
+        meaning: "How often Kafka is asked for metadata (reachability, missing topics).",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_CALLBACK_SECRETS",
+        section: Section::Callbacks,
+        kind: Kind::Secret,
+        default: None,
+        shown_default: Some("*(required with brokers)*"),
+        meaning: "Comma-separated entries, each `SECRET` (valid for any app) or `APPID=SECRET` \
+                  (that app only). A secret that holds `,` or `=` (or edge spaces) needs the JSON \
+                  form, which holds any character: `{\"*\": [\"old\", \"new\"], \"4242\": \"a,b=c\"}` \
+                  (`*`: any app). Errors name the entry, never its text. Unset with no brokers: \
+                  the demo secret that `send` uses.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",
+        section: Section::Callbacks,
+        kind: number(0, u64::MAX),
+        default: Some("300"),
+        shown_default: None,
+        meaning: "Refuse (401) a callback whose `timestamp` is further than this from now. `0` \
+                  disables the check.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_MAX_BODY_BYTES",
+        section: Section::Callbacks,
+        kind: number(256, 16 * 1024 * 1024),
+        default: Some("65536"),
+        shown_default: None,
+        meaning: "Larger bodies get 413. An event larger than the producer's `message.max.bytes` \
+                  (librdkafka's default: 1,000,000 bytes, less 4 KiB for key and headers) also \
+                  gets 413: no retry could deliver it.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_DEDUP_CAPACITY",
+        section: Section::Callbacks,
+        kind: number(0, 10_000_000),
+        default: Some("100000"),
+        shown_default: None,
+        meaning: "Recent event ids (and signatures) remembered in this pod. A retry of an \
+                  accepted callback is answered 200 without a second publish, and a signature \
+                  reused on another body is refused. `0` turns both off.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_RETRY_AFTER_SECS",
+        section: Section::Callbacks,
+        kind: number(1, 3600),
+        default: Some("2"),
+        shown_default: None,
+        meaning: "`Retry-After` of 503 replies.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_ACK_MODE",
+        section: Section::AckMode,
+        kind: Kind::Choice(&["queued", "delivered", "spooled"]),
+        default: Some("queued"),
+        shown_default: None,
+        meaning: "When a callback is answered 200: `queued` once the event is in the producer's \
+                  queue; `delivered` once Kafka acknowledged it (acks=all); `spooled` once it is \
+                  appended to a local write-ahead spool and fsync'd. See \
+                  [RELIABILITY.md](RELIABILITY.md).",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
+        section: Section::AckMode,
+        kind: number(10, 600_000),
+        default: Some("5000"),
+        shown_default: None,
+        meaning: "With `delivered`: how long a request waits for Kafka before it gets 503. \
+                  Refused with another mode.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SPOOL_DIR",
+        section: Section::AckMode,
+        kind: Kind::Text,
+        default: Some("spool"),
+        shown_default: None,
+        meaning: "With `spooled`: the spool's directory. Put it on a persistent volume. Refused \
+                  with another mode.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SPOOL_MAX_BYTES",
+        section: Section::AckMode,
+        kind: number(1024 * 1024, u64::MAX),
+        default: Some("1073741824"),
+        shown_default: None,
+        meaning: "With `spooled`: disk the spool may use (at least 1 MiB). When it is full, \
+                  callbacks get 503.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS",
+        section: Section::AckMode,
+        kind: number(1_000, 3_600_000),
+        default: Some("60000"),
+        shown_default: None,
+        meaning: "With `spooled`: while the spool cannot write (disk full, read-only), callbacks \
+                  get 503 and `/readyz` fails, and the bridge retries every second by itself; \
+                  past this grace `/healthz` fails too, so that Kubernetes restarts the pod.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_DEAD_LETTER_PATH",
+        section: Section::AckMode,
+        kind: Kind::Text,
+        default: Some("dead-letter.jsonl"),
+        shown_default: None,
+        meaning: "Where acknowledged events that could not be delivered are written, one JSON \
+                  line each (see `replay`). Checked writable at start. Put it on a volume.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",
+        section: Section::AckMode,
+        kind: number(0, 3_600_000),
+        default: Some("20000"),
+        shown_default: None,
+        meaning: "On SIGTERM: how long to finish requests in progress and flush queued events.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_HTTP_WORKERS",
+        section: Section::Http,
+        kind: number(1, 256),
+        default: None,
+        shown_default: Some("CPU count"),
+        meaning: "Threads serving the public listener.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS",
+        section: Section::Http,
+        kind: number(100, 600_000),
+        default: Some("5000"),
+        shown_default: None,
+        meaning: "Time allowed for a request's headers, and again for its body (408 after \
+                  that). Slow clients cannot hold connections.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_HTTP_KEEP_ALIVE_SECS",
+        section: Section::Http,
+        kind: number(0, 3600),
+        default: Some("15"),
+        shown_default: None,
+        meaning: "Idle keep-alive connections are closed after this. `0` turns keep-alive off.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
+        section: Section::Http,
+        kind: number(1, 1_000_000),
+        default: Some("10000"),
+        shown_default: None,
+        meaning: "Open connections per worker. Beyond it, new connections wait in the accept \
+                  backlog. An idle connection costs a few KiB (6,000 idle ones: 31–82 MiB RSS in \
+                  all, measured), and one that is cut off or refused is closed at once.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
+        section: Section::Http,
+        kind: number(64 * 1024, 4 * 1024 * 1024 * 1024),
+        default: Some("8388608"),
+        shown_default: None,
+        meaning: "Bytes of request bodies held in memory at once, across all connections (a \
+                  body counts for its `Content-Length`, else for what has arrived). Past it, 503 \
+                  with `Retry-After` and the connection is closed. At least \
+                  `ZEGO_BRIDGE_MAX_BODY_BYTES`.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_LOG_FORMAT",
+        section: Section::Logs,
+        kind: Kind::Choice(&["text", "json"]),
+        default: Some("text"),
+        shown_default: None,
+        meaning: "`text` or `json` (one JSON object per line).",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_LOG_LEVEL",
+        section: Section::Logs,
+        kind: Kind::Text,
+        default: Some("info"),
+        shown_default: None,
+        meaning: "A `RUST_LOG`-style filter, e.g. `info,rdkafka=warn`.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_LOG_EVENTS",
+        section: Section::Logs,
+        kind: Kind::Flag,
+        default: None,
+        shown_default: Some("`true` without brokers, else `false`"),
+        meaning: "Log every published event (payload included).",
+    },
+];
+
+/// The setting of this variable. Every variable the parse code reads is in the table; a test
+/// reads them all.
+pub fn setting(variable: &str) -> &'static Setting {
+    SETTINGS
+        .iter()
+        .find(|setting| setting.variable == variable)
+        .unwrap_or_else(|| panic!("{variable} is not in the settings table"))
+}
+
+/// The values of the table's variables, trimmed, blank ones left out; typed by the table.
+pub struct Env {
+    values: HashMap<&'static str, String>,
+}
+
+impl Env {
+    /// Keeps the values of the table's variables from `vars`.
+    pub fn new(vars: &[(String, String)]) -> Self {
+        let values = vars
+            .iter()
+            .filter_map(|(name, value)| {
+                let setting = SETTINGS.iter().find(|setting| setting.variable == name)?;
+                let value = value.trim();
+                (!value.is_empty()).then(|| (setting.variable, value.to_owned()))
+            })
+            .collect();
+        Env { values }
+    }
+
+    /// Whether the variable was given a (non-blank) value.
+    pub fn is_set(&self, variable: &str) -> bool {
+        setting(variable);
+        self.values.contains_key(variable)
+    }
+
+    /// The value given, else the table's default.
+    pub fn text(&self, variable: &str) -> Option<String> {
+        let setting = setting(variable);
+        self.values
+            .get(variable)
+            .cloned()
+            .or_else(|| setting.default.map(str::to_owned))
+    }
+
+    /// A number within the table's range; `dynamic_default` where the table has none.
+    pub fn number_or(&self, variable: &str, dynamic_default: u64) -> Result<u64, ConfigError> {
+        let setting = setting(variable);
+        let Kind::Number { min, max } = setting.kind else {
+            panic!("{variable} is not a number");
+        };
+        let Some(text) = self.values.get(variable) else {
+            return Ok(setting
+                .default
+                .map(|default| default.parse().expect("a numeric default"))
+                .unwrap_or(dynamic_default));
+        };
+        let number = text.parse::<u64>().map_err(|_| {
+            ConfigError::new(variable, format!("must be a whole number, got {text:?}"))
+        })?;
+        if !(min..=max).contains(&number) {
+            return Err(ConfigError::new(
+                variable,
+                format!("must be between {min} and {max}, got {number}"),
+            ));
+        }
+        Ok(number)
+    }
+
+    /// A number within the table's range, or its default.
+    pub fn number(&self, variable: &str) -> Result<u64, ConfigError> {
+        self.number_or(variable, 0)
+    }
+
+    pub fn address(&self, variable: &str) -> Result<SocketAddr, ConfigError> {
+        let setting = setting(variable);
+        let text = self.text(variable).expect("addresses have defaults");
+        text.parse().map_err(|_| {
+            ConfigError::new(
+                variable,
+                format!(
+                    "must be an IP address and port such as {}, got {text:?}",
+                    setting.default.unwrap_or("0.0.0.0:8080")
+                ),
+            )
+        })
+    }
+
+    /// One of the table's words.
+    pub fn choice(&self, variable: &str) -> Result<&'static str, ConfigError> {
+        let setting = setting(variable);
+        let Kind::Choice(words) = setting.kind else {
+            panic!("{variable} is not a choice");
+        };
+        let text = self.text(variable).expect("choices have defaults");
+        words
+            .iter()
+            .find(|word| **word == text)
+            .copied()
+            .ok_or_else(|| {
+                let listed: Vec<String> = words.iter().map(|word| format!("`{word}`")).collect();
+                ConfigError::new(
+                    variable,
+                    format!("must be one of {}, got {text:?}", listed.join(", ")),
+                )
+            })
+    }
+
+    pub fn flag_or(&self, variable: &str, dynamic_default: bool) -> Result<bool, ConfigError> {
+        match self.values.get(variable).map(String::as_str) {
+            None => Ok(dynamic_default),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(other) => Err(ConfigError::new(
+                variable,
+                format!("must be `true` or `false`, got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// The reference of the settings as Markdown tables, one per section (docs/configuration.md).
+pub fn reference_tables() -> String {
+    let mut sections: Vec<Section> = SETTINGS.iter().map(|setting| setting.section).collect();
+    sections.sort();
+    sections.dedup();
+    let mut out = String::new();
+    for section in sections {
+        out.push_str(&format!(
+            "### {}\n\n| variable | default | meaning |\n|---|---|---|\n",
+            section.title()
+        ));
+        for setting in SETTINGS.iter().filter(|setting| setting.section == section) {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                setting.variable,
+                setting.default_text(),
+                setting.meaning
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The settings as plain text for `--help`: each variable with its default.
+pub fn help_text() -> String {
+    let mut out =
+        String::from("Environment variables (docs/configuration.md says what each does):\n");
+    for setting in SETTINGS {
+        let default = setting.default_text().replace(['`', '*'], "");
+        out.push_str(&format!("  {:<42} {}\n", setting.variable, default));
+    }
+    out.push_str("  ZEGO_BRIDGE_TOPIC_<TYPE>                   {prefix}.{type}\n");
+    out.push_str("  ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>          the bridge's producer defaults\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Marks the generated part of docs/configuration.md.
+    const BEGIN: &str = "<!-- BEGIN GENERATED SETTINGS: edit src/configuration/table.rs, then run `UPDATE_DOCS=1 cargo test docs` -->";
+    const END: &str = "<!-- END GENERATED SETTINGS -->";
+
+    #[test]
+    fn docs_of_the_settings_are_up_to_date() {
+        crate::generated::assert_current(
+            "docs/configuration.md",
+            BEGIN,
+            END,
+            reference_tables().trim_end(),
+        );
+    }
+
+    #[test]
+    fn every_default_is_a_valid_value() {
+        for setting in SETTINGS {
+            let Some(default) = setting.default else {
+                // Unset, or a default that depends on the machine or on other settings.
+                continue;
+            };
+            let env = Env::new(&[(setting.variable.to_owned(), default.to_owned())]);
+            match setting.kind {
+                Kind::Address => assert!(env.address(setting.variable).is_ok()),
+                Kind::Number { .. } => assert!(env.number(setting.variable).is_ok()),
+                Kind::Choice(_) => assert!(env.choice(setting.variable).is_ok()),
+                Kind::Flag | Kind::Text | Kind::Secret => {}
+            }
+        }
+    }
+
+    #[test]
+    fn variables_are_unique_and_named_for_the_bridge() {
+        let mut names: Vec<&str> = SETTINGS.iter().map(|setting| setting.variable).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len());
+        assert!(names
+            .iter()
+            .all(|name| name.starts_with(super::super::PREFIX)));
+    }
+}

@@ -1,0 +1,189 @@
+//! From a callback's bytes to an acknowledged event: decode, verify, normalize, deduplicate,
+//! hand over. Nothing here knows HTTP; the route reads the body and turns the outcome into an
+//! answer.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{debug, Span};
+
+use super::acknowledger::Acknowledger;
+use super::readiness::Readiness;
+use crate::dedup::RecentCallbacks;
+use crate::error::{CallbackError, Unavailable};
+use crate::event::{catalog, normalize, EventType};
+use crate::internal_events::{DuplicateCallback, FieldCoercionFailed, InternalEvent};
+use crate::metrics::{Metrics, NO_TYPE};
+use crate::zego::{
+    check_clock_skew, sniff, CallbackSecrets, CommonFields, Encoding, MalformedCallback,
+    RawCallback,
+};
+
+/// The pipeline's own settings.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub secrets: CallbackSecrets,
+    pub max_clock_skew_secs: u64,
+    /// Recent event ids and signatures remembered (deduplication, replay defence).
+    pub dedup_capacity: usize,
+    /// The largest event the producer takes (`message.max.bytes`, less room for the record's
+    /// key and headers): a larger one is refused with 413, never acknowledged and then lost.
+    pub max_event_bytes: usize,
+    /// What a 503 tells ZEGO to wait before its retry.
+    pub retry_after_secs: u64,
+}
+
+/// How a callback was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Handed to the acknowledger: it is the bridge's to deliver.
+    Taken,
+    /// A retry of a callback accepted before: answered as such, not published again.
+    Retry,
+}
+
+/// What became of a callback, with what was learnt of it on the way (for the answer's metric
+/// and log line).
+#[derive(Debug)]
+pub struct Outcome {
+    /// The catalog's name of its type; [`NO_TYPE`] when it was refused before that was known.
+    pub event_type: &'static str,
+    pub app_id: Option<u64>,
+    pub result: Result<Accepted, CallbackError>,
+}
+
+impl Outcome {
+    /// A refusal before anything of the callback was known.
+    pub fn unidentified(error: CallbackError) -> Self {
+        Outcome {
+            event_type: NO_TYPE,
+            app_id: None,
+            result: Err(error),
+        }
+    }
+}
+
+pub struct Pipeline {
+    settings: PipelineSettings,
+    recent: RecentCallbacks,
+    acknowledger: Arc<dyn Acknowledger>,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    pub fn new(
+        settings: PipelineSettings,
+        acknowledger: Arc<dyn Acknowledger>,
+        readiness: Arc<Readiness>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Pipeline {
+            recent: RecentCallbacks::new(settings.dedup_capacity),
+            settings,
+            acknowledger,
+            readiness,
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The refusal for when a callback cannot be taken now.
+    pub fn unavailable(&self, cause: Unavailable) -> CallbackError {
+        CallbackError::Unavailable {
+            cause,
+            retry_after_secs: self.settings.retry_after_secs,
+        }
+    }
+
+    /// Takes one callback `body`, whose Content-Type named `declared` (`None`: the body tells).
+    /// Records `type`, `app_id` and `event_id` in the current span as they become known.
+    pub async fn accept(&self, body: &[u8], declared: Option<Encoding>) -> Outcome {
+        if self.readiness.is_shutting_down() {
+            return Outcome::unidentified(self.unavailable(Unavailable::ShuttingDown));
+        }
+        // A body labelled as a form that is really a JSON object is read as JSON: senders
+        // mislabel.
+        let encoding = match declared {
+            Some(Encoding::Json) => Encoding::Json,
+            _ => sniff(body),
+        };
+        let callback = match RawCallback::decode(body, encoding) {
+            Ok(callback) => callback,
+            Err(err) => return Outcome::unidentified(MalformedCallback::from(err).into()),
+        };
+        let common = match CommonFields::read(&callback.root) {
+            Ok(common) => common,
+            Err(err) => return Outcome::unidentified(err.into()),
+        };
+        let kind = catalog::for_zego_event(&common.event);
+        let span = Span::current();
+        span.record("type", kind.name);
+        span.record("app_id", common.app_id);
+        let result = self.take(&callback, &common, kind).await;
+        if result.is_ok() {
+            debug!(encoding = encoding.as_str(), "callback accepted");
+        }
+        Outcome {
+            event_type: kind.name,
+            app_id: Some(common.app_id),
+            result,
+        }
+    }
+
+    async fn take(
+        &self,
+        callback: &RawCallback<'_>,
+        common: &CommonFields<'_>,
+        kind: &'static EventType,
+    ) -> Result<Accepted, CallbackError> {
+        common.verify(&self.settings.secrets)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        check_clock_skew(
+            common.timestamp,
+            now.as_secs() as i64,
+            self.settings.max_clock_skew_secs,
+        )?;
+
+        let event = normalize(callback, common, now.as_millis() as i64);
+        Span::current().record("event_id", tracing::field::display(event.id));
+        for field in &event.coercion_failures {
+            FieldCoercionFailed {
+                event_type: kind.name,
+                field,
+            }
+            .emit(&self.metrics);
+        }
+        self.recent.check_signature(
+            &common.timestamp_text,
+            &common.nonce,
+            &common.signature,
+            event.id,
+        )?;
+        if self.recent.is_duplicate(event.id) {
+            DuplicateCallback {
+                event_type: kind.name,
+            }
+            .emit(&self.metrics);
+            return Ok(Accepted::Retry);
+        }
+        let payload = event.to_json();
+        if payload.len() > self.settings.max_event_bytes {
+            return Err(CallbackError::EventTooLarge {
+                size: payload.len(),
+                limit: self.settings.max_event_bytes,
+            });
+        }
+        self.acknowledger
+            .acknowledge(&event, payload)
+            .await
+            .map_err(|cause| self.unavailable(cause))?;
+        self.recent.remember_accepted(event.id);
+        Ok(Accepted::Taken)
+    }
+}

@@ -1,0 +1,241 @@
+//! Things worth both a log line and a metric, each one typed event whose [`emit`] does both, so
+//! that the two cannot drift apart. Events about one callback are emitted inside its request's
+//! span, which carries `type`, `app_id` and `event_id`.
+//!
+//! [`emit`]: InternalEvent::emit
+
+use std::fmt::Display;
+use std::path::Path;
+
+use tracing::{debug, error, info, warn};
+use uuid::Uuid;
+
+use crate::error::CallbackError;
+use crate::metrics::Metrics;
+
+pub trait InternalEvent {
+    fn emit(self, metrics: &Metrics);
+}
+
+/// A callback answered with an error status.
+pub struct CallbackRefused<'a> {
+    pub error: &'a CallbackError,
+}
+
+impl InternalEvent for CallbackRefused<'_> {
+    fn emit(self, metrics: &Metrics) {
+        match self.error {
+            CallbackError::Refused(refusal) => {
+                metrics.signature_refused(refusal.reason());
+                warn!(reason = refusal.reason(), error = %refusal, "callback refused");
+            }
+            CallbackError::Unavailable { cause, .. } => {
+                metrics.unavailable(cause.reason());
+                warn!(reason = cause.reason(), error = %cause, "callback refused with 503");
+            }
+            CallbackError::EventTooLarge { .. } => {
+                warn!(error = %self.error, "callback refused with 413");
+            }
+            // The client's mistake: it shows in `zego_bridge_callbacks_total` by status.
+            other => debug!(error = %other, "bad callback request"),
+        }
+    }
+}
+
+/// A declared field whose value had the wrong form: published as `null`, kept under `extra`.
+pub struct FieldCoercionFailed<'a> {
+    pub event_type: &'static str,
+    pub field: &'a str,
+}
+
+impl InternalEvent for FieldCoercionFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.field_coercion_failed(self.event_type, self.field);
+        warn!(
+            field = self.field,
+            "field has an unexpected form: published as null, original kept under `extra`"
+        );
+    }
+}
+
+/// A retry of a callback accepted before, answered 200 without a second publish.
+pub struct DuplicateCallback {
+    pub event_type: &'static str,
+}
+
+impl InternalEvent for DuplicateCallback {
+    fn emit(self, metrics: &Metrics) {
+        metrics.duplicate(self.event_type);
+        debug!("retry of an accepted callback: not published again");
+    }
+}
+
+/// An acknowledged event that failed for good, saved to the dead-letter file.
+pub struct EventDeadLettered<'a> {
+    pub event_id: Uuid,
+    pub topic: &'a str,
+    pub error: &'a str,
+    pub file: &'a Path,
+}
+
+impl InternalEvent for EventDeadLettered<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.dead_lettered(self.topic);
+        error!(
+            event_id = %self.event_id,
+            topic = self.topic,
+            error = self.error,
+            dead_letter_file = %self.file.display(),
+            "an acknowledged event could not be delivered; saved to the dead-letter file \
+             (publish it again with `zego-kafka-bridge replay`)"
+        );
+    }
+}
+
+/// An acknowledged event that failed for good and could not be dead-lettered either.
+pub struct AcknowledgedEventLost<'a> {
+    pub event_id: Uuid,
+    pub topic: &'a str,
+    pub error: &'a str,
+    pub write_error: &'a dyn Display,
+}
+
+impl InternalEvent for AcknowledgedEventLost<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.dead_letter_write_failed();
+        error!(
+            event_id = %self.event_id,
+            topic = self.topic,
+            error = self.error,
+            write_error = %self.write_error,
+            "an acknowledged event could not be delivered nor written to the dead-letter file: \
+             IT IS LOST"
+        );
+    }
+}
+
+/// The producer was replaced after a fatal error.
+pub struct ProducerRebuilt {
+    pub rebuilds: u64,
+}
+
+impl InternalEvent for ProducerRebuilt {
+    fn emit(self, metrics: &Metrics) {
+        metrics.producer_rebuilt();
+        info!(
+            rebuilds = self.rebuilds,
+            "the Kafka producer was rebuilt; re-sending what the old one held"
+        );
+    }
+}
+
+/// The spool ended in an incomplete record (never acknowledged), cut off at start.
+pub struct SpoolTornTailCut<'a> {
+    pub segment: &'a Path,
+    pub offset: u64,
+    pub bytes: usize,
+    pub quarantine: &'a Path,
+}
+
+impl InternalEvent for SpoolTornTailCut<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.spool_quarantined("torn_tail", self.bytes as u64);
+        warn!(
+            segment = %self.segment.display(),
+            offset = self.offset,
+            bytes = self.bytes,
+            quarantine = %self.quarantine.display(),
+            "the spool ended in an incomplete record (a write cut short by a crash, never \
+             acknowledged): cut off, its bytes kept in quarantine"
+        );
+    }
+}
+
+/// Damaged bytes in the spool, skipped; `quarantine` is where they were copied, or why not.
+pub struct SpoolDamageQuarantined<'a> {
+    pub segment: u64,
+    pub offset: u64,
+    pub bytes: usize,
+    pub why: &'a str,
+    pub quarantine: Result<&'a Path, &'a std::io::Error>,
+}
+
+impl InternalEvent for SpoolDamageQuarantined<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.spool_quarantined("damaged", self.bytes as u64);
+        match self.quarantine {
+            Ok(path) => error!(
+                segment = self.segment,
+                offset = self.offset,
+                bytes = self.bytes,
+                quarantine = %path.display(),
+                why = self.why,
+                "damaged bytes in the spool: copied to quarantine and skipped; every intact \
+                 record around them is still published"
+            ),
+            Err(err) => error!(
+                segment = self.segment,
+                offset = self.offset,
+                bytes = self.bytes,
+                error = %err,
+                why = self.why,
+                "damaged bytes in the spool: skipped, and they could not be copied to \
+                 quarantine; every intact record around them is still published"
+            ),
+        }
+    }
+}
+
+/// The spool's checkpoint cannot be right: the whole spool is published again.
+pub struct SpoolCheckpointDistrusted<'a> {
+    pub dir: &'a Path,
+    pub why: &'a str,
+}
+
+impl InternalEvent for SpoolCheckpointDistrusted<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.spool_checkpoint_distrusted();
+        error!(
+            dir = %self.dir.display(),
+            why = self.why,
+            "the spool's checkpoint cannot be right and is not trusted: publishing the whole \
+             spool again (consumers see duplicates, deduplicated on the event id)"
+        );
+    }
+}
+
+/// A spool write failed. Logged when the failure begins, counted every time.
+pub struct SpoolWriteFailed<'a> {
+    pub dir: &'a Path,
+    pub error: &'a str,
+    pub began: bool,
+}
+
+impl InternalEvent for SpoolWriteFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.spool_write_failed();
+        if self.began {
+            error!(
+                error = self.error,
+                dir = %self.dir.display(),
+                "the spool cannot write to disk; refusing callbacks with 503 until it can"
+            );
+        }
+    }
+}
+
+/// Acknowledged events destroyed by damage to the spool's files while the bridge ran.
+pub struct SpoolEventsDestroyed {
+    pub destroyed: u64,
+}
+
+impl InternalEvent for SpoolEventsDestroyed {
+    fn emit(self, metrics: &Metrics) {
+        metrics.spool_destroyed(self.destroyed);
+        error!(
+            destroyed = self.destroyed,
+            "acknowledged events in the spool were destroyed by damage to its files while the \
+             bridge ran; their bytes are in quarantine/"
+        );
+    }
+}

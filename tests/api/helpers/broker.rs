@@ -1,0 +1,178 @@
+//! Kafka for the tests: the broker, topics, reading records back, the mock cluster.
+
+use super::*;
+
+pub const PARTITIONS: i32 = 3;
+
+pub fn brokers() -> String {
+    std::env::var("ZEGO_BRIDGE_TEST_BROKERS").unwrap_or_else(|_| {
+        panic!(
+            "ZEGO_BRIDGE_TEST_BROKERS is not set: the integration tests need a Kafka-compatible \
+             broker. Run them with `scripts/test`, which starts one."
+        )
+    })
+}
+
+/// A fresh topic prefix: `t` and 12 random hex digits.
+pub fn unique_prefix() -> String {
+    format!("t{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
+}
+
+/// Creates every event type's topic under `prefix` on the test broker.
+pub async fn create_topics(prefix: &str) {
+    create_topics_on(&brokers(), prefix).await;
+}
+
+/// A record read back from Kafka.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub key: Option<String>,
+    pub headers: HashMap<String, String>,
+    pub value: Json,
+}
+
+/// Reads every record of `topic` from the beginning until `count` have arrived or `wait`
+/// has passed since the last one.
+pub async fn consume(topic: &str, count: usize, wait: Duration) -> Vec<Record> {
+    consume_from(&brokers(), topic, count, wait).await
+}
+
+pub async fn consume_from(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    wait: Duration,
+) -> Vec<Record> {
+    consume_until(bootstrap, topic, wait, |records| records.len() >= count).await
+}
+
+/// Reads every record of `topic` from the beginning until `done` says so or `wait` has passed
+/// since the last one.
+pub async fn consume_until(
+    bootstrap: &str,
+    topic: &str,
+    wait: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{}", unique_prefix()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        // Small fetches come back sooner from a slow broker than one huge first fetch.
+        .set("max.partition.fetch.bytes", "262144")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::new();
+    // `done` may look at every record: ask it only when the topic pauses, or every 1,000.
+    let mut quiet = Duration::ZERO;
+    let pause = Duration::from_millis(100);
+    loop {
+        let message = match tokio::time::timeout(pause, consumer.recv()).await {
+            Ok(message) => message.expect("consume"),
+            Err(_) => {
+                if done(&records) {
+                    break;
+                }
+                quiet += pause;
+                if quiet >= wait {
+                    break;
+                }
+                continue;
+            }
+        };
+        quiet = Duration::ZERO;
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|header| {
+                        (
+                            header.key.to_owned(),
+                            String::from_utf8(header.value.unwrap_or_default().to_vec()).unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.push(Record {
+            partition: message.partition(),
+            key: message
+                .key()
+                .map(|key| String::from_utf8(key.to_vec()).unwrap()),
+            headers,
+            value: serde_json::from_slice(message.payload().expect("a value")).expect("JSON value"),
+        });
+        if records.len() % 1000 == 0 && done(&records) {
+            break;
+        }
+    }
+    records
+}
+
+/// Creates every event type's topic under `prefix` with `replication` replicas each.
+pub async fn create_replicated_topics(bootstrap: &str, prefix: &str, replication: i32) {
+    let names: Vec<String> = catalog::ALL
+        .iter()
+        .map(|kind| format!("{prefix}.{}", kind.name))
+        .collect();
+    let layout = zego_kafka_bridge::kafka::TopicLayout {
+        partitions: PARTITIONS,
+        replication_factor: replication,
+    };
+    let outcomes =
+        zego_kafka_bridge::kafka::create_topics(bootstrap, &Default::default(), &names, layout)
+            .await
+            .expect("topics created");
+    for (name, outcome) in outcomes {
+        assert_eq!(
+            outcome,
+            zego_kafka_bridge::kafka::TopicCreation::Created,
+            "{name}"
+        );
+    }
+}
+
+/// Creates every event type's topic under `prefix` on the given brokers.
+pub async fn create_topics_on(bootstrap: &str, prefix: &str) {
+    let names: Vec<String> = catalog::ALL
+        .iter()
+        .map(|kind| format!("{prefix}.{}", kind.name))
+        .collect();
+    let layout = TopicLayout {
+        partitions: PARTITIONS,
+        replication_factor: 1,
+    };
+    let outcomes = kafka::create_topics(bootstrap, &Default::default(), &names, layout)
+        .await
+        .expect("topics created");
+    for (name, outcome) in outcomes {
+        assert!(
+            !matches!(outcome, TopicCreation::Failed(_)),
+            "{name}: {outcome:?}"
+        );
+    }
+}
+
+/// librdkafka's in-process mock cluster with one broker and every type's topic under `prefix`
+/// (one partition each). Not `Send`: keep it on the test's own stack.
+pub fn mock_cluster(
+    prefix: &str,
+) -> rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    for kind in catalog::ALL {
+        cluster
+            .create_topic(&format!("{prefix}.{}", kind.name), 1, 1)
+            .expect("mock topic");
+    }
+    cluster
+}

@@ -1,0 +1,143 @@
+//! The real binary as a process, as an operator runs it; ports and scratch files.
+
+use super::*;
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh file path in a directory of its own.
+pub fn scratch_file(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkb-{}", unique_prefix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The real binary, as an operator runs it. Its output goes to a file: a pipe that fills up
+/// would stall a busy bridge.
+pub struct BridgeProcess {
+    pub child: std::process::Child,
+    pub callbacks_url: String,
+    pub admin_url: String,
+    output: std::path::PathBuf,
+}
+
+impl BridgeProcess {
+    /// Starts the binary on free loopback ports with only these variables (and PATH), and
+    /// waits until it is ready.
+    pub async fn start(vars: &[(&str, &str)]) -> BridgeProcess {
+        let bridge = Self::start_unready(vars).await;
+        bridge.wait_ready(Duration::from_secs(20)).await;
+        bridge
+    }
+
+    /// Starts the binary and waits until it serves its admin port, ready or not.
+    pub async fn start_unready(vars: &[(&str, &str)]) -> BridgeProcess {
+        let (public, admin) = (free_port(), free_port());
+        let output = scratch_file("bridge.log");
+        let log = std::fs::File::create(&output).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{public}"))
+            .env("ZEGO_BRIDGE_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+            .env("ZEGO_BRIDGE_HTTP_WORKERS", "2")
+            .envs(vars.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the binary starts");
+        let bridge = BridgeProcess {
+            child,
+            callbacks_url: format!("http://127.0.0.1:{public}/v1/callbacks"),
+            admin_url: format!("http://127.0.0.1:{admin}"),
+            output,
+        };
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        while client
+            .get(format!("{}/healthz", bridge.admin_url))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the bridge did not start: {}",
+                bridge.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bridge
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self, within: Duration) {
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", self.admin_url))
+                .send()
+                .await
+                .map(|response| response.status() == 200)
+                .unwrap_or(false);
+            if ready {
+                return;
+            }
+            assert!(
+                started.elapsed() < within,
+                "the bridge did not become ready: {}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    /// `host:port` of the public listener, for raw TCP clients.
+    pub fn address(&self) -> String {
+        self.callbacks_url
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1/callbacks")
+            .to_owned()
+    }
+
+    /// Sends SIGTERM, waits, and returns the exit code and everything the process printed.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        signal(self.child.id(), "TERM");
+        let code = self.child.wait().unwrap().code();
+        (code, self.output())
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// The real binary with an empty environment (but PATH), as an operator's command line.
+pub fn bridge_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
