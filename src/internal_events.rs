@@ -1,6 +1,7 @@
 //! Things worth both a log line and a metric, each one typed event whose [`emit`] does both, so
 //! that the two cannot drift apart. Events about one callback are emitted inside its request's
-//! span, which carries `type`, `app_id` and `event_id`.
+//! span (`type`, `app_id`, `event_id`, at debug level); those logged at the default levels name
+//! the callback themselves.
 //!
 //! [`emit`]: InternalEvent::emit
 
@@ -17,27 +18,34 @@ pub trait InternalEvent {
     fn emit(self, metrics: &Metrics);
 }
 
-/// A callback answered with an error status.
+/// A callback answered with an error status. The app id tells whose console to look at; a
+/// secret is never logged.
 pub struct CallbackRefused<'a> {
+    /// [`crate::metrics::NO_TYPE`] when it was refused before its type was known.
+    pub event_type: &'static str,
+    pub app_id: Option<u64>,
     pub error: &'a CallbackError,
 }
 
 impl InternalEvent for CallbackRefused<'_> {
     fn emit(self, metrics: &Metrics) {
+        let (event_type, app_id) = (self.event_type, self.app_id);
         match self.error {
             CallbackError::Refused(refusal) => {
                 metrics.signature_refused(refusal.reason());
-                warn!(reason = refusal.reason(), error = %refusal, "callback refused");
+                warn!(r#type = event_type, app_id, reason = refusal.reason(), error = %refusal,
+                    "callback refused");
             }
             CallbackError::Unavailable { cause, .. } => {
                 metrics.unavailable(cause.reason());
-                warn!(reason = cause.reason(), error = %cause, "callback refused with 503");
+                warn!(r#type = event_type, app_id, reason = cause.reason(), error = %cause,
+                    "callback refused with 503");
             }
             CallbackError::EventTooLarge { .. } => {
-                warn!(error = %self.error, "callback refused with 413");
+                warn!(r#type = event_type, app_id, error = %self.error, "callback refused with 413");
             }
             // The client's mistake: it shows in `zego_bridge_callbacks_total` by status.
-            other => debug!(error = %other, "bad callback request"),
+            other => debug!(r#type = event_type, app_id, error = %other, "bad callback request"),
         }
     }
 }
@@ -45,6 +53,7 @@ impl InternalEvent for CallbackRefused<'_> {
 /// A declared field whose value had the wrong form: published as `null`, kept under `extra`.
 pub struct FieldCoercionFailed<'a> {
     pub event_type: &'static str,
+    pub event_id: Uuid,
     pub field: &'a str,
 }
 
@@ -52,6 +61,8 @@ impl InternalEvent for FieldCoercionFailed<'_> {
     fn emit(self, metrics: &Metrics) {
         metrics.field_coercion_failed(self.event_type, self.field);
         warn!(
+            r#type = self.event_type,
+            event_id = %self.event_id,
             field = self.field,
             "field has an unexpected form: published as null, original kept under `extra`"
         );

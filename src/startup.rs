@@ -37,7 +37,7 @@ pub enum StartupError {
     },
     /// Never the values of the properties: they may hold passwords.
     #[error("cannot create the Kafka producer: {0} (check ZEGO_BRIDGE_KAFKA_BROKERS and the ZEGO_BRIDGE_LIBRDKAFKA_* variables)")]
-    Producer(String),
+    Producer(crate::kafka::PropertyError),
     #[error("cannot start the embedded Kafka cluster: {0}")]
     Embedded(KafkaError),
     #[error("cannot start the HTTP server: {0}")]
@@ -135,13 +135,10 @@ impl Application {
         };
         let publisher = Arc::new(Publisher::new(&config, options, metrics.clone()).map_err(
             |err| {
-                let (property, reason) =
-                    crate::kafka::redacted_config_error(&err, &settings.librdkafka);
-                StartupError::Producer(if property.is_empty() {
-                    reason
-                } else {
-                    format!("`{property}`: {reason}")
-                })
+                StartupError::Producer(crate::kafka::redacted_config_error(
+                    &err,
+                    &settings.librdkafka,
+                ))
             },
         )?);
         let background = publisher.start();

@@ -13,7 +13,8 @@ pub fn init(format: LogFormat, level: &str) -> Result<(), String> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        // A callback's lines carry its span (`type`, `app_id`, `event_id`) under `span`.
+        // At debug level a callback's lines carry its span (`type`, `app_id`, `event_id`) under
+        // `span`.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

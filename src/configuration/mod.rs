@@ -9,7 +9,8 @@ mod table;
 
 pub use table::{help_text, reference_tables, Kind, Section, Setting, SETTINGS};
 
-use crate::kafka::{LibrdkafkaProperties, TopicMap};
+use crate::event::catalog;
+use crate::kafka::{LibrdkafkaProperties, TopicError, TopicMap};
 use crate::zego::{CallbackSecrets, Secret};
 use table::Env;
 
@@ -210,10 +211,10 @@ impl Settings {
         let topics = topic_map(&ours)?;
 
         let librdkafka = librdkafka_properties(&ours)?;
-        crate::kafka::check_properties(&librdkafka).map_err(|(property, reason)| {
+        crate::kafka::check_properties(&librdkafka).map_err(|err| {
             ConfigError::new(
-                property_variable(&property),
-                format!("librdkafka refuses it: {reason}"),
+                property_variable(err.property.as_deref().unwrap_or_default()),
+                format!("librdkafka refuses it: {}", err.reason),
             )
         })?;
 
@@ -385,15 +386,42 @@ fn topic_map(vars: &[(String, String)]) -> Result<TopicMap, ConfigError> {
         .find(|(name, _)| name == TOPIC_PREFIX_VARIABLE)
         .and_then(|(_, value)| non_empty(Some(value.clone())))
         .unwrap_or_else(|| "zego".to_owned());
-    let overrides: Vec<(String, String)> = vars
-        .iter()
-        .filter(|(name, _)| {
-            name.starts_with(TOPIC_OVERRIDE_PREFIX) && name != TOPIC_PREFIX_VARIABLE
-        })
-        .cloned()
-        .collect();
-    TopicMap::new(&prefix, &overrides)
-        .map_err(|(variable, message)| ConfigError::new(variable, message))
+    let mut overrides = Vec::new();
+    for (name, topic) in vars {
+        if !name.starts_with(TOPIC_OVERRIDE_PREFIX) || name == TOPIC_PREFIX_VARIABLE {
+            continue;
+        }
+        let Some(kind) = catalog::ALL
+            .iter()
+            .find(|kind| topic_variable(kind.name) == *name)
+        else {
+            let known: Vec<String> = catalog::ALL
+                .iter()
+                .map(|kind| topic_variable(kind.name))
+                .collect();
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "names no event type; topic overrides are {}",
+                    known.join(", ")
+                ),
+            ));
+        };
+        overrides.push((*kind, topic.clone()));
+    }
+    TopicMap::new(&prefix, &overrides).map_err(|err| match err {
+        TopicError::Prefix(reason) => ConfigError::new(TOPIC_PREFIX_VARIABLE, reason),
+        TopicError::Override { kind, reason } => ConfigError::new(topic_variable(kind), reason),
+    })
+}
+
+/// The variable that overrides the topic of the type named `kind`:
+/// `ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT` for `moderation.audio.result`.
+fn topic_variable(kind: &str) -> String {
+    format!(
+        "{TOPIC_OVERRIDE_PREFIX}{}",
+        kind.replace('.', "_").to_ascii_uppercase()
+    )
 }
 
 /// A misspelt variable would otherwise be ignored in silence and a default used instead.
@@ -428,7 +456,6 @@ fn non_empty(value: Option<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::catalog;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         Settings::from_vars(
@@ -536,6 +563,19 @@ mod tests {
             "rtc.unrecognized"
         );
         assert!(!settings.log_events);
+    }
+
+    #[test]
+    fn a_topic_override_is_named_after_its_type() {
+        assert_eq!(
+            topic_variable("moderation.audio.result"),
+            "ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT"
+        );
+        for kind in catalog::ALL {
+            let variable = topic_variable(kind.name);
+            let settings = settings(&[(variable.as_str(), "custom-topic")]).unwrap();
+            assert_eq!(&**settings.topics.topic(kind), "custom-topic", "{variable}");
+        }
     }
 
     #[test]

@@ -85,16 +85,7 @@ pub struct EventType {
     pub occurred_at: Option<&'static str>,
 }
 
-impl EventType {
-    /// The environment variable that overrides this type's topic, e.g.
-    /// `ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT`.
-    pub fn topic_variable(&self) -> String {
-        format!(
-            "ZEGO_BRIDGE_TOPIC_{}",
-            self.name.replace('.', "_").to_ascii_uppercase()
-        )
-    }
-}
+impl EventType {}
 
 use FieldKind::*;
 
@@ -1157,9 +1148,5 @@ mod tests {
             "moderation.video_image.status"
         );
         assert_eq!(for_zego_event("room_user_count").name, "unrecognized");
-        assert_eq!(
-            MODERATION_AUDIO_RESULT.topic_variable(),
-            "ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT"
-        );
     }
 }

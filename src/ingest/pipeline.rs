@@ -155,6 +155,7 @@ impl Pipeline {
         for field in &event.coercion_failures {
             FieldCoercionFailed {
                 event_type: kind.name,
+                event_id: event.id,
                 field,
             }
             .emit(&self.metrics);

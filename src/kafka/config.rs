@@ -64,7 +64,7 @@ pub fn producer_config(
 /// Checks the user's librdkafka properties as librdkafka itself reads them (unknown names,
 /// invalid values), so that a mistake stops the bridge before it starts. On error: the property
 /// and what is wrong with it, never its value (it may be a password).
-pub fn check_properties(properties: &LibrdkafkaProperties) -> Result<(), (String, String)> {
+pub fn check_properties(properties: &LibrdkafkaProperties) -> Result<(), PropertyError> {
     let mut config = ClientConfig::new();
     for (property, value) in &properties.0 {
         config.set(property, value);
@@ -75,20 +75,32 @@ pub fn check_properties(properties: &LibrdkafkaProperties) -> Result<(), (String
     }
 }
 
-/// A librdkafka configuration error as the property it names and librdkafka's reason, with any
-/// configured value cut out of the reason.
-pub fn redacted_config_error(
-    err: &KafkaError,
-    properties: &LibrdkafkaProperties,
-) -> (String, String) {
+/// What librdkafka refuses in a configuration, safe to show: any configured value is cut out
+/// of the reason (it may be a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", property.as_deref().map(|property| format!("`{property}`: ")).unwrap_or_default())]
+pub struct PropertyError {
+    /// The property librdkafka names, if it names one.
+    pub property: Option<String>,
+    pub reason: String,
+}
+
+/// A librdkafka configuration error, redacted.
+pub fn redacted_config_error(err: &KafkaError, properties: &LibrdkafkaProperties) -> PropertyError {
     match err {
         KafkaError::ClientConfig(_, reason, property, _) => {
             let mut reason = reason.clone();
             for value in properties.0.values().filter(|value| value.len() >= 2) {
                 reason = reason.replace(value.as_str(), "<redacted>");
             }
-            (property.clone(), reason)
+            PropertyError {
+                property: Some(property.clone()).filter(|property| !property.is_empty()),
+                reason,
+            }
         }
-        other => (String::new(), other.to_string()),
+        other => PropertyError {
+            property: None,
+            reason: other.to_string(),
+        },
     }
 }

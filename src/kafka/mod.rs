@@ -13,7 +13,7 @@ mod topics;
 pub use admin::{create_topics, TopicCreation, TopicLayout};
 pub use config::{
     check_properties, producer_config, redacted_config_error, LibrdkafkaProperties,
-    ProducerDefaults,
+    ProducerDefaults, PropertyError,
 };
 pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 pub use embedded::EmbeddedCluster;
@@ -22,4 +22,4 @@ pub use publisher::{
     DeliveryFailure, DeliveryOutcomeReport, PublishError, Publisher, PublisherOptions,
 };
 pub use record::{header_pairs, headers_for, owned_headers, OutgoingRecord, CONTENT_TYPE};
-pub use topics::TopicMap;
+pub use topics::{TopicError, TopicMap};

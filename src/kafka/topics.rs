@@ -11,48 +11,43 @@ pub struct TopicMap {
     topics: Vec<Arc<str>>,
 }
 
+/// Why a topic map cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    /// The prefix makes invalid topic names.
+    #[error("{0}")]
+    Prefix(String),
+    /// The topic given for the type named `kind` is not a valid name.
+    #[error("{reason}")]
+    Override { kind: &'static str, reason: String },
+}
+
 impl TopicMap {
-    /// Builds the map from a prefix and `(variable, topic)` overrides such as
-    /// `("ZEGO_BRIDGE_TOPIC_ROOM_CLOSED", "rooms-closed")`. An error names the variable.
-    pub fn new(prefix: &str, overrides: &[(String, String)]) -> Result<Self, (String, String)> {
-        let prefix_variable = "ZEGO_BRIDGE_TOPIC_PREFIX";
+    /// Builds the map from a prefix and the topics given for some types.
+    pub fn new(
+        prefix: &str,
+        overrides: &[(&'static EventType, String)],
+    ) -> Result<Self, TopicError> {
         let mut topics: Vec<Arc<str>> = catalog::ALL
             .iter()
             .map(|kind| Arc::from(format!("{prefix}.{}", kind.name)))
             .collect();
         for topic in &topics {
-            validate(topic).map_err(|message| (prefix_variable.to_owned(), message))?;
+            validate(topic).map_err(TopicError::Prefix)?;
         }
-        for (variable, topic) in overrides {
-            let Some(index) = catalog::ALL
-                .iter()
-                .position(|kind| kind.topic_variable() == *variable)
-            else {
-                let known: Vec<String> = catalog::ALL
-                    .iter()
-                    .map(|kind| kind.topic_variable())
-                    .collect();
-                return Err((
-                    variable.clone(),
-                    format!(
-                        "names no event type; topic overrides are {}",
-                        known.join(", ")
-                    ),
-                ));
-            };
+        for (kind, topic) in overrides {
             let topic = topic.trim();
-            validate(topic).map_err(|message| (variable.clone(), message))?;
-            topics[index] = Arc::from(topic);
+            validate(topic).map_err(|reason| TopicError::Override {
+                kind: kind.name,
+                reason,
+            })?;
+            topics[index_of(kind)] = Arc::from(topic);
         }
         Ok(TopicMap { topics })
     }
 
     pub fn topic(&self, kind: &EventType) -> &Arc<str> {
-        let index = catalog::ALL
-            .iter()
-            .position(|known| known.name == kind.name)
-            .expect("every event type is in the catalog");
-        &self.topics[index]
+        &self.topics[index_of(kind)]
     }
 
     /// Every `(type, topic)` pair, in catalog order.
@@ -67,6 +62,13 @@ impl TopicMap {
         names.dedup();
         names
     }
+}
+
+fn index_of(kind: &EventType) -> usize {
+    catalog::ALL
+        .iter()
+        .position(|known| known.name == kind.name)
+        .expect("every event type is in the catalog")
 }
 
 /// Kafka's rules for a topic name.
@@ -96,21 +98,24 @@ mod tests {
 
     #[test]
     fn defaults_overrides_and_errors() {
-        let map = TopicMap::new(
-            "zego",
-            &[("ZEGO_BRIDGE_TOPIC_UNRECOGNIZED".into(), "dead-ends".into())],
-        )
-        .unwrap();
+        let map = TopicMap::new("zego", &[(&catalog::UNRECOGNIZED, "dead-ends".into())]).unwrap();
         assert_eq!(
             &**map.topic(&catalog::MEDIA_RECORDED),
             "zego.media.recorded"
         );
         assert_eq!(&**map.topic(&catalog::UNRECOGNIZED), "dead-ends");
         assert_eq!(map.distinct().len(), catalog::ALL.len());
+        assert!(matches!(
+            TopicMap::new("a b", &[]),
+            Err(TopicError::Prefix(_))
+        ));
         assert_eq!(
-            TopicMap::new("a b", &[]).unwrap_err().0,
-            "ZEGO_BRIDGE_TOPIC_PREFIX"
+            TopicMap::new("z", &[(&catalog::ROOM_CLOSED, "bad topic!".into())]),
+            Err(TopicError::Override {
+                kind: "room.closed",
+                reason: "topic \"bad topic!\" contains ' '; Kafka allows letters, digits, '.', '_' and '-'"
+                    .into()
+            })
         );
-        assert!(TopicMap::new("z", &[("ZEGO_BRIDGE_TOPIC_NOPE".into(), "x".into())]).is_err());
     }
 }

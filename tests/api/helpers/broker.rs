@@ -144,10 +144,9 @@ pub async fn create_replicated_topics(bootstrap: &str, prefix: &str, replication
 
 /// Creates every event type's topic under `prefix` on the given brokers.
 pub async fn create_topics_on(bootstrap: &str, prefix: &str) {
-    let names: Vec<String> = catalog::ALL
-        .iter()
-        .map(|kind| format!("{prefix}.{}", kind.name))
-        .collect();
+    let names = TopicMap::new(prefix, &[])
+        .expect("a valid prefix")
+        .distinct();
     let layout = TopicLayout {
         partitions: PARTITIONS,
         replication_factor: 1,

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use zego_kafka_bridge::configuration::Settings;
 use zego_kafka_bridge::event::catalog;
-use zego_kafka_bridge::kafka::{self, TopicCreation, TopicLayout};
+use zego_kafka_bridge::kafka::{self, TopicCreation, TopicLayout, TopicMap};
 use zego_kafka_bridge::sender::{self, SignedCallback, Signing};
 use zego_kafka_bridge::startup::{Application, ShutdownHandle, ShutdownReport};
 

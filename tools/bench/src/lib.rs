@@ -493,10 +493,9 @@ fn distinct(copies: &[RecordPosition]) -> usize {
 
 /// Creates `{prefix}.{type}` for every type (existing ones are left alone).
 pub async fn create_topics(brokers: &str, prefix: &str, partitions: i32) -> Result<(), String> {
-    let names: Vec<String> = catalog::ALL
-        .iter()
-        .map(|kind| format!("{prefix}.{}", kind.name))
-        .collect();
+    let names = zego_kafka_bridge::kafka::TopicMap::new(prefix, &[])
+        .map_err(|err| err.to_string())?
+        .distinct();
     let layout = zego_kafka_bridge::kafka::TopicLayout {
         partitions,
         replication_factor: 1,
@@ -564,7 +563,8 @@ pub fn produce_flat_out(
 
     let mix = CallbackMix::new("produce", 0);
     let secrets = zego::CallbackSecrets::parse("produce").map_err(|err| err.to_string())?;
-    let topics = zego_kafka_bridge::kafka::TopicMap::new(prefix, &[]).map_err(|(_, err)| err)?;
+    let topics =
+        zego_kafka_bridge::kafka::TopicMap::new(prefix, &[]).map_err(|err| err.to_string())?;
     let mut records = Vec::new();
     for seq in 0..4096 {
         let (body, _) = mix.callback(seq);
