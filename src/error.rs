@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::internal_events::Refusal;
 use crate::kafka::PublishError;
 use crate::spool::SpoolError;
 use crate::zego::{MalformedCallback, SignatureRefusal};
@@ -70,6 +71,24 @@ pub enum CallbackError {
         cause: Unavailable,
         retry_after_secs: u64,
     },
+}
+
+impl CallbackError {
+    /// What logs and metrics record of this refusal.
+    pub fn refusal(&self) -> Refusal<'_> {
+        match self {
+            CallbackError::Refused(refusal) => Refusal::Signature {
+                reason: refusal.reason(),
+                error: refusal,
+            },
+            CallbackError::Unavailable { cause, .. } => Refusal::Unavailable {
+                reason: cause.reason(),
+                error: cause,
+            },
+            CallbackError::EventTooLarge { .. } => Refusal::EventTooLarge { error: self },
+            _ => Refusal::BadRequest { error: self },
+        }
+    }
 }
 
 impl ResponseError for CallbackError {

@@ -11,11 +11,28 @@ use std::path::Path;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
-use crate::error::CallbackError;
 use crate::metrics::Metrics;
 
 pub trait InternalEvent {
     fn emit(self, metrics: &Metrics);
+}
+
+/// How a callback was refused, as far as logs and metrics care (`CallbackError::refusal`).
+pub enum Refusal<'a> {
+    /// 401: not signed right, or replayed.
+    Signature {
+        reason: &'static str,
+        error: &'a dyn Display,
+    },
+    /// 503: cannot take it now.
+    Unavailable {
+        reason: &'static str,
+        error: &'a dyn Display,
+    },
+    /// 413 for an event Kafka's producer could never take.
+    EventTooLarge { error: &'a dyn Display },
+    /// Any other 4xx: the client's mistake.
+    BadRequest { error: &'a dyn Display },
 }
 
 /// A callback answered with an error status. The app id tells whose console to look at; a
@@ -24,28 +41,29 @@ pub struct CallbackRefused<'a> {
     /// [`crate::metrics::NO_TYPE`] when it was refused before its type was known.
     pub event_type: &'static str,
     pub app_id: Option<u64>,
-    pub error: &'a CallbackError,
+    pub refusal: Refusal<'a>,
 }
 
 impl InternalEvent for CallbackRefused<'_> {
     fn emit(self, metrics: &Metrics) {
         let (event_type, app_id) = (self.event_type, self.app_id);
-        match self.error {
-            CallbackError::Refused(refusal) => {
-                metrics.signature_refused(refusal.reason());
-                warn!(r#type = event_type, app_id, reason = refusal.reason(), error = %refusal,
-                    "callback refused");
+        match self.refusal {
+            Refusal::Signature { reason, error } => {
+                metrics.signature_refused(reason);
+                warn!(r#type = event_type, app_id, reason, error = %error, "callback refused");
             }
-            CallbackError::Unavailable { cause, .. } => {
-                metrics.unavailable(cause.reason());
-                warn!(r#type = event_type, app_id, reason = cause.reason(), error = %cause,
+            Refusal::Unavailable { reason, error } => {
+                metrics.unavailable(reason);
+                warn!(r#type = event_type, app_id, reason, error = %error,
                     "callback refused with 503");
             }
-            CallbackError::EventTooLarge { .. } => {
-                warn!(r#type = event_type, app_id, error = %self.error, "callback refused with 413");
+            Refusal::EventTooLarge { error } => {
+                warn!(r#type = event_type, app_id, error = %error, "callback refused with 413");
             }
-            // The client's mistake: it shows in `zego_bridge_callbacks_total` by status.
-            other => debug!(r#type = event_type, app_id, error = %other, "bad callback request"),
+            // It shows in `zego_bridge_callbacks_total` by status.
+            Refusal::BadRequest { error } => {
+                debug!(r#type = event_type, app_id, error = %error, "bad callback request")
+            }
         }
     }
 }

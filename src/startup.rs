@@ -20,10 +20,6 @@ use crate::routes::{self, BodyLimits};
 pub use crate::ingest::ShutdownReport;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// librdkafka's default `message.max.bytes`.
-const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
-/// Room for a record's key, CloudEvents headers and batch framing within `message.max.bytes`.
-const RECORD_OVERHEAD_BYTES: usize = 4096;
 /// Partitions of each topic of the embedded cluster.
 const EMBEDDED_PARTITIONS: i32 = 3;
 
@@ -110,15 +106,8 @@ impl Application {
             settings.ack_mode.producer_defaults(),
             &settings.librdkafka,
         );
-        let max_event_bytes = config
-            .get("message.max.bytes")
-            .and_then(|value| value.parse::<usize>().ok())
-            .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES)
-            .saturating_sub(RECORD_OVERHEAD_BYTES);
-        if let Some(capacity) = config
-            .get("queue.buffering.max.messages")
-            .and_then(|value| value.parse().ok())
-        {
+        let max_event_bytes = crate::kafka::max_event_bytes(&config);
+        if let Some(capacity) = crate::kafka::queue_capacity(&config) {
             metrics.set_queue_capacity(capacity);
         }
         crate::kafka::DeadLetterFile::new(&settings.dead_letter_path)

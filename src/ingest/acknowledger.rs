@@ -113,8 +113,8 @@ impl Acknowledger for Direct {
         self.publisher.publish(event, &payload, Some(delivered))?;
         let failure = match tokio::time::timeout(timeout, outcome).await {
             Ok(Ok(Ok(()))) => return Ok(()),
-            Ok(Ok(Err(failure))) => PublishError::NotDelivered(failure.error),
-            Ok(Err(_)) => PublishError::NotDelivered("the producer dropped the event".to_owned()),
+            Ok(Ok(Err(failure))) => PublishError::NotDelivered(failure),
+            Ok(Err(_)) => PublishError::Dropped,
             Err(_) => PublishError::DeliveryTimeout(timeout.as_millis()),
         };
         Err(failure.into())

@@ -61,6 +61,28 @@ pub fn producer_config(
     config
 }
 
+/// librdkafka's default `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// Room for a record's key, CloudEvents headers and batch framing within `message.max.bytes`.
+const RECORD_OVERHEAD_BYTES: usize = 4096;
+
+/// The largest event this producer takes: `message.max.bytes`, less room for the record's key
+/// and headers. A larger one is refused with 413, never acknowledged and then lost.
+pub fn max_event_bytes(config: &ClientConfig) -> usize {
+    config
+        .get("message.max.bytes")
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES)
+        .saturating_sub(RECORD_OVERHEAD_BYTES)
+}
+
+/// The producer queue's bound in events (`queue.buffering.max.messages`).
+pub fn queue_capacity(config: &ClientConfig) -> Option<i64> {
+    config
+        .get("queue.buffering.max.messages")
+        .and_then(|value| value.parse().ok())
+}
+
 /// Checks the user's librdkafka properties as librdkafka itself reads them (unknown names,
 /// invalid values), so that a mistake stops the bridge before it starts. On error: the property
 /// and what is wrong with it, never its value (it may be a password).

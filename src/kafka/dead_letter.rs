@@ -9,11 +9,14 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use chrono::{SecondsFormat, Utc};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::internal_events::{AcknowledgedEventLost, EventDeadLettered, InternalEvent};
+use crate::kafka::record::OutgoingRecord;
 use crate::metrics::Metrics;
 
 /// Most letters written with one `fdatasync`.
@@ -30,6 +33,53 @@ pub struct DeadLetter {
     pub headers: BTreeMap<String, String>,
     /// The event exactly as it would have been published.
     pub event: Box<RawValue>,
+}
+
+impl DeadLetter {
+    /// The letter of a record librdkafka gave back.
+    pub fn of_message(error: &str, message: &BorrowedMessage<'_>) -> serde_json::Result<Self> {
+        let payload = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|header| {
+                        (
+                            header.key.to_owned(),
+                            String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(DeadLetter {
+            failed_at: now(),
+            error: error.to_owned(),
+            topic: message.topic().to_owned(),
+            key: message
+                .key()
+                .map(|key| String::from_utf8_lossy(key).into_owned()),
+            headers,
+            event: RawValue::from_string(payload)?,
+        })
+    }
+
+    /// The letter of a record the spool held.
+    pub fn of_record(error: &str, record: &OutgoingRecord) -> serde_json::Result<Self> {
+        Ok(DeadLetter {
+            failed_at: now(),
+            error: error.to_owned(),
+            topic: record.topic.clone(),
+            key: record.key.clone(),
+            headers: record.headers.iter().cloned().collect(),
+            event: RawValue::from_string(record.payload.clone())?,
+        })
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 pub struct DeadLetterFile {
@@ -166,6 +216,11 @@ impl DeadLetterWriter {
             None => item,
         };
         drop(sender);
+        self.write_now(item);
+    }
+
+    /// Writes a letter at once and returns when it is on disk (or logged as lost).
+    pub fn write_now(&self, item: Undeliverable) {
         record(&self.file, &self.metrics, vec![item]);
     }
 

@@ -6,19 +6,19 @@ mod config;
 mod dead_letter;
 mod embedded;
 mod health;
-mod publisher;
+mod producer;
 mod record;
 mod topics;
 
 pub use admin::{create_topics, TopicCreation, TopicLayout};
 pub use config::{
-    check_properties, producer_config, redacted_config_error, LibrdkafkaProperties,
-    ProducerDefaults, PropertyError,
+    check_properties, max_event_bytes, producer_config, queue_capacity, redacted_config_error,
+    LibrdkafkaProperties, ProducerDefaults, PropertyError,
 };
 pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 pub use embedded::EmbeddedCluster;
 pub use health::KafkaHealth;
-pub use publisher::{
+pub use producer::{
     DeliveryFailure, DeliveryOutcomeReport, PublishError, Publisher, PublisherOptions,
 };
 pub use record::{header_pairs, headers_for, owned_headers, OutgoingRecord, CONTENT_TYPE};

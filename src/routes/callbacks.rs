@@ -56,7 +56,7 @@ pub async fn receive_callback(
                 CallbackRefused {
                     event_type: outcome.event_type,
                     app_id: outcome.app_id,
-                    error: err,
+                    refusal: err.refusal(),
                 }
                 .emit(pipeline.metrics());
                 err.error_response()

@@ -939,16 +939,17 @@ impl Drainer {
             }
             // Purged at shutdown: it stays in the spool for the next start.
             _ if self.stopping.load(Ordering::Acquire) => None,
-            Ok(Err(failure)) if failure.permanent => {
+            Ok(Err(failure)) if failure.is_permanent() => {
                 // No retry can deliver it, and it was acknowledged: the dead-letter file.
-                self.publisher.dead_letter_record(&record, &failure.error);
+                self.publisher
+                    .dead_letter_record(&record, &failure.to_string());
                 completed.insert(seq);
                 None
             }
             // A failure of the moment (a `message.timeout.ms` the operator set, a broker
             // away): the spool's promise is to ride it out, so the record is sent again.
             Ok(Err(failure)) => {
-                warn!(event_id = %record.event_id, error = %failure.error,
+                warn!(event_id = %record.event_id, error = %failure,
                     "a spooled event was not delivered yet; sending it again");
                 Some((seq, record))
             }

@@ -41,9 +41,7 @@ impl BridgeProcess {
         let (public, admin) = (free_port(), free_port());
         let output = scratch_file("bridge.log");
         let log = std::fs::File::create(&output).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+        let child = bridge_command()
             .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{public}"))
             .env("ZEGO_BRIDGE_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
             .env("ZEGO_BRIDGE_HTTP_WORKERS", "2")
@@ -133,11 +131,16 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}");
 }
 
-/// The real binary with an empty environment (but PATH), as an operator's command line.
+/// The real binary with an empty environment (but PATH), as an operator's command line, in a
+/// scratch directory of its own: whatever it writes by default (the dead-letter file, the
+/// spool) lands there, never in the repository.
 pub fn bridge_command() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"));
+    let workdir = scratch_file("workdir");
+    std::fs::create_dir_all(&workdir).unwrap();
     command
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(workdir);
     command
 }
