@@ -89,11 +89,16 @@ impl Metrics {
     pub fn new() -> Self {
         let build_info = gauge_vec(
             "zego_bridge_build_info",
-            "Always 1; labels carry the version.",
-            &["version"],
+            "Always 1; the labels say what runs: version, git_commit, rustc (the compiler's version) and librdkafka (the linked library's version).",
+            &["version", "git_commit", "rustc", "librdkafka"],
         );
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                env!("BUILD_GIT_COMMIT"),
+                env!("BUILD_RUSTC_VERSION"),
+                &rdkafka::util::get_rdkafka_version().1,
+            ])
             .set(1);
         let metrics = Metrics {
             registry: Registry::new(),
@@ -264,6 +269,9 @@ impl Metrics {
             Box::new(metrics.spool_checkpoint_distrusted.clone()),
             Box::new(metrics.spool_write_failures.clone()),
             Box::new(build_info),
+            // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,
+            // process_max_fds, process_start_time_seconds, …, read from /proc at each scrape.
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             metrics
                 .registry

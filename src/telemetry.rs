@@ -1,6 +1,8 @@
 //! Structured logging through `tracing`, as text or JSON lines. librdkafka's own log lines
 //! arrive through the `log` facade and are bridged in.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::configuration::LogFormat;
@@ -10,7 +12,10 @@ use crate::configuration::LogFormat;
 pub fn init(format: LogFormat, level: &str) -> Result<(), String> {
     let filter = EnvFilter::try_new(level)
         .map_err(|err| format!("ZEGO_BRIDGE_LOG_LEVEL: {level:?} is not a valid filter: {err}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only for a person at a terminal: in a file or a log pipeline they are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     let result = match format {
         LogFormat::Text => builder.try_init(),
         // At debug level a callback's lines carry its span (`type`, `app_id`, `event_id`) under

@@ -52,6 +52,89 @@ async fn probes_and_metrics_are_served_on_the_admin_port() {
     assert!(!metrics.contains(SECRET) && !metrics.contains(APP_SECRET));
 }
 
+/// The process metrics an SRE expects, and what build runs, with values that must be true of
+/// this process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_metrics_and_build_info_describe_the_running_process() {
+    let app = spawn_app().await;
+    assert_eq!(app.post_signed(MIX_STOP).await.status, 200);
+    // The CPU counter has a resolution of whole seconds (the prometheus crate's collector):
+    // burn a little more than one, so that a counter that never moves fails.
+    let burnt = own_cpu_seconds();
+    let mut spin = 0u64;
+    while own_cpu_seconds() < burnt + 1.2 {
+        spin = std::hint::black_box(spin.wrapping_add(1));
+    }
+    let metrics = app.metrics().await;
+    let cpu_now = own_cpu_seconds();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let rss = value("process_resident_memory_bytes");
+    assert!(rss > 4.0 * 1024.0 * 1024.0, "RSS {rss}");
+    let cpu = value("process_cpu_seconds_total");
+    assert!(
+        cpu >= 1.0 && cpu <= cpu_now + 0.01,
+        "{cpu} s against {cpu_now} s"
+    );
+    assert!(value("process_open_fds") >= 3.0);
+    let started = value("process_start_time_seconds");
+    let now = chrono::Utc::now().timestamp() as f64;
+    // The test process (the application runs in it) started within the last hour.
+    assert!(
+        started <= now && started > now - 3600.0,
+        "{started} vs {now}"
+    );
+
+    let info = metrics
+        .lines()
+        .find(|line| line.starts_with("zego_bridge_build_info{"))
+        .expect("build_info");
+    assert!(info.ends_with("} 1"), "{info}");
+    assert!(
+        info.contains(&format!(r#"version="{}""#, env!("CARGO_PKG_VERSION"))),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!(
+            r#"librdkafka="{}""#,
+            rdkafka::util::get_rdkafka_version().1
+        )),
+        "{info}"
+    );
+    assert!(info.contains(r#"rustc="rustc 1."#), "{info}");
+    let commit = info
+        .split(r#"git_commit=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a git_commit label");
+    // Built from this repository, so the label is the checkout's commit (build.rs reruns when
+    // HEAD moves); "unknown" only where there is no `.git`, as in the image's build context.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert_eq!(commit, head);
+}
+
+/// User and system CPU of this process, from `/proc/self/stat` (in clock ticks of 1/100 s, the
+/// value on every Linux this runs on).
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name in parentheses; utime and stime are fields 14 and 15.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_topic_is_reported_and_its_callbacks_get_503() {
     let prefix = unique_prefix();

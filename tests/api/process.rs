@@ -33,6 +33,16 @@ fn bad_configuration_refuses_to_start_naming_the_variable() {
     }
 }
 
+/// Logs written to a file or a pipe (as in a pod) carry no terminal colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_file_have_no_colour_codes() {
+    let running = BridgeProcess::start(&[("ZEGO_BRIDGE_LOG_FORMAT", "text")]).await;
+    let (code, output) = running.terminate();
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains(" INFO "), "{output}");
+    assert!(!output.contains('\u{1b}'), "{output:?}");
+}
+
 #[test]
 fn sign_prints_zegos_signature() {
     let output = bridge_command()
