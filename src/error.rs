@@ -132,3 +132,43 @@ impl ResponseError for CallbackError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::KafkaError;
+
+    use super::*;
+    use crate::kafka::DeliveryFailure;
+    use crate::metrics::UNAVAILABLE_REASONS;
+
+    /// Every cause of a 503, by construction of each variant: a new one must be listed in the
+    /// metric's HELP (and so in the operators' docs).
+    #[test]
+    fn every_unavailable_reason_is_listed_in_the_metric() {
+        let causes = [
+            Unavailable::ShuttingDown,
+            Unavailable::BodyBudget,
+            PublishError::QueueFull.into(),
+            PublishError::Unreachable.into(),
+            PublishError::TopicMissing("t".into()).into(),
+            PublishError::Fatal("f".into()).into(),
+            PublishError::Refused("r".into()).into(),
+            PublishError::Producer(KafkaError::Canceled).into(),
+            PublishError::NotDelivered(DeliveryFailure(KafkaError::Canceled)).into(),
+            PublishError::Dropped.into(),
+            PublishError::DeliveryTimeout(1).into(),
+            SpoolError::Full.into(),
+            SpoolError::Failed("disk".into()).into(),
+            SpoolError::Closed.into(),
+        ];
+        for cause in &causes {
+            assert!(UNAVAILABLE_REASONS.contains(&cause.reason()), "{cause:?}");
+        }
+        for listed in UNAVAILABLE_REASONS {
+            assert!(
+                causes.iter().any(|cause| cause.reason() == listed),
+                "{listed} is listed but no cause has it"
+            );
+        }
+    }
+}

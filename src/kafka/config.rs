@@ -26,6 +26,9 @@ impl ProducerDefaults {
         ("queue.buffering.max.kbytes", "32768"),
         // How long an accepted event may wait for Kafka before it counts as failed.
         ("message.timeout.ms", "300000"),
+        // The producer's internals (per-broker round trips, requests, batches) become
+        // zego_bridge_kafka_broker_* and _batch_* metrics at this pace; 0 turns them off.
+        ("statistics.interval.ms", "15000"),
     ];
 
     /// `linger.ms` in ack mode `delivered`, where every request waits for its batch.

@@ -124,6 +124,50 @@ async fn process_metrics_and_build_info_describe_the_running_process() {
     assert_eq!(commit, head);
 }
 
+/// librdkafka's statistics of the real producer become the bridge's metrics: one broker, its
+/// round trip, the requests and bytes that carried the callbacks, the batches of their topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_producers_internals_are_exported_from_librdkafkas_statistics() {
+    let app = spawn_app_with(&[("ZEGO_BRIDGE_LIBRDKAFKA_STATISTICS_INTERVAL_MS", "200")]).await;
+    for session in 0..20 {
+        let body = format!(
+            r#"{{"event":"room_close","appid":1,"timestamp":1,"nonce":"n","signature":"s","room_id":"r","room_session_id":{session}}}"#
+        );
+        assert_eq!(app.post_signed(&body).await.status, 200);
+    }
+    let topic = app.topic("room.closed");
+    let wanted = |metrics: &str| -> bool {
+        let value = |prefix: &str| -> Option<f64> {
+            metrics
+                .lines()
+                .find(|line| line.starts_with(prefix))
+                .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        };
+        value("zego_bridge_kafka_transmitted_messages_total ").is_some_and(|sent| sent >= 20.0)
+            && value("zego_bridge_kafka_broker_rtt_seconds{").is_some_and(|rtt| rtt > 0.0)
+            && value("zego_bridge_kafka_broker_requests_total{").is_some_and(|sent| sent > 0.0)
+            && value("zego_bridge_kafka_broker_connected{").is_some_and(|up| up == 1.0)
+            && value(&format!(
+                r#"zego_bridge_kafka_batch_messages{{quantile="0.99",topic="{topic}"}}"#
+            ))
+            .is_some_and(|events| events >= 1.0)
+    };
+    let started = std::time::Instant::now();
+    let mut metrics = app.metrics().await;
+    while !wanted(&metrics) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "librdkafka's statistics never showed the 20 callbacks:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        metrics = app.metrics().await;
+    }
+    assert!(
+        metrics.contains("zego_bridge_kafka_queue_capacity_bytes 33554432"),
+        "{metrics}"
+    );
+}
+
 /// User and system CPU of this process, from `/proc/self/stat` (in clock ticks of 1/100 s, the
 /// value on every Linux this runs on).
 fn own_cpu_seconds() -> f64 {

@@ -46,6 +46,13 @@ pub struct DeliveryContext {
 }
 
 impl ClientContext for DeliveryContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        // A retired producer's counters would interleave with its successor's.
+        if !self.retired.load(Ordering::Acquire) {
+            self.shared.metrics.producer_statistics(&statistics);
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::AllBrokersDown) => {

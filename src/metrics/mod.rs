@@ -3,9 +3,12 @@
 //! Label values are bounded: event types come from the catalog, topics from configuration,
 //! statuses and reasons from fixed lists. Nothing from a request body becomes a label.
 
+mod librdkafka;
+
 use std::time::Duration;
 
 use crate::zego::SignatureRefusal;
+use librdkafka::LibrdkafkaMetrics;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -14,6 +17,22 @@ use prometheus::{
 
 /// Label used for requests that never got as far as naming an event type.
 pub const NO_TYPE: &str = "none";
+
+/// Every `reason` of `zego_bridge_unavailable_total` (503), listed in its HELP.
+pub const UNAVAILABLE_REASONS: [&str; 12] = [
+    "shutting_down",
+    "body_budget",
+    "queue_full",
+    "kafka_unreachable",
+    "topic_missing",
+    "producer_fatal",
+    "kafka_refused",
+    "producer_error",
+    "not_delivered",
+    "delivery_timeout",
+    "spool_full",
+    "spool_failed",
+];
 
 /// Bucket bounds of the ack-latency histogram: from 100 µs to 5 s.
 const ACK_BUCKETS: &[f64] = &[
@@ -71,6 +90,7 @@ pub struct Metrics {
     spool_destroyed: IntCounter,
     spool_checkpoint_distrusted: IntCounter,
     spool_write_failures: IntCounter,
+    librdkafka: LibrdkafkaMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -104,38 +124,44 @@ impl Metrics {
             registry: Registry::new(),
             callbacks: counter_vec(
                 "zego_bridge_callbacks_total",
-                "Callbacks answered, by normalized event type and HTTP status.",
+                "Callbacks answered; type: the normalized event type (docs/events.md), or none when the request got no further than naming one; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 500, 503, or other.",
                 &["type", "status"],
             ),
             ack_latency: histogram_vec(
                 "zego_bridge_ack_latency_seconds",
-                "Time from request start to the reply, by HTTP status.",
+                "Time from request start to the reply; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 500, 503, or other.",
                 &["status"],
                 ACK_BUCKETS,
             ),
             signature_refusals: counter_vec(
                 "zego_bridge_signature_refusals_total",
-                "Callbacks refused with 401, by reason (mismatch, unknown_app, clock_skew).",
+                &format!(
+                    "Callbacks refused with 401; reason: one of {}.",
+                    SignatureRefusal::ALL.map(SignatureRefusal::reason).join(", ")
+                ),
                 &["reason"],
             ),
             unavailable: counter_vec(
                 "zego_bridge_unavailable_total",
-                "Callbacks refused with 503, by reason.",
+                &format!(
+                    "Callbacks refused with 503; reason: one of {}.",
+                    UNAVAILABLE_REASONS.join(", ")
+                ),
                 &["reason"],
             ),
             field_coercion_failures: counter_vec(
                 "zego_bridge_field_coercion_failures_total",
-                "Declared fields whose value had the wrong form (published as null, kept under `extra`).",
+                "Declared fields whose value had the wrong form (published as null, kept under `extra`); type: the event type; field: the field's name in docs/events.md.",
                 &["type", "field"],
             ),
             deliveries: counter_vec(
                 "zego_bridge_kafka_deliveries_total",
-                "Kafka delivery reports, by topic and outcome (delivered, failed).",
+                "Kafka delivery reports; topic: a configured topic; outcome: delivered or failed.",
                 &["topic", "outcome"],
             ),
             delivery_latency: histogram_vec(
                 "zego_bridge_kafka_delivery_latency_seconds",
-                "Time from enqueueing an event to Kafka's acknowledgement, by topic.",
+                "Time from enqueueing an event to Kafka's acknowledgement; topic: a configured topic.",
                 &["topic"],
                 DELIVERY_BUCKETS,
             ),
@@ -165,17 +191,17 @@ impl Metrics {
             ),
             topic_missing: gauge_vec(
                 "zego_bridge_kafka_topic_missing",
-                "1 for a configured topic that does not exist in the cluster.",
+                "1 while a configured topic (label topic) does not exist in the cluster.",
                 &["topic"],
             ),
             duplicates: counter_vec(
                 "zego_bridge_duplicates_total",
-                "Retries of an already accepted callback, answered 200 without publishing again.",
+                "Retries of an already accepted callback, answered 200 without publishing again; type: the event type.",
                 &["type"],
             ),
             dead_lettered: counter_vec(
                 "zego_bridge_dead_lettered_total",
-                "Acknowledged events that could not be delivered and were written to the dead-letter file.",
+                "Acknowledged events that could not be delivered and were written to the dead-letter file; topic: the topic they were meant for.",
                 &["topic"],
             ),
             dead_letter_write_failures: counter(
@@ -237,6 +263,7 @@ impl Metrics {
                 "zego_bridge_spool_fsyncs_total",
                 "fsyncs of the spool; events written per fsync shows the group commit at work.",
             ),
+            librdkafka: LibrdkafkaMetrics::new(),
         };
         for collector in [
             Box::new(metrics.callbacks.clone()) as Box<dyn prometheus::core::Collector>,
@@ -272,7 +299,10 @@ impl Metrics {
             // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,
             // process_max_fds, process_start_time_seconds, …, read from /proc at each scrape.
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-        ] {
+        ]
+        .into_iter()
+        .chain(metrics.librdkafka.collectors())
+        {
             metrics
                 .registry
                 .register(collector)
@@ -295,6 +325,9 @@ impl Metrics {
         for refusal in SignatureRefusal::ALL {
             self.signature_refusals
                 .with_label_values(&[refusal.reason()]);
+        }
+        for reason in UNAVAILABLE_REASONS {
+            self.unavailable.with_label_values(&[reason]);
         }
         for cause in ["damaged", "torn_tail"] {
             self.spool_quarantined.with_label_values(&[cause]);
@@ -422,6 +455,11 @@ impl Metrics {
             .set(i64::from(missing));
     }
 
+    /// A statistics report of the live producer (every `statistics.interval.ms`).
+    pub fn producer_statistics(&self, statistics: &rdkafka::statistics::Statistics) {
+        self.librdkafka.record(statistics);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::with_capacity(16 * 1024);
@@ -500,6 +538,92 @@ mod tests {
         ] {
             assert!(text.contains(series), "{series} in {text}");
         }
+    }
+
+    /// Labels whose values are a fixed list: each value must appear in its family's HELP.
+    const LISTED_LABELS: [&str; 6] = ["status", "reason", "outcome", "cause", "kind", "quantile"];
+
+    /// Every HELP names each of its family's labels, and lists every value of a fixed-list
+    /// label that the family exports, so that a reader of /metrics needs no source code.
+    #[test]
+    fn help_texts_name_every_label_and_list_fixed_values() {
+        let metrics = Metrics::new();
+        metrics.initialize_series(&["zego.room.closed".to_owned()]);
+        for status in 100..600 {
+            metrics.callback_answered(NO_TYPE, status, Duration::from_millis(1));
+        }
+        metrics.field_coercion_failed("room.closed", "close_reason");
+        metrics.duplicate("room.closed");
+        metrics.set_topic_missing("zego.room.closed", false);
+        metrics.delivery(
+            "zego.room.closed",
+            DeliveryOutcome::Delivered,
+            Duration::from_millis(1),
+        );
+        let mut report = rdkafka::statistics::Statistics::default();
+        let window = rdkafka::statistics::Window {
+            cnt: 1,
+            ..Default::default()
+        };
+        report.brokers.insert(
+            "b/1".into(),
+            rdkafka::statistics::Broker {
+                nodeid: 1,
+                rtt: Some(window.clone()),
+                ..Default::default()
+            },
+        );
+        report.topics.insert(
+            "zego.room.closed".into(),
+            rdkafka::statistics::Topic {
+                topic: "zego.room.closed".into(),
+                batchsize: window.clone(),
+                batchcnt: window,
+                ..Default::default()
+            },
+        );
+        metrics.producer_statistics(&report);
+
+        let text = metrics.render();
+        let mut help = std::collections::HashMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, body) = rest.split_once(' ').unwrap();
+                help.insert(name.to_owned(), body.to_owned());
+            }
+        }
+        let mut checked = 0;
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            let Some((series, labels)) = line.split_once('{') else {
+                continue;
+            };
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| series.strip_suffix(suffix))
+                .filter(|family| help.contains_key(*family))
+                .unwrap_or(series);
+            let family_help = &help[family];
+            let labels = labels.split_once('}').unwrap().0;
+            for pair in labels.split("\",").filter(|pair| !pair.is_empty()) {
+                let (label, value) = pair.split_once("=\"").unwrap();
+                let value = value.trim_end_matches('"');
+                if label == "le" {
+                    continue;
+                }
+                assert!(
+                    family_help.contains(label),
+                    "HELP of {family} does not name its label {label}: {family_help}"
+                );
+                if LISTED_LABELS.contains(&label) {
+                    assert!(
+                        family_help.contains(value),
+                        "HELP of {family} does not list {label}={value}: {family_help}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} labels checked");
     }
 
     #[test]
