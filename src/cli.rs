@@ -1,4 +1,5 @@
-//! Command line: `serve` (the default), `send`, `sign`, `topics`, `healthcheck`, `replay`.
+//! Command line: `serve` (the default), `check-config`, `send`, `sign`, `topics`, `healthcheck`,
+//! `replay`.
 //! The measuring tools live apart, in `tools/bench`.
 
 use std::path::PathBuf;
@@ -30,6 +31,10 @@ pub struct Cli {
 enum Command {
     /// Run the bridge (the default).
     Serve,
+    /// Check the configuration as `serve` would (librdkafka's properties included) without
+    /// serving or connecting, and print what it resolves to, secrets redacted. Exit 0 when it
+    /// is valid, 2 when it is not (the error names the variable).
+    CheckConfig,
     /// Sign callbacks as ZEGO does and POST them to a bridge.
     Send(SendArgs),
     /// Print the signature ZEGO would send for a timestamp and nonce.
@@ -133,6 +138,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
+        Command::CheckConfig => check_config(),
         Command::Send(args) => send(args),
         Command::Replay(args) => replay(&args.file),
         Command::Topics(args) => topics(args),
@@ -147,8 +153,32 @@ pub fn run() -> ExitCode {
     }
 }
 
+fn check_config() -> ExitCode {
+    let checked = Settings::explained(std::env::vars()).and_then(|(settings, effective)| {
+        settings.check_producer()?;
+        Ok((settings, effective))
+    });
+    match checked {
+        Ok((settings, effective)) => {
+            print!(
+                "{}",
+                crate::configuration::render_effective(&settings, &effective)
+            );
+            eprintln!("zego-kafka-bridge: the configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("zego-kafka-bridge: configuration error: {err}");
+            Exit::Misconfigured.into()
+        }
+    }
+}
+
 fn serve() -> ExitCode {
-    let settings = match Settings::from_env() {
+    let settings = match Settings::from_env().and_then(|settings| {
+        settings.check_producer()?;
+        Ok(settings)
+    }) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("zego-kafka-bridge: configuration error: {err}");

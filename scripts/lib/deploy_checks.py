@@ -455,6 +455,9 @@ def running_bridge(binary: Path, brokers: str) -> None:
                # bridge's user cannot write (and the bridge checks at start that it can).
                ZEGO_BRIDGE_DEAD_LETTER_PATH="/data/dead-letter.jsonl",
                ZEGO_BRIDGE_LOG_FORMAT="json")
+    checked = root.run(env, "check-config")
+    expect("ZEGO_BRIDGE_CALLBACK_SECRETS=<redacted>" in checked and "deploy-check-secret" not in checked,
+           f"check-config: {checked}")
     log = (WORK / "bridge.log").open("w")
     server = subprocess.Popen(root.command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/")
     try:
@@ -525,7 +528,7 @@ def main() -> int:
     check("deploy/kubernetes: in step with the chart, valid", kustomize_in_step)
     check("alerts: promtool check rules, promtool test rules, same as the chart's", alerts)
     if args.binary:
-        check("static binary in an empty root: topics, serve, healthcheck, send, SIGTERM; "
+        check("static binary in an empty root: topics, check-config, serve, healthcheck, send, SIGTERM; "
               "promtool check metrics; dashboard and alerts query only exported metrics",
               lambda: running_bridge(args.binary, args.brokers))
     shutil.rmtree(WORK, ignore_errors=True)

@@ -5,14 +5,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod effective;
 mod table;
 
-pub use table::{help_text, reference_tables, Kind, Section, Setting, SETTINGS};
+pub use table::{
+    help_text, reference_tables, EffectiveSetting, Kind, Origin, Section, Setting, REDACTED,
+    SETTINGS,
+};
 
 use crate::event::catalog;
 use crate::kafka::{LibrdkafkaProperties, TopicError, TopicMap};
 use crate::zego::{CallbackSecrets, Secret};
 use table::Env;
+
+pub use effective::render as render_effective;
 
 pub const PREFIX: &str = "ZEGO_BRIDGE_";
 const LIBRDKAFKA_PREFIX: &str = "ZEGO_BRIDGE_LIBRDKAFKA_";
@@ -169,6 +175,14 @@ impl Settings {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        Self::explained(vars).map(|(settings, _)| settings)
+    }
+
+    /// The settings, and every setting of the table as they resolved it (secrets redacted):
+    /// what `check-config` prints.
+    pub fn explained(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, Vec<EffectiveSetting>), ConfigError> {
         let ours: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(name, _)| name.starts_with(PREFIX) && !name.starts_with(IGNORED_PREFIX))
@@ -185,6 +199,10 @@ impl Settings {
                     .iter()
                     .any(|(name, _)| name == "ZEGO_BRIDGE_KAFKA_BROKERS") =>
                 {
+                    env.note(
+                        "ZEGO_BRIDGE_KAFKA_BROKERS",
+                        "(unset: the embedded in-memory cluster, nothing persisted)",
+                    );
                     KafkaTarget::Embedded
                 }
                 // Set but blank is a mistake (an empty Secret, a bad template), not a wish for the
@@ -198,7 +216,10 @@ impl Settings {
         let secrets = match (env.text("ZEGO_BRIDGE_CALLBACK_SECRETS"), &kafka) {
             (Some(value), _) => CallbackSecrets::parse(&value)
                 .map_err(|err| ConfigError::new("ZEGO_BRIDGE_CALLBACK_SECRETS", err.to_string()))?,
-            (None, KafkaTarget::Embedded) => CallbackSecrets::single(Secret::new(DEMO_SECRET)),
+            (None, KafkaTarget::Embedded) => {
+                env.note("ZEGO_BRIDGE_CALLBACK_SECRETS", DEMO_SECRET);
+                CallbackSecrets::single(Secret::new(DEMO_SECRET))
+            }
             (None, KafkaTarget::Brokers(_)) => {
                 return Err(ConfigError::new(
                     "ZEGO_BRIDGE_CALLBACK_SECRETS",
@@ -208,7 +229,7 @@ impl Settings {
             }
         };
 
-        let topics = topic_map(&ours)?;
+        let topics = topic_map(&ours, &env)?;
 
         let librdkafka = librdkafka_properties(&ours)?;
         crate::kafka::check_properties(&librdkafka).map_err(|err| {
@@ -269,7 +290,32 @@ impl Settings {
                 ),
             ));
         }
-        Ok(settings)
+        Ok((settings, env.effective()))
+    }
+
+    /// librdkafka checks the producer's properties against one another only when a producer
+    /// is created (`acks` against `enable.idempotence`, say): this creates one, sends nothing,
+    /// and names the variable to fix.
+    pub fn check_producer(&self) -> Result<(), ConfigError> {
+        let bootstrap = match &self.kafka {
+            KafkaTarget::Brokers(brokers) => brokers.as_str(),
+            // Any address: the producer is dropped before it could matter.
+            KafkaTarget::Embedded => "127.0.0.1:9",
+        };
+        let config = crate::kafka::producer_config(
+            bootstrap,
+            self.ack_mode.producer_defaults(),
+            &self.librdkafka,
+        );
+        crate::kafka::check_producer(&config, &self.librdkafka).map_err(|err| {
+            ConfigError::new(
+                property_variable(err.property.as_deref().unwrap_or_default()),
+                format!(
+                    "librdkafka refuses the producer's properties: {}",
+                    err.reason
+                ),
+            )
+        })
     }
 
     pub fn is_embedded(&self) -> bool {
@@ -377,15 +423,13 @@ pub fn topic_map_from_env() -> Result<TopicMap, ConfigError> {
     let vars: Vec<(String, String)> = std::env::vars()
         .filter(|(name, _)| name.starts_with(PREFIX))
         .collect();
-    topic_map(&vars)
+    topic_map(&vars, &Env::new(&vars))
 }
 
-fn topic_map(vars: &[(String, String)]) -> Result<TopicMap, ConfigError> {
-    let prefix = vars
-        .iter()
-        .find(|(name, _)| name == TOPIC_PREFIX_VARIABLE)
-        .and_then(|(_, value)| non_empty(Some(value.clone())))
-        .unwrap_or_else(|| "zego".to_owned());
+fn topic_map(vars: &[(String, String)], env: &Env) -> Result<TopicMap, ConfigError> {
+    let prefix = env
+        .text(TOPIC_PREFIX_VARIABLE)
+        .expect("the prefix has a default");
     let mut overrides = Vec::new();
     for (name, topic) in vars {
         if !name.starts_with(TOPIC_OVERRIDE_PREFIX) || name == TOPIC_PREFIX_VARIABLE {
@@ -445,12 +489,6 @@ fn reject_unknown(vars: &[(String, String)]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
 }
 
 #[cfg(test)]

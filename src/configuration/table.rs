@@ -3,7 +3,8 @@
 //! unknown-variable check, `--help`, docs/configuration.md and the Helm chart's checks all come
 //! from the same table.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use super::ConfigError;
@@ -328,9 +329,34 @@ pub fn setting(variable: &str) -> &'static Setting {
 }
 
 /// The values of the table's variables, trimmed, blank ones left out; typed by the table.
+/// Every value the parse code reads is noted as it is resolved, so that `check-config` shows
+/// exactly what the service would run with.
 pub struct Env {
     values: HashMap<&'static str, String>,
+    resolved: RefCell<BTreeMap<&'static str, String>>,
 }
+
+/// Where an effective value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The variable was set.
+    Set,
+    /// The table's default, or one that follows from other settings.
+    Default,
+    /// Not read: it does not apply to this configuration (another ack mode, say).
+    Unused,
+}
+
+/// One setting as the service would run with it; a secret's value is never kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveSetting {
+    pub variable: &'static str,
+    pub value: Option<String>,
+    pub origin: Origin,
+}
+
+/// What a secret is shown as.
+pub const REDACTED: &str = "<redacted>";
 
 impl Env {
     /// Keeps the values of the table's variables from `vars`.
@@ -343,7 +369,41 @@ impl Env {
                 (!value.is_empty()).then(|| (setting.variable, value.to_owned()))
             })
             .collect();
-        Env { values }
+        Env {
+            values,
+            resolved: RefCell::default(),
+        }
+    }
+
+    /// Notes the value a setting resolved to (a secret only as redacted).
+    pub(super) fn note(&self, variable: &str, value: impl std::fmt::Display) {
+        let setting = setting(variable);
+        let shown = match setting.kind {
+            Kind::Secret => REDACTED.to_owned(),
+            _ => value.to_string(),
+        };
+        self.resolved.borrow_mut().insert(setting.variable, shown);
+    }
+
+    /// Every setting of the table, in its order, with the value it resolved to.
+    pub fn effective(&self) -> Vec<EffectiveSetting> {
+        let resolved = self.resolved.borrow();
+        SETTINGS
+            .iter()
+            .map(|setting| {
+                let value = resolved.get(setting.variable).cloned();
+                let origin = match (&value, self.values.contains_key(setting.variable)) {
+                    (None, _) => Origin::Unused,
+                    (Some(_), true) => Origin::Set,
+                    (Some(_), false) => Origin::Default,
+                };
+                EffectiveSetting {
+                    variable: setting.variable,
+                    value,
+                    origin,
+                }
+            })
+            .collect()
     }
 
     /// Whether the variable was given a (non-blank) value.
@@ -355,10 +415,15 @@ impl Env {
     /// The value given, else the table's default.
     pub fn text(&self, variable: &str) -> Option<String> {
         let setting = setting(variable);
-        self.values
+        let value = self
+            .values
             .get(variable)
             .cloned()
-            .or_else(|| setting.default.map(str::to_owned))
+            .or_else(|| setting.default.map(str::to_owned));
+        if let Some(value) = &value {
+            self.note(variable, value);
+        }
+        value
     }
 
     /// A number within the table's range; `dynamic_default` where the table has none.
@@ -368,10 +433,12 @@ impl Env {
             panic!("{variable} is not a number");
         };
         let Some(text) = self.values.get(variable) else {
-            return Ok(setting
+            let number = setting
                 .default
                 .map(|default| default.parse().expect("a numeric default"))
-                .unwrap_or(dynamic_default));
+                .unwrap_or(dynamic_default);
+            self.note(variable, number);
+            return Ok(number);
         };
         let number = text.parse::<u64>().map_err(|_| {
             ConfigError::new(variable, format!("must be a whole number, got {text:?}"))
@@ -382,6 +449,7 @@ impl Env {
                 format!("must be between {min} and {max}, got {number}"),
             ));
         }
+        self.note(variable, number);
         Ok(number)
     }
 
@@ -425,15 +493,19 @@ impl Env {
     }
 
     pub fn flag_or(&self, variable: &str, dynamic_default: bool) -> Result<bool, ConfigError> {
-        match self.values.get(variable).map(String::as_str) {
-            None => Ok(dynamic_default),
-            Some("true" | "1") => Ok(true),
-            Some("false" | "0") => Ok(false),
-            Some(other) => Err(ConfigError::new(
-                variable,
-                format!("must be `true` or `false`, got {other:?}"),
-            )),
-        }
+        let flag = match self.values.get(variable).map(String::as_str) {
+            None => dynamic_default,
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    variable,
+                    format!("must be `true` or `false`, got {other:?}"),
+                ))
+            }
+        };
+        self.note(variable, flag);
+        Ok(flag)
     }
 }
 

@@ -46,6 +46,42 @@ impl std::fmt::Debug for LibrdkafkaProperties {
     }
 }
 
+/// Who decided a producer property's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropertySource {
+    /// One of [`ProducerDefaults`].
+    Bridge,
+    /// What the ack mode needs ([`crate::configuration::AckMode::producer_defaults`]).
+    AckMode,
+    /// A `ZEGO_BRIDGE_LIBRDKAFKA_*` variable.
+    User,
+}
+
+/// The producer's properties, but `bootstrap.servers`: the defaults, then those of the ack
+/// mode, then the user's, each with who set it.
+pub fn producer_properties(
+    mode_defaults: &[(&str, &str)],
+    overrides: &LibrdkafkaProperties,
+) -> BTreeMap<String, (String, PropertySource)> {
+    let mut properties = BTreeMap::new();
+    let layers =
+        ProducerDefaults::PROPERTIES
+            .iter()
+            .map(|(property, value)| (*property, *value, PropertySource::Bridge))
+            .chain(
+                mode_defaults
+                    .iter()
+                    .map(|(property, value)| (*property, *value, PropertySource::AckMode)),
+            )
+            .chain(overrides.0.iter().map(|(property, value)| {
+                (property.as_str(), value.as_str(), PropertySource::User)
+            }));
+    for (property, value, source) in layers {
+        properties.insert(property.to_owned(), (value.to_owned(), source));
+    }
+    properties
+}
+
 /// The configuration of the bridge's producer for these brokers: the defaults, then those of the
 /// ack mode, then the user's properties.
 pub fn producer_config(
@@ -55,13 +91,38 @@ pub fn producer_config(
 ) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap_servers);
-    for (property, value) in ProducerDefaults::PROPERTIES.iter().chain(mode_defaults) {
-        config.set(*property, *value);
-    }
-    for (property, value) in &overrides.0 {
+    for (property, (value, _)) in producer_properties(mode_defaults, overrides) {
         config.set(property, value);
     }
     config
+}
+
+/// Whether a librdkafka property may hold a secret (a password, a private key, a token's
+/// configuration): its value is never shown.
+pub fn is_sensitive(property: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "key.pem",
+        "ssl_key",
+        "oauthbearer.config",
+        "jaas",
+    ]
+    .iter()
+    .any(|marker| property.contains(marker))
+}
+
+/// Creates (and drops) the producer this configuration describes, without sending anything:
+/// librdkafka checks the properties together only then (`acks` against `enable.idempotence`,
+/// say), so a conflict stops the bridge before it serves rather than when it first publishes.
+pub fn check_producer(
+    config: &ClientConfig,
+    overrides: &LibrdkafkaProperties,
+) -> Result<(), PropertyError> {
+    config
+        .create::<rdkafka::producer::BaseProducer>()
+        .map(drop)
+        .map_err(|err| redacted_config_error(&err, overrides))
 }
 
 /// librdkafka's default `message.max.bytes`.
@@ -112,20 +173,25 @@ pub struct PropertyError {
 
 /// A librdkafka configuration error, redacted.
 pub fn redacted_config_error(err: &KafkaError, properties: &LibrdkafkaProperties) -> PropertyError {
-    match err {
-        KafkaError::ClientConfig(_, reason, property, _) => {
-            let mut reason = reason.clone();
-            for value in properties.0.values().filter(|value| value.len() >= 2) {
-                reason = reason.replace(value.as_str(), "<redacted>");
-            }
-            PropertyError {
-                property: Some(property.clone()).filter(|property| !property.is_empty()),
-                reason,
-            }
-        }
-        other => PropertyError {
-            property: None,
-            reason: other.to_string(),
-        },
+    let (property, mut reason) = match err {
+        KafkaError::ClientConfig(_, reason, property, _) => (
+            Some(property.clone()).filter(|property| !property.is_empty()),
+            reason.clone(),
+        ),
+        // librdkafka's checks of properties together name the property in the message:
+        // "`acks` must be set to `all` when `enable.idempotence` is true".
+        KafkaError::ClientCreation(reason) => (
+            properties
+                .0
+                .keys()
+                .find(|property| reason.contains(&format!("`{property}`")))
+                .cloned(),
+            reason.clone(),
+        ),
+        other => (None, other.to_string()),
+    };
+    for value in properties.0.values().filter(|value| value.len() >= 2) {
+        reason = reason.replace(value.as_str(), "<redacted>");
     }
+    PropertyError { property, reason }
 }

@@ -12,8 +12,9 @@ mod topics;
 
 pub use admin::{create_topics, TopicCreation, TopicLayout};
 pub use config::{
-    check_properties, max_event_bytes, producer_config, queue_capacity, redacted_config_error,
-    LibrdkafkaProperties, ProducerDefaults, PropertyError,
+    check_producer, check_properties, is_sensitive, max_event_bytes, producer_config,
+    producer_properties, queue_capacity, redacted_config_error, LibrdkafkaProperties,
+    ProducerDefaults, PropertyError, PropertySource,
 };
 pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 pub use embedded::EmbeddedCluster;

@@ -33,6 +33,58 @@ fn bad_configuration_refuses_to_start_naming_the_variable() {
     }
 }
 
+/// `check-config` validates as `serve` would, librdkafka's checks included, and prints what the
+/// configuration resolves to without a secret.
+#[test]
+fn check_config_prints_the_effective_configuration_or_names_the_fault() {
+    let valid = bridge_command()
+        .arg("check-config")
+        .envs([
+            ("ZEGO_BRIDGE_KAFKA_BROKERS", "127.0.0.1:9"),
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS", "topsecret-1"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD", "topsecret-2"),
+            ("ZEGO_BRIDGE_ACK_MODE", "spooled"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&valid.stdout);
+    assert_eq!(valid.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("ZEGO_BRIDGE_ACK_MODE=spooled"), "{stdout}");
+    assert!(stdout.contains("message.timeout.ms=0"), "{stdout}");
+    assert!(stdout.contains("sasl.password=<redacted>"), "{stdout}");
+    assert!(!stdout.contains("topsecret"), "{stdout}");
+
+    // Each property is valid alone; librdkafka refuses them together, and only when a producer
+    // is created. Both check-config and serve refuse before serving, naming the variable.
+    for command in ["check-config", "serve"] {
+        let conflict = bridge_command()
+            .arg(command)
+            .envs([
+                ("ZEGO_BRIDGE_KAFKA_BROKERS", "127.0.0.1:9"),
+                ("ZEGO_BRIDGE_CALLBACK_SECRETS", "topsecret-1"),
+                ("ZEGO_BRIDGE_LIBRDKAFKA_ACKS", "1"),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&conflict.stderr);
+        assert_eq!(conflict.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("ZEGO_BRIDGE_LIBRDKAFKA_ACKS") && stderr.contains("enable.idempotence"),
+            "{command}: {stderr}"
+        );
+    }
+
+    let invalid = bridge_command()
+        .arg("check-config")
+        .env("ZEGO_BRIDGE_SPOOL_DIR", "/tmp/spool")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&invalid.stderr);
+    assert_eq!(invalid.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ZEGO_BRIDGE_SPOOL_DIR"), "{stderr}");
+    assert!(invalid.stdout.is_empty());
+}
+
 /// Logs written to a file or a pipe (as in a pod) carry no terminal colour codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_to_a_file_have_no_colour_codes() {
