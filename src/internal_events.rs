@@ -268,3 +268,36 @@ impl InternalEvent for SpoolEventsDestroyed {
         );
     }
 }
+
+/// The callback secrets file changed and its secrets are now the ones in use.
+pub struct CallbackSecretsReloaded<'a> {
+    pub path: &'a Path,
+    /// How many secrets the file holds (never what they are).
+    pub secrets: usize,
+}
+
+impl InternalEvent for CallbackSecretsReloaded<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.callback_secrets_reloaded(self.secrets);
+        info!(
+            file = %self.path.display(),
+            secrets = self.secrets,
+            "callback secrets reloaded"
+        );
+    }
+}
+
+/// The callback secrets file changed but cannot be used: the secrets in use stay.
+pub struct CallbackSecretsReloadFailed<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for CallbackSecretsReloadFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.callback_secrets_reload_failed();
+        error!(
+            error = %self.error,
+            "the callback secrets file cannot be used; the secrets in use stay until it is fixed"
+        );
+    }
+}

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod replay;
 pub mod routes;
 pub mod samples;
+pub mod secrets;
 pub mod sender;
 pub mod spool;
 pub mod startup;

@@ -16,6 +16,7 @@ use crate::ingest::{acknowledger, Pipeline, PipelineSettings, Readiness};
 use crate::kafka::{producer_config, EmbeddedCluster, Publisher, PublisherOptions};
 use crate::metrics::Metrics;
 use crate::routes::{self, BodyLimits};
+use crate::secrets::{LiveSecrets, SecretsWatcher};
 
 pub use crate::ingest::ShutdownReport;
 
@@ -70,6 +71,8 @@ pub struct Application {
     probe_interval: Duration,
     stop: Arc<Notify>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// With ZEGO_BRIDGE_CALLBACK_SECRETS_FILE: reads it again when it changes.
+    secrets_watcher: Option<SecretsWatcher>,
     // Declared last so it is dropped last: the producer must go before the cluster it talks to.
     embedded: Option<EmbeddedCluster>,
 }
@@ -136,10 +139,16 @@ impl Application {
         // One probe before serving, so readiness and missing topics are known from the start.
         probe(&publisher).await;
 
+        let live_secrets = Arc::new(LiveSecrets::new(settings.secrets.clone()));
+        metrics.set_callback_secrets(settings.secrets.count());
+        let secrets_watcher = settings
+            .secrets_file
+            .clone()
+            .map(|path| SecretsWatcher::new(path, live_secrets.clone(), metrics.clone()));
         let readiness = Arc::new(Readiness::new(acknowledger.clone()));
         let pipeline = web::Data::new(Pipeline::new(
             PipelineSettings {
-                secrets: settings.secrets.clone(),
+                secrets: live_secrets.clone(),
                 max_clock_skew_secs: settings.max_clock_skew_secs,
                 dedup_capacity: settings.dedup_capacity,
                 max_event_bytes,
@@ -217,6 +226,7 @@ impl Application {
             probe_interval: settings.probe_interval,
             stop: Arc::new(Notify::new()),
             background,
+            secrets_watcher,
             embedded,
         })
     }
@@ -246,10 +256,14 @@ impl Application {
             shutdown_timeout,
             probe_interval,
             stop,
-            background,
+            mut background,
+            secrets_watcher,
             embedded,
             ..
         } = self;
+        if let Some(watcher) = secrets_watcher {
+            background.push(tokio::spawn(watcher.run()));
+        }
         let public_handle = public_server.handle();
         let admin_handle = admin_server.handle();
         let mut public_task = tokio::spawn(public_server);

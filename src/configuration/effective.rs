@@ -18,6 +18,7 @@ pub fn render(settings: &Settings, effective: &[EffectiveSetting]) -> String {
         let (line, origin) = match (&setting.value, setting.origin) {
             (Some(value), Origin::Set) => (format!("{}={value}", setting.variable), "set"),
             (Some(value), _) => (format!("{}={value}", setting.variable), "default"),
+            (None, Origin::Unset) => (setting.variable.to_owned(), "unset"),
             (None, _) => (
                 setting.variable.to_owned(),
                 "not used with this ack mode or cluster",

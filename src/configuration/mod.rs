@@ -2,6 +2,8 @@
 //! Every error names the variable to fix.
 
 use std::net::SocketAddr;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -143,6 +145,8 @@ pub struct Settings {
     pub admin_addr: SocketAddr,
     pub kafka: KafkaTarget,
     pub secrets: CallbackSecrets,
+    /// Where the secrets were read from, to read them again when it changes.
+    pub secrets_file: Option<PathBuf>,
     pub max_clock_skew_secs: u64,
     pub max_body_bytes: usize,
     pub topics: TopicMap,
@@ -213,25 +217,66 @@ impl Settings {
                      try the bridge on the embedded in-memory cluster",
                 )),
             };
-        let secrets = match (env.text("ZEGO_BRIDGE_CALLBACK_SECRETS"), &kafka) {
-            (Some(value), _) => CallbackSecrets::parse(&value)
+        let secrets_file = env
+            .text("ZEGO_BRIDGE_CALLBACK_SECRETS_FILE")
+            .map(PathBuf::from);
+        let secrets = match (
+            env.text("ZEGO_BRIDGE_CALLBACK_SECRETS"),
+            &secrets_file,
+            &kafka,
+        ) {
+            (Some(_), Some(_), _) => {
+                return Err(ConfigError::new(
+                    "ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
+                    "and ZEGO_BRIDGE_CALLBACK_SECRETS are both set: give the secrets one way",
+                ))
+            }
+            (None, Some(path), _) => crate::secrets::read_secrets_file(path).map_err(|err| {
+                ConfigError::new("ZEGO_BRIDGE_CALLBACK_SECRETS_FILE", err.to_string())
+            })?,
+            (Some(value), None, _) => CallbackSecrets::parse(&value)
                 .map_err(|err| ConfigError::new("ZEGO_BRIDGE_CALLBACK_SECRETS", err.to_string()))?,
-            (None, KafkaTarget::Embedded) => {
+            (None, None, KafkaTarget::Embedded) => {
                 env.note("ZEGO_BRIDGE_CALLBACK_SECRETS", DEMO_SECRET);
                 CallbackSecrets::single(Secret::new(DEMO_SECRET))
             }
-            (None, KafkaTarget::Brokers(_)) => {
+            (None, None, KafkaTarget::Brokers(_)) => {
                 return Err(ConfigError::new(
                     "ZEGO_BRIDGE_CALLBACK_SECRETS",
                     "is required when ZEGO_BRIDGE_KAFKA_BROKERS is set: give the callback secret \
-                     from the ZEGOCLOUD console (`SECRET` or `APPID=SECRET`, comma-separated)",
+                     from the ZEGOCLOUD console (`SECRET` or `APPID=SECRET`, comma-separated), \
+                     or a file holding them in ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
                 ))
             }
         };
 
         let topics = topic_map(&ours, &env)?;
 
-        let librdkafka = librdkafka_properties(&ours)?;
+        let mut librdkafka = librdkafka_properties(&ours)?;
+        if let Some(path) = env.text("ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE") {
+            if librdkafka.0.contains_key("sasl.password") {
+                return Err(ConfigError::new(
+                    "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                    "and ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD are both set: give the password one way",
+                ));
+            }
+            let password = std::fs::read_to_string(&path).map_err(|err| {
+                ConfigError::new(
+                    "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                    format!("cannot read {path}: {err}"),
+                )
+            })?;
+            let password = password.trim();
+            if password.is_empty() {
+                return Err(ConfigError::new(
+                    "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                    format!("{path} is empty"),
+                ));
+            }
+            librdkafka
+                .0
+                .insert("sasl.password".to_owned(), password.to_owned());
+        }
         crate::kafka::check_properties(&librdkafka).map_err(|err| {
             ConfigError::new(
                 property_variable(err.property.as_deref().unwrap_or_default()),
@@ -245,6 +290,7 @@ impl Settings {
             listen_addr: env.address("ZEGO_BRIDGE_LISTEN_ADDR")?,
             admin_addr: env.address("ZEGO_BRIDGE_ADMIN_ADDR")?,
             secrets,
+            secrets_file,
             max_clock_skew_secs: env.number("ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS")?,
             max_body_bytes: env.number("ZEGO_BRIDGE_MAX_BODY_BYTES")? as usize,
             topics,
@@ -500,6 +546,85 @@ mod tests {
             vars.iter()
                 .map(|(name, value)| (name.to_string(), value.to_string())),
         )
+    }
+
+    fn scratch(name: &str, content: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("config-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn secrets_and_the_sasl_password_come_from_files() {
+        let secrets = scratch(
+            "secrets",
+            "# comment
+secret-one
+4242=secret-two
+",
+        );
+        let password = scratch("password", "  pass-word\n\n");
+        let read = settings(&[
+            ("ZEGO_BRIDGE_KAFKA_BROKERS", "k:9092"),
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS_FILE", &secrets),
+            ("ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE", &password),
+        ])
+        .unwrap();
+        assert_eq!(read.secrets.count(), 2);
+        assert_eq!(read.secrets_file.as_deref(), Some(Path::new(&secrets)));
+        assert_eq!(read.librdkafka.0["sasl.password"], "pass-word");
+
+        for (vars, variable, never_shown) in [
+            (
+                vec![
+                    ("ZEGO_BRIDGE_CALLBACK_SECRETS_FILE", secrets.as_str()),
+                    ("ZEGO_BRIDGE_CALLBACK_SECRETS", "inline-secret"),
+                ],
+                "ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
+                "inline-secret",
+            ),
+            (
+                vec![(
+                    "ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
+                    &*scratch("bad", "good-secret\n7=\n"),
+                )],
+                "ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
+                "good-secret",
+            ),
+            (
+                vec![("ZEGO_BRIDGE_CALLBACK_SECRETS_FILE", "/nonexistent/secrets")],
+                "ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
+                "\u{0}",
+            ),
+            (
+                vec![
+                    ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s"),
+                    ("ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE", password.as_str()),
+                    ("ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD", "other-password"),
+                ],
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                "pass-word",
+            ),
+            (
+                vec![
+                    ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s"),
+                    (
+                        "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                        &*scratch("empty", " \n"),
+                    ),
+                ],
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                "\u{0}",
+            ),
+        ] {
+            let mut vars = vars;
+            vars.push(("ZEGO_BRIDGE_KAFKA_BROKERS", "k:9092"));
+            let err = settings(&vars).unwrap_err();
+            assert_eq!(err.variable, variable, "{err}");
+            assert!(!err.to_string().contains(never_shown), "{err}");
+        }
     }
 
     #[test]

@@ -126,6 +126,17 @@ pub const SETTINGS: &[Setting] = &[
                   absorbed by the queue.",
     },
     Setting {
+        variable: "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+        section: Section::Kafka,
+        kind: Kind::Text,
+        default: None,
+        shown_default: None,
+        meaning: "A file holding the SASL password (librdkafka's `sasl.password`; not with \
+                  `ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD`), read at start. Edge whitespace is \
+                  cut. A new password takes a restart (a rolling one: \
+                  `kubectl rollout restart`).",
+    },
+    Setting {
         variable: "ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS",
         section: Section::Kafka,
         kind: number(100, 300_000),
@@ -138,12 +149,25 @@ pub const SETTINGS: &[Setting] = &[
         section: Section::Callbacks,
         kind: Kind::Secret,
         default: None,
-        shown_default: Some("*(required with brokers)*"),
+        shown_default: Some("*(required with brokers, or the file)*"),
         meaning: "Comma-separated entries, each `SECRET` (valid for any app) or `APPID=SECRET` \
                   (that app only). A secret that holds `,` or `=` (or edge spaces) needs the JSON \
                   form, which holds any character: `{\"*\": [\"old\", \"new\"], \"4242\": \"a,b=c\"}` \
                   (`*`: any app). Errors name the entry, never its text. Unset with no brokers: \
                   the demo secret that `send` uses.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
+        section: Section::Callbacks,
+        kind: Kind::Text,
+        default: None,
+        shown_default: None,
+        meaning: "A file holding the callback secrets instead (a Kubernetes Secret volume; \
+                  not with `ZEGO_BRIDGE_CALLBACK_SECRETS`): the same syntax, where line breaks \
+                  also separate entries and lines starting with `#` are skipped. Read again \
+                  within a second of a change, so a rotation needs no restart; a change that \
+                  makes it unreadable or invalid keeps the secrets in use, and is logged, \
+                  counted and alerted on. Must be valid at start.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",
@@ -333,7 +357,8 @@ pub fn setting(variable: &str) -> &'static Setting {
 /// exactly what the service would run with.
 pub struct Env {
     values: HashMap<&'static str, String>,
-    resolved: RefCell<BTreeMap<&'static str, String>>,
+    /// What each variable read resolved to; `None` for one read and found unset.
+    resolved: RefCell<BTreeMap<&'static str, Option<String>>>,
 }
 
 /// Where an effective value comes from.
@@ -343,6 +368,8 @@ pub enum Origin {
     Set,
     /// The table's default, or one that follows from other settings.
     Default,
+    /// Read, and unset: an optional setting left out.
+    Unset,
     /// Not read: it does not apply to this configuration (another ack mode, say).
     Unused,
 }
@@ -382,7 +409,9 @@ impl Env {
             Kind::Secret => REDACTED.to_owned(),
             _ => value.to_string(),
         };
-        self.resolved.borrow_mut().insert(setting.variable, shown);
+        self.resolved
+            .borrow_mut()
+            .insert(setting.variable, Some(shown));
     }
 
     /// Every setting of the table, in its order, with the value it resolved to.
@@ -391,11 +420,13 @@ impl Env {
         SETTINGS
             .iter()
             .map(|setting| {
-                let value = resolved.get(setting.variable).cloned();
-                let origin = match (&value, self.values.contains_key(setting.variable)) {
+                let read = resolved.get(setting.variable);
+                let value = read.cloned().flatten();
+                let origin = match (read, self.values.contains_key(setting.variable)) {
                     (None, _) => Origin::Unused,
-                    (Some(_), true) => Origin::Set,
-                    (Some(_), false) => Origin::Default,
+                    (Some(None), _) => Origin::Unset,
+                    (Some(Some(_)), true) => Origin::Set,
+                    (Some(Some(_)), false) => Origin::Default,
                 };
                 EffectiveSetting {
                     variable: setting.variable,
@@ -420,8 +451,11 @@ impl Env {
             .get(variable)
             .cloned()
             .or_else(|| setting.default.map(str::to_owned));
-        if let Some(value) = &value {
-            self.note(variable, value);
+        match &value {
+            Some(value) => self.note(variable, value),
+            None => {
+                self.resolved.borrow_mut().insert(setting.variable, None);
+            }
         }
         value
     }

@@ -14,15 +14,16 @@ use crate::error::{CallbackError, Unavailable};
 use crate::event::{catalog, normalize, EventType};
 use crate::internal_events::{DuplicateCallback, FieldCoercionFailed, InternalEvent};
 use crate::metrics::{Metrics, NO_TYPE};
+use crate::secrets::LiveSecrets;
 use crate::zego::{
-    check_clock_skew, sniff, CallbackSecrets, CommonFields, Encoding, MalformedCallback,
-    RawCallback,
+    check_clock_skew, sniff, CommonFields, Encoding, MalformedCallback, RawCallback,
 };
 
 /// The pipeline's own settings.
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
-    pub secrets: CallbackSecrets,
+    /// Replaced while the bridge runs when they come from a file.
+    pub secrets: Arc<LiveSecrets>,
     pub max_clock_skew_secs: u64,
     /// Recent event ids and signatures remembered (deduplication, replay defence).
     pub dedup_capacity: usize,
@@ -140,7 +141,7 @@ impl Pipeline {
         common: &CommonFields<'_>,
         kind: &'static EventType,
     ) -> Result<Accepted, CallbackError> {
-        common.verify(&self.settings.secrets)?;
+        common.verify(&self.settings.secrets.current())?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

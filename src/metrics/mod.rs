@@ -90,6 +90,9 @@ pub struct Metrics {
     spool_destroyed: IntCounter,
     spool_checkpoint_distrusted: IntCounter,
     spool_write_failures: IntCounter,
+    callback_secrets: IntGauge,
+    callback_secrets_reloads: IntCounterVec,
+    callback_secrets_file_invalid: IntGauge,
     librdkafka: LibrdkafkaMetrics,
 }
 
@@ -263,6 +266,21 @@ impl Metrics {
                 "zego_bridge_spool_fsyncs_total",
                 "fsyncs of the spool; events written per fsync shows the group commit at work.",
             ),
+            callback_secrets: gauge(
+                "zego_bridge_callback_secrets",
+                "Callback secrets in use (from ZEGO_BRIDGE_CALLBACK_SECRETS or its file).",
+            ),
+            callback_secrets_reloads: counter_vec(
+                "zego_bridge_callback_secrets_reloads_total",
+                "Changes of ZEGO_BRIDGE_CALLBACK_SECRETS_FILE seen; outcome: applied (its secrets \
+                 are in use) or failed (unreadable or invalid: the secrets in use stay).",
+                &["outcome"],
+            ),
+            callback_secrets_file_invalid: gauge(
+                "zego_bridge_callback_secrets_file_invalid",
+                "1 once a change made ZEGO_BRIDGE_CALLBACK_SECRETS_FILE unreadable or invalid \
+                 (the previous secrets stay in use), until a valid change; 0 otherwise.",
+            ),
             librdkafka: LibrdkafkaMetrics::new(),
         };
         for collector in [
@@ -295,6 +313,9 @@ impl Metrics {
             Box::new(metrics.spool_destroyed.clone()),
             Box::new(metrics.spool_checkpoint_distrusted.clone()),
             Box::new(metrics.spool_write_failures.clone()),
+            Box::new(metrics.callback_secrets.clone()),
+            Box::new(metrics.callback_secrets_reloads.clone()),
+            Box::new(metrics.callback_secrets_file_invalid.clone()),
             Box::new(build_info),
             // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,
             // process_max_fds, process_start_time_seconds, …, read from /proc at each scrape.
@@ -325,6 +346,9 @@ impl Metrics {
         for refusal in SignatureRefusal::ALL {
             self.signature_refusals
                 .with_label_values(&[refusal.reason()]);
+        }
+        for outcome in ["applied", "failed"] {
+            self.callback_secrets_reloads.with_label_values(&[outcome]);
         }
         for reason in UNAVAILABLE_REASONS {
             self.unavailable.with_label_values(&[reason]);
@@ -453,6 +477,29 @@ impl Metrics {
         self.topic_missing
             .with_label_values(&[topic])
             .set(i64::from(missing));
+    }
+
+    pub fn set_callback_secrets(&self, count: usize) {
+        self.callback_secrets.set(count as i64);
+    }
+
+    pub fn set_callback_secrets_file_invalid(&self, invalid: bool) {
+        self.callback_secrets_file_invalid.set(i64::from(invalid));
+    }
+
+    pub fn callback_secrets_reloaded(&self, count: usize) {
+        self.callback_secrets_reloads
+            .with_label_values(&["applied"])
+            .inc();
+        self.set_callback_secrets_file_invalid(false);
+        self.set_callback_secrets(count);
+    }
+
+    pub fn callback_secrets_reload_failed(&self) {
+        self.callback_secrets_reloads
+            .with_label_values(&["failed"])
+            .inc();
+        self.set_callback_secrets_file_invalid(true);
     }
 
     /// A statistics report of the live producer (every `statistics.interval.ms`).

@@ -7,7 +7,9 @@ pub mod signature;
 use std::borrow::Cow;
 
 pub use body::{sniff, DecodeError, Encoding, Node, Object, RawCallback, Scalar};
-pub use signature::{check_clock_skew, sign, CallbackSecrets, Secret, SignatureRefusal};
+pub use signature::{
+    check_clock_skew, sign, CallbackSecrets, Secret, SecretsError, SignatureRefusal,
+};
 
 /// Keys of the values every callback carries, matched ignoring ASCII case, so `Event`, `AppId`,
 /// `Appid`, `Timestamp`… all match.

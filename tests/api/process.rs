@@ -329,3 +329,153 @@ async fn healthcheck_follows_readiness() {
     assert_eq!(gone.status.code(), Some(1));
     assert!(!gone.stderr.is_empty());
 }
+
+/// Posts a fresh `mix_start` signed with `secret` and returns the status.
+async fn post_signed_with(client: &reqwest::Client, url: &str, secret: &str) -> u16 {
+    let body = format!(
+        r#"{{"event":"mix_start","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{}"}}"#,
+        rand::random::<u32>()
+    );
+    let nonce = sender::random_nonce();
+    let signed = sender::sign_callback(
+        &body,
+        &Signing {
+            nonce: &nonce,
+            ..Signing::now(secret)
+        },
+    )
+    .unwrap();
+    client
+        .post(url)
+        .header("content-type", signed.content_type)
+        .body(signed.body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Replaces the file as the kubelet updates a Secret volume: the new content in a new
+/// directory, then the `..data` symbolic link swapped atomically; the file itself is a link
+/// through `..data`.
+fn kubelet_swap(volume: &std::path::Path, content: &str) {
+    let version = volume.join(format!("..{}", rand::random::<u64>()));
+    std::fs::create_dir(&version).unwrap();
+    std::fs::write(version.join("callback-secrets"), content).unwrap();
+    let staged = volume.join("..data_tmp");
+    let _ = std::fs::remove_file(&staged);
+    std::os::unix::fs::symlink(version.file_name().unwrap(), &staged).unwrap();
+    std::fs::rename(&staged, volume.join("..data")).unwrap();
+    let file = volume.join("callback-secrets");
+    if std::fs::symlink_metadata(&file).is_err() {
+        std::os::unix::fs::symlink("..data/callback-secrets", &file).unwrap();
+    }
+}
+
+/// Waits until a callback signed with `secret` gets `status`.
+async fn until_status(client: &reqwest::Client, url: &str, secret: &str, status: u16) {
+    let started = std::time::Instant::now();
+    while post_signed_with(client, url, secret).await != status {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a callback signed with {secret} never got {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A Secret rotated in Kubernetes reaches the running bridge: the new secret is accepted and the
+/// old one refused within seconds, without a restart; a broken file keeps the secrets in use and
+/// says so in a log line and a metric, never showing a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_secrets_rotate_from_a_kubernetes_secret_volume_without_a_restart() {
+    let volume = scratch_file("secret-volume");
+    std::fs::create_dir_all(&volume).unwrap();
+    kubelet_swap(&volume, "first-secret-0001\n");
+    let file = volume.join("callback-secrets");
+    let file_text = file.to_str().unwrap().to_owned();
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let brokers = brokers();
+    let running = BridgeProcess::start(&[
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS_FILE", file_text.as_str()),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let url = running.callbacks_url.clone();
+    assert_eq!(
+        post_signed_with(&client, &url, "first-secret-0001").await,
+        200
+    );
+    assert_eq!(
+        post_signed_with(&client, &url, "second-secret-0002").await,
+        401
+    );
+
+    // A rotation: both for a while (as ZEGO's console switches over), then the new one alone.
+    kubelet_swap(
+        &volume,
+        "# rotation\nfirst-secret-0001\nsecond-secret-0002\n",
+    );
+    until_status(&client, &url, "second-secret-0002", 200).await;
+    assert_eq!(
+        post_signed_with(&client, &url, "first-secret-0001").await,
+        200
+    );
+    kubelet_swap(&volume, "second-secret-0002\n");
+    until_status(&client, &url, "first-secret-0001", 401).await;
+
+    // A broken file: the secrets in use stay; the metric and the log say so.
+    kubelet_swap(&volume, "4242=\n");
+    let metrics_url = format!("{}/metrics", running.admin_url);
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = client
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics
+            .lines()
+            .any(|line| line == "zego_bridge_callback_secrets_file_invalid 1")
+        {
+            assert!(
+                metrics
+                    .contains(r#"zego_bridge_callback_secrets_reloads_total{outcome="failed"} 1"#)
+                    && metrics.contains(
+                        r#"zego_bridge_callback_secrets_reloads_total{outcome="applied"} 2"#
+                    ),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        post_signed_with(&client, &url, "second-secret-0002").await,
+        200
+    );
+
+    let (code, output) = running.terminate();
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(
+        output.matches("callback secrets reloaded").count(),
+        2,
+        "{output}"
+    );
+    assert!(
+        output.contains("the callback secrets file cannot be used"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("secret-000"),
+        "a secret was logged: {output}"
+    );
+}

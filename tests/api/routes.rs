@@ -78,7 +78,9 @@ impl Harness {
         let readiness = Arc::new(Readiness::new(fake.clone()));
         let pipeline = web::Data::new(Pipeline::new(
             PipelineSettings {
-                secrets: CallbackSecrets::single(Secret::new(SECRET)),
+                secrets: std::sync::Arc::new(zego_kafka_bridge::secrets::LiveSecrets::new(
+                    CallbackSecrets::single(Secret::new(SECRET)),
+                )),
                 max_clock_skew_secs: 300,
                 dedup_capacity: 1000,
                 max_event_bytes: 100_000,
@@ -280,7 +282,10 @@ async fn readiness_and_liveness_follow_the_acknowledger_and_shutdown() {
     );
     let metrics = test::call_and_read_body(&admin, get("/metrics")).await;
     let metrics = String::from_utf8(metrics.to_vec()).unwrap();
-    assert!(metrics.contains("zego_bridge_ready 0"), "{metrics}");
+    assert!(
+        metrics.lines().any(|line| line == "zego_bridge_ready 0"),
+        "{metrics}"
+    );
     harness.fake.refusing.store(false, Ordering::Release);
 
     assert_eq!(

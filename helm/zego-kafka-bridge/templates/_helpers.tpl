@@ -103,6 +103,11 @@ app.kubernetes.io/part-of: zego-kafka-bridge
       name: {{ include "zkb.secretName" . }}
       key: sasl-username
       optional: true
+{{- if include "zkb.saslPasswordFile" . }}
+# From the Secret's volume rather than the environment (read at start).
+- name: ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE
+  value: /etc/zego-kafka-bridge/secrets/sasl-password
+{{- else }}
 - name: ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -110,10 +115,17 @@ app.kubernetes.io/part-of: zego-kafka-bridge
       key: sasl-password
       optional: true
 {{- end }}
+{{- end }}
 {{- if .Values.kafka.tls.caSecret }}
 - name: ZEGO_BRIDGE_LIBRDKAFKA_SSL_CA_LOCATION
   value: /etc/zego-kafka-bridge/kafka-ca/ca.crt
 {{- end }}
+{{- end }}
+
+{{/* "true" when the chart's own Secret holds the SASL password, so the key surely exists and
+can be mounted as a file (a key missing from an existingSecret would stop the pod). */}}
+{{- define "zkb.saslPasswordFile" -}}
+{{- if and (not .Values.existingSecret) .Values.kafka.sasl.password }}true{{ end }}
 {{- end }}
 
 {{- define "zkb.kafkaVolumeMounts" -}}
@@ -176,11 +188,10 @@ spec:
           value: {{ printf "0.0.0.0:%d" (int .Values.ports.public) | quote }}
         - name: ZEGO_BRIDGE_ADMIN_ADDR
           value: {{ printf "0.0.0.0:%d" (int .Values.ports.admin) | quote }}
-        - name: ZEGO_BRIDGE_CALLBACK_SECRETS
-          valueFrom:
-            secretKeyRef:
-              name: {{ include "zkb.secretName" . }}
-              key: callback-secrets
+        # From the Secret's volume, read again when the Secret changes: a rotation needs no
+        # restart (an environment variable would keep the old value until one).
+        - name: ZEGO_BRIDGE_CALLBACK_SECRETS_FILE
+          value: /etc/zego-kafka-bridge/secrets/callback-secrets
         {{- include "zkb.kafkaEnv" . | nindent 8 }}
         - name: ZEGO_BRIDGE_ACK_MODE
           value: {{ .Values.config.ackMode | quote }}
@@ -264,6 +275,11 @@ spec:
           mountPath: /data
         - name: tmp
           mountPath: /tmp
+        # The whole directory, never a subPath: the kubelet updates a Secret volume by
+        # swapping a symbolic link, which a subPath mount would never see.
+        - name: callback-secrets
+          mountPath: /etc/zego-kafka-bridge/secrets
+          readOnly: true
         {{- include "zkb.kafkaVolumeMounts" . | nindent 8 }}
   volumes:
     {{- if not (include "zkb.spooled" .) }}
@@ -274,6 +290,18 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 16Mi
+    - name: callback-secrets
+      secret:
+        secretName: {{ include "zkb.secretName" . }}
+        items:
+          - key: callback-secrets
+            path: callback-secrets
+          {{- if include "zkb.saslPasswordFile" . }}
+          - key: sasl-password
+            path: sasl-password
+          {{- end }}
+        # Readable by the bridge's group (fsGroup) only.
+        defaultMode: 0440
     {{- include "zkb.kafkaVolumes" . | nindent 4 }}
   {{- if .Values.topologySpread.enabled }}
   topologySpreadConstraints:

@@ -1,0 +1,210 @@
+//! Callback secrets that can change while the bridge runs. Read from the file named by
+//! `ZEGO_BRIDGE_CALLBACK_SECRETS_FILE` (a Kubernetes Secret volume), they are read again when the
+//! file's content changes: the kubelet swaps a Secret volume's files in place, so a rotation in
+//! the Secret reaches every pod without a restart. A file that has become unreadable or invalid
+//! changes nothing: the secrets in use stay, and the fault is logged, counted and alerted on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::internal_events::{CallbackSecretsReloadFailed, CallbackSecretsReloaded, InternalEvent};
+use crate::metrics::Metrics;
+use crate::zego::{CallbackSecrets, SecretsError};
+
+/// How often the file is looked at. Reading a few hundred bytes costs nothing next to a
+/// callback, and the kubelet takes up to a minute or so to update a Secret volume anyway.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// The secrets every callback is verified against now.
+#[derive(Debug)]
+pub struct LiveSecrets(ArcSwap<CallbackSecrets>);
+
+impl LiveSecrets {
+    pub fn new(secrets: CallbackSecrets) -> Self {
+        LiveSecrets(ArcSwap::from_pointee(secrets))
+    }
+
+    /// The current secrets: a pointer load, no lock.
+    pub fn current(&self) -> Guard<Arc<CallbackSecrets>> {
+        self.0.load()
+    }
+
+    fn replace(&self, secrets: CallbackSecrets) {
+        self.0.store(Arc::new(secrets));
+    }
+}
+
+/// Why a secrets file cannot be used. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Invalid { path: PathBuf, source: SecretsError },
+}
+
+/// Reads a secrets file: the syntax of `ZEGO_BRIDGE_CALLBACK_SECRETS` (entries `SECRET` or
+/// `APPID=SECRET`, or the JSON form), where line breaks separate entries as commas do, and
+/// blank lines and lines starting with `#` are skipped.
+pub fn read_secrets_file(path: &Path) -> Result<CallbackSecrets, SecretsFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretsFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_secrets_file(&text).map_err(|source| SecretsFileError::Invalid {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn parse_secrets_file(text: &str) -> Result<CallbackSecrets, SecretsError> {
+    if text.trim_start().starts_with('{') {
+        return CallbackSecrets::parse(text);
+    }
+    let entries: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    CallbackSecrets::parse(&entries.join(","))
+}
+
+/// Watches the secrets file and replaces the live secrets when its content changes.
+pub struct SecretsWatcher {
+    path: PathBuf,
+    live: Arc<LiveSecrets>,
+    metrics: Arc<Metrics>,
+    /// The content last looked at, valid or not: a change is a new content, not a new mtime
+    /// (the kubelet's swap gives new mtimes to an unchanged file).
+    last_seen: Option<Vec<u8>>,
+}
+
+impl SecretsWatcher {
+    /// Starts from the file as it was read at start.
+    pub fn new(path: PathBuf, live: Arc<LiveSecrets>, metrics: Arc<Metrics>) -> Self {
+        let last_seen = std::fs::read(&path).ok();
+        SecretsWatcher {
+            path,
+            live,
+            metrics,
+            last_seen,
+        }
+    }
+
+    /// Looks at the file every [`POLL_EVERY`] until the task is dropped.
+    pub async fn run(mut self) {
+        loop {
+            tokio::time::sleep(POLL_EVERY).await;
+            self.check();
+        }
+    }
+
+    /// One look: reloads on a new content; a broken file keeps the secrets in use.
+    pub fn check(&mut self) {
+        let content = std::fs::read(&self.path);
+        let unchanged = match (&content, &self.last_seen) {
+            (Ok(now), Some(before)) => now == before,
+            // Still unreadable: it was reported when it became so.
+            (Err(_), None) => true,
+            _ => false,
+        };
+        if unchanged {
+            return;
+        }
+        self.last_seen = content.ok();
+        match read_secrets_file(&self.path) {
+            Ok(secrets) => {
+                let count = secrets.count();
+                self.live.replace(secrets);
+                CallbackSecretsReloaded {
+                    path: &self.path,
+                    secrets: count,
+                }
+                .emit(&self.metrics);
+            }
+            Err(error) => CallbackSecretsReloadFailed { error: &error }.emit(&self.metrics),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_takes_entries_on_lines_or_with_commas_and_skips_comments() {
+        let secrets =
+            parse_secrets_file("# rotated 2026-12\nnew-secret\n\n4242=app,old-secret\n").unwrap();
+        assert_eq!(secrets.count(), 3);
+        assert_eq!(
+            parse_secrets_file(r#"{"*": ["a,b=c"], "7": "d"}"#)
+                .unwrap()
+                .count(),
+            2
+        );
+        assert!(matches!(
+            parse_secrets_file("# nothing but a comment\n"),
+            Err(SecretsError::EmptyEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn a_change_is_applied_and_a_broken_file_keeps_the_secrets_in_use() {
+        let dir = std::env::temp_dir().join(format!("secrets-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secrets");
+        std::fs::write(&path, "first\n").unwrap();
+        let live = Arc::new(LiveSecrets::new(read_secrets_file(&path).unwrap()));
+        let metrics = Arc::new(Metrics::new());
+        let mut watcher = SecretsWatcher::new(path.clone(), live.clone(), metrics.clone());
+        let signs = |secret: &str| {
+            live.current()
+                .verify(1, "1", "n", &crate::zego::sign(secret, "1", "n"))
+                .is_ok()
+        };
+
+        watcher.check();
+        assert!(signs("first"));
+        std::fs::write(&path, "second,third\n").unwrap();
+        watcher.check();
+        assert!(signs("second") && signs("third") && !signs("first"));
+
+        std::fs::write(&path, "4242=\n").unwrap();
+        watcher.check();
+        assert!(signs("second"), "a broken file keeps the secrets in use");
+        let text = metrics.render();
+        assert!(
+            text.lines()
+                .any(|line| line == "zego_bridge_callback_secrets_file_invalid 1"),
+            "{text}"
+        );
+        assert!(text.contains(r#"zego_bridge_callback_secrets_reloads_total{outcome="failed"} 1"#));
+
+        std::fs::remove_file(&path).unwrap();
+        watcher.check();
+        assert!(signs("second"), "a missing file keeps the secrets in use");
+
+        std::fs::write(&path, "fourth").unwrap();
+        watcher.check();
+        assert!(signs("fourth") && !signs("second"));
+        let text = metrics.render();
+        assert!(
+            text.lines()
+                .any(|line| line == "zego_bridge_callback_secrets_file_invalid 0"),
+            "{text}"
+        );
+        assert!(text.contains(r#"zego_bridge_callback_secrets_reloads_total{outcome="applied"} 2"#));
+        assert!(text.contains(r#"zego_bridge_callback_secrets_reloads_total{outcome="failed"} 2"#));
+        assert!(
+            text.lines()
+                .any(|line| line == "zego_bridge_callback_secrets 1"),
+            "{text}"
+        );
+    }
+}
