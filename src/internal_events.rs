@@ -6,6 +6,7 @@
 //! [`emit`]: InternalEvent::emit
 
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::path::Path;
 
 use tracing::{debug, error, info, warn};
@@ -35,34 +36,52 @@ pub enum Refusal<'a> {
     BadRequest { error: &'a dyn Display },
 }
 
-/// A callback answered with an error status. The app id tells whose console to look at; a
-/// secret is never logged.
+/// A callback answered with an error status. The line names the app (whose console to look
+/// at), the client and the request id; never a secret. Every refusal is counted; its line is
+/// logged only when the request's log sampler admits it, so that a flood of bad requests cannot
+/// flood the logs.
 pub struct CallbackRefused<'a> {
     /// [`crate::metrics::NO_TYPE`] when it was refused before its type was known.
     pub event_type: &'static str,
     pub app_id: Option<u64>,
     pub refusal: Refusal<'a>,
+    pub request_id: &'a str,
+    pub client: Option<IpAddr>,
+    /// `Some(n)`: log it, saying that `n` refusals before it were not logged; `None`: count it
+    /// only.
+    pub log: Option<u64>,
 }
 
 impl InternalEvent for CallbackRefused<'_> {
     fn emit(self, metrics: &Metrics) {
-        let (event_type, app_id) = (self.event_type, self.app_id);
+        let (event_type, app_id, request_id) = (self.event_type, self.app_id, self.request_id);
+        let client = self.client.map(tracing::field::display);
+        match self.refusal {
+            Refusal::Signature { reason, .. } => metrics.signature_refused(reason),
+            Refusal::Unavailable { reason, .. } => metrics.unavailable(reason),
+            Refusal::EventTooLarge { .. } | Refusal::BadRequest { .. } => {}
+        }
+        let Some(not_logged) = self.log else {
+            return;
+        };
+        // Refusals held back since the last line logged (all counted in the metrics).
+        let not_logged = (not_logged > 0).then_some(not_logged);
         match self.refusal {
             Refusal::Signature { reason, error } => {
-                metrics.signature_refused(reason);
-                warn!(r#type = event_type, app_id, reason, error = %error, "callback refused");
+                warn!(r#type = event_type, app_id, client, request_id, reason, error = %error,
+                    not_logged, "callback refused");
             }
             Refusal::Unavailable { reason, error } => {
-                metrics.unavailable(reason);
-                warn!(r#type = event_type, app_id, reason, error = %error,
-                    "callback refused with 503");
+                warn!(r#type = event_type, app_id, client, request_id, reason, error = %error,
+                    not_logged, "callback refused with 503");
             }
             Refusal::EventTooLarge { error } => {
-                warn!(r#type = event_type, app_id, error = %error, "callback refused with 413");
+                warn!(r#type = event_type, app_id, client, request_id, error = %error,
+                    not_logged, "callback refused with 413");
             }
-            // It shows in `zego_bridge_callbacks_total` by status.
             Refusal::BadRequest { error } => {
-                debug!(r#type = event_type, app_id, error = %error, "bad callback request")
+                info!(r#type = event_type, app_id, client, request_id, error = %error,
+                    not_logged, "bad callback request")
             }
         }
     }

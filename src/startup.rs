@@ -15,7 +15,7 @@ use crate::configuration::{KafkaTarget, Settings};
 use crate::ingest::{acknowledger, Pipeline, PipelineSettings, Readiness};
 use crate::kafka::{producer_config, EmbeddedCluster, Publisher, PublisherOptions};
 use crate::metrics::Metrics;
-use crate::routes::{self, BodyLimits};
+use crate::routes::{self, BodyLimits, RequestLogging};
 use crate::secrets::{LiveSecrets, SecretsWatcher};
 
 pub use crate::ingest::ShutdownReport;
@@ -164,6 +164,11 @@ impl Application {
             settings.http_limits.max_buffered_body_bytes,
         ));
 
+        let request_logging = web::Data::new(RequestLogging::new(
+            settings.trusted_proxies.clone(),
+            settings.access_log,
+        ));
+
         let public_listener = bind("ZEGO_BRIDGE_LISTEN_ADDR", settings.listen_addr)?;
         let admin_listener = bind("ZEGO_BRIDGE_ADMIN_ADDR", settings.admin_addr)?;
         let public_port = port_of(&public_listener)?;
@@ -174,6 +179,7 @@ impl Application {
             App::new()
                 .app_data(pipeline.clone())
                 .app_data(body_limits.clone())
+                .app_data(request_logging.clone())
                 .configure(routes::configure_public)
         })
         .workers(settings.http_workers)

@@ -168,6 +168,10 @@ pub struct Settings {
     pub log_level: String,
     /// Log every published event (on by default only with the embedded cluster).
     pub log_events: bool,
+    /// One log line per callback request.
+    pub access_log: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -325,6 +329,12 @@ impl Settings {
             },
             log_level: env.text("ZEGO_BRIDGE_LOG_LEVEL").expect("a default level"),
             log_events: env.flag_or("ZEGO_BRIDGE_LOG_EVENTS", kafka == KafkaTarget::Embedded)?,
+            access_log: env.flag_or("ZEGO_BRIDGE_ACCESS_LOG", false)?,
+            trusted_proxies: match env.text("ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES") {
+                Some(value) => crate::routes::request_log::parse_trusted_proxies(&value)
+                    .map_err(|err| ConfigError::new("ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES", err))?,
+                None => Vec::new(),
+            },
             kafka,
         };
         if settings.http_limits.max_buffered_body_bytes < settings.max_body_bytes {

@@ -318,6 +318,18 @@ pub const SETTINGS: &[Setting] = &[
                   `ZEGO_BRIDGE_MAX_BODY_BYTES`.",
     },
     Setting {
+        variable: "ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES",
+        section: Section::Http,
+        kind: Kind::Text,
+        default: None,
+        shown_default: None,
+        meaning: "Comma-separated addresses or CIDR ranges of the proxies in front of the bridge \
+                  (ingress controller, load balancer), e.g. `10.0.0.0/8`. Logs name a request's \
+                  client from `X-Forwarded-For` only when the connection comes from one of \
+                  them, as the first address from the right that is not; otherwise the \
+                  connection's peer. Unset: `X-Forwarded-For` is ignored.",
+    },
+    Setting {
         variable: "ZEGO_BRIDGE_LOG_FORMAT",
         section: Section::Logs,
         kind: Kind::Choice(&["text", "json"]),
@@ -339,7 +351,18 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Flag,
         default: None,
         shown_default: Some("`true` without brokers, else `false`"),
-        meaning: "Log every published event (payload included).",
+        meaning: "Log every published event (payload included; in JSON logs, as an object).",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_ACCESS_LOG",
+        section: Section::Logs,
+        kind: Kind::Flag,
+        default: Some("false"),
+        shown_default: None,
+        meaning: "One info line per callback request (target `zego_kafka_bridge::access`): \
+                  request id, client, path, status, type, app id, duration. Refusals are \
+                  logged either way, at most 20 a second after a burst of 100 (every one is \
+                  counted in the metrics; a logged line says how many were not).",
     },
 ];
 

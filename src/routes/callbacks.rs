@@ -16,6 +16,11 @@ use crate::ingest::{Outcome, Pipeline};
 use crate::internal_events::{CallbackRefused, InternalEvent};
 use crate::zego::Encoding;
 
+use super::request_log::{RequestLogging, REQUEST_ID};
+
+/// The `tracing` target of the access log (`ZEGO_BRIDGE_ACCESS_LOG`), to filter on.
+pub const ACCESS_LOG_TARGET: &str = "zego_kafka_bridge::access";
+
 /// How much of a request body the server reads, how long it waits for it, and how many bytes
 /// of bodies all requests together may hold at once.
 pub struct BodyLimits {
@@ -40,6 +45,7 @@ pub async fn receive_callback(
     payload: web::Payload,
     pipeline: web::Data<Pipeline>,
     limits: web::Data<BodyLimits>,
+    logging: web::Data<RequestLogging>,
 ) -> HttpResponse {
     // The callback's type, app and event id, recorded as they become known, carried by every
     // line logged for it. At debug level: an enabled span per request cost 8 µs of 48 per
@@ -49,24 +55,43 @@ pub async fn receive_callback(
     async move {
         let started = Instant::now();
         let _in_flight = pipeline.metrics().request_in_flight();
+        let origin = logging.origin(&request);
         let outcome = receive(&request, payload, &pipeline, &limits).await;
-        let response = match &outcome.result {
+        let mut response = match &outcome.result {
             Ok(_) => Reply::respond(StatusCode::OK, "accepted"),
             Err(err) => {
                 CallbackRefused {
                     event_type: outcome.event_type,
                     app_id: outcome.app_id,
                     refusal: err.refusal(),
+                    request_id: &origin.request_id,
+                    client: origin.client,
+                    log: logging.refusal_log(),
                 }
                 .emit(pipeline.metrics());
                 err.error_response()
             }
         };
-        pipeline.metrics().callback_answered(
-            outcome.event_type,
-            response.status().as_u16(),
-            started.elapsed(),
-        );
+        let status = response.status().as_u16();
+        pipeline
+            .metrics()
+            .callback_answered(outcome.event_type, status, started.elapsed());
+        if logging.access_log() {
+            tracing::info!(
+                target: ACCESS_LOG_TARGET,
+                request_id = %origin.request_id,
+                client = origin.client.map(tracing::field::display),
+                path = request.path(),
+                status,
+                r#type = outcome.event_type,
+                app_id = outcome.app_id,
+                duration_us = started.elapsed().as_micros() as u64,
+                "callback request"
+            );
+        }
+        if let Ok(value) = header::HeaderValue::from_str(&origin.request_id) {
+            response.headers_mut().insert(REQUEST_ID.clone(), value);
+        }
         response
     }
     .instrument(span)

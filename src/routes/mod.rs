@@ -2,16 +2,18 @@
 //! are registered by one function, so that a test can mount them on an app of its own (with a
 //! fake acknowledger behind the [`Pipeline`](crate::ingest::Pipeline)).
 //!
-//! The public app needs `web::Data<Pipeline>` and `web::Data<BodyLimits>`; the admin app
-//! `web::Data<Readiness>` and `web::Data<Metrics>`.
+//! The public app needs `web::Data<Pipeline>`, `web::Data<BodyLimits>` and
+//! `web::Data<RequestLogging>`; the admin app `web::Data<Readiness>` and `web::Data<Metrics>`.
 
 mod callbacks;
 mod health;
 mod metrics;
+pub mod request_log;
 
 use actix_web::web;
 
-pub use callbacks::BodyLimits;
+pub use callbacks::{BodyLimits, ACCESS_LOG_TARGET};
+pub use request_log::RequestLogging;
 
 /// The path ZEGOCLOUD's console is given for RTC callbacks.
 pub const CALLBACKS_PATH: &str = "/v1/callbacks";

@@ -479,3 +479,151 @@ async fn callback_secrets_rotate_from_a_kubernetes_secret_volume_without_a_resta
         "a secret was logged: {output}"
     );
 }
+
+/// What an SRE debugging from the logs gets: request ids taken or made and returned, the client
+/// behind a trusted proxy (and only behind one), an access line per request, the published
+/// payload as a JSON object; and a flood of forged callbacks that is counted in full but
+/// logged at a bounded rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_name_the_client_and_request_and_a_flood_of_refusals_is_sampled() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let brokers = brokers();
+    let running = BridgeProcess::start(&[
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", brokers.as_str()),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+        ("ZEGO_BRIDGE_LOG_FORMAT", "json"),
+        ("ZEGO_BRIDGE_LOG_EVENTS", "true"),
+        ("ZEGO_BRIDGE_ACCESS_LOG", "true"),
+        ("ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let url = running.callbacks_url.clone();
+    let body = r#"{"event":"room_close","appid":77,"timestamp":1,"nonce":"n","signature":"s","room_id":"lobby","room_session_id":9}"#;
+    let nonce = sender::random_nonce();
+    let signed = sender::sign_callback(
+        body,
+        &Signing {
+            nonce: &nonce,
+            ..Signing::now(SECRET)
+        },
+    )
+    .unwrap();
+    let accepted = client
+        .post(&url)
+        .header("content-type", signed.content_type)
+        .header("x-request-id", "ingress-req-1")
+        // The client wrote the left entry itself; the trusted proxy (loopback) appended the
+        // address it saw.
+        .header("x-forwarded-for", "6.6.6.6, 198.51.100.7")
+        .body(signed.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(accepted.headers()["x-request-id"], "ingress-req-1");
+
+    // A flood of forged callbacks, as fast as one connection goes.
+    let flood = 1500;
+    let started = std::time::Instant::now();
+    for _ in 0..flood {
+        let forged = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.replace(r#""nonce":"n""#, r#""nonce":"1""#).replace(
+                r#""signature":"s""#,
+                r#""signature":"00112233445566778899aabbccddeeff00112233""#,
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 401);
+        // A request id was made for it.
+        assert_eq!(forged.headers()["x-request-id"].len(), 36);
+    }
+    let flood_secs = started.elapsed().as_secs_f64();
+    // A second later the sampler logs again and says how many it held back.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let late = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 401);
+    let metrics = client
+        .get(format!("{}/metrics", running.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (code, output) = running.terminate();
+    assert_eq!(code, Some(0), "{output}");
+
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let with_message = |message: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|line| line["message"] == message)
+            .collect()
+    };
+    // The access line of the accepted callback names the real client, not the forged hop.
+    let access = with_message("callback request");
+    assert_eq!(access.len(), flood + 2, "one access line per request");
+    let first = access
+        .iter()
+        .find(|line| line["request_id"] == "ingress-req-1")
+        .expect("the accepted request's access line");
+    assert_eq!(first["client"], "198.51.100.7");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["type"], "room.closed");
+    assert_eq!(first["app_id"], 77);
+    assert_eq!(first["target"], "zego_kafka_bridge::access");
+    // The published event is an object in the log, not an escaped string.
+    let published = with_message("event published");
+    assert_eq!(published.len(), 1, "{output}");
+    assert_eq!(published[0]["payload"]["room_id"], "lobby", "{output}");
+
+    // Refusals: every one counted, a bounded number logged, each naming app, client, request.
+    assert!(
+        metrics.contains(&format!(
+            r#"zego_bridge_signature_refusals_total{{reason="mismatch"}} {}"#,
+            flood + 1
+        )),
+        "{metrics}"
+    );
+    let refused = with_message("callback refused");
+    let bound = 100 + (20.0 * (flood_secs + 2.0)).ceil() as usize;
+    assert!(
+        refused.len() <= bound && refused.len() < flood / 2,
+        "{} refusal lines for {flood} refusals in {flood_secs:.1} s (bound {bound})",
+        refused.len()
+    );
+    for line in &refused {
+        assert_eq!(line["app_id"], 77);
+        assert_eq!(
+            line["client"], "127.0.0.1",
+            "the forged header is not believed: {line}"
+        );
+        assert_eq!(line["request_id"].as_str().unwrap().len(), 36);
+    }
+    let not_logged: u64 = refused
+        .iter()
+        .filter_map(|line| line["not_logged"].as_u64())
+        .sum();
+    assert_eq!(
+        not_logged as usize + refused.len(),
+        flood + 1,
+        "the lines account for every refusal"
+    );
+    assert!(!output.contains(SECRET));
+}

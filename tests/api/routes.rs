@@ -18,7 +18,7 @@ use zego_kafka_bridge::ingest::{
 };
 use zego_kafka_bridge::kafka::PublishError;
 use zego_kafka_bridge::metrics::Metrics;
-use zego_kafka_bridge::routes::{self, BodyLimits};
+use zego_kafka_bridge::routes::{self, BodyLimits, RequestLogging};
 use zego_kafka_bridge::sender::SignedCallback;
 use zego_kafka_bridge::zego::{CallbackSecrets, Secret};
 
@@ -68,6 +68,7 @@ struct Harness {
     readiness: Arc<Readiness>,
     pipeline: web::Data<Pipeline>,
     limits: web::Data<BodyLimits>,
+    logging: web::Data<RequestLogging>,
     metrics: Arc<Metrics>,
 }
 
@@ -96,6 +97,7 @@ impl Harness {
             readiness,
             pipeline,
             limits,
+            logging: web::Data::new(RequestLogging::new(Vec::new(), false)),
             metrics,
         }
     }
@@ -112,6 +114,7 @@ macro_rules! public_app {
             App::new()
                 .app_data($harness.pipeline.clone())
                 .app_data($harness.limits.clone())
+                .app_data($harness.logging.clone())
                 .configure(routes::configure_public),
         )
         .await

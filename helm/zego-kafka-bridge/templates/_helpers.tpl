@@ -231,6 +231,12 @@ spec:
           value: {{ .Values.config.logLevel | quote }}
         - name: ZEGO_BRIDGE_LOG_EVENTS
           value: {{ .Values.config.logEvents | quote }}
+        - name: ZEGO_BRIDGE_ACCESS_LOG
+          value: {{ .Values.config.accessLog | quote }}
+        {{- with .Values.config.trustedProxies }}
+        - name: ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES
+          value: {{ . | quote }}
+        {{- end }}
         - name: ZEGO_BRIDGE_DEAD_LETTER_PATH
           value: /data/dead-letter.jsonl
         {{- if include "zkb.spooled" . }}
