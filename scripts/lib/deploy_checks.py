@@ -515,6 +515,27 @@ def running_bridge(binary: Path, brokers: str) -> None:
             expect(not unknown, f"{source} {title!r} queries metrics the bridge does not export: {sorted(unknown)}")
 
 
+RELEASE_WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
+
+
+def release_workflow() -> None:
+    """actionlint on the workflows (they cannot run here), and one image name everywhere."""
+    run("actionlint", "-no-color", *map(str, sorted((ROOT / ".github" / "workflows").glob("*.yml"))))
+    workflow = yaml.safe_load(RELEASE_WORKFLOW.read_text())
+    image = workflow["env"]["IMAGE"]
+    chart = yaml.safe_load((CHART / "values.yaml").read_text())["image"]["repository"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-bridge-image"]["image"]
+    expect(chart == image, f"the chart's image.repository {chart} is the released image {image}")
+    expect(compose.rsplit(":", 1)[0] == image, f"compose builds {compose}, the release pushes {image}")
+    chart_meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    crate = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+    expect(chart_meta["version"] == chart_meta["appVersion"] == crate,
+           f"Cargo.toml {crate}, chart {chart_meta['version']}, appVersion {chart_meta['appVersion']}")
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    expect(f"## [{crate}]" in changelog, f"CHANGELOG.md has an entry for {crate}")
+    expect((ROOT / "LICENSE").read_text().lstrip().startswith("Apache License"), "LICENSE is Apache-2.0")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", type=Path, help="the static release binary to run")
@@ -532,6 +553,8 @@ def main() -> int:
     check("Helm chart: README lists every value", chart_readme_lists_every_value)
     check("deploy/kubernetes: in step with the chart, valid", kustomize_in_step)
     check("alerts: promtool check rules, promtool test rules, same as the chart's", alerts)
+    check("release workflow: actionlint; one image name in the workflow, the chart and compose; "
+          "one version in Cargo.toml, the chart and CHANGELOG.md", release_workflow)
     if args.binary:
         check("static binary in an empty root: topics, check-config, serve, healthcheck, send, SIGTERM; "
               "promtool check metrics; dashboard and alerts query only exported metrics",
