@@ -371,6 +371,20 @@ def alerts() -> None:
     tested = ALERT_TESTS.read_text()
     untested = [name for name in names if f"alertname: {name}" not in tested]
     expect(not untested, f"alerts without a promtool test: {untested}")
+    # Every alert links its runbook, a section of docs/runbooks.md, and is scoped by namespace
+    # and job (several bridges in one cluster alert apart).
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    sections = {heading.lower() for heading in re.findall(r"^## (\S+)$", runbooks, re.M)}
+    for group in yaml.safe_load(ALERTS.read_text())["groups"]:
+        for rule in group["rules"]:
+            url = rule["annotations"].get("runbook_url", "")
+            expect(url.startswith(f"{REPOSITORY}/blob/main/docs/runbooks.md#")
+                   and url.rsplit("#", 1)[1] == rule["alert"].lower() in sections,
+                   f"{rule['alert']}: runbook_url {url!r} is no section of docs/runbooks.md")
+            for aggregation in re.findall(r"\b(?:sum|max|min|count) by \(([^)]*)\)", rule["expr"]):
+                by = {label.strip() for label in aggregation.split(",")}
+                expect({"namespace", "job"} <= by, f"{rule['alert']}: aggregated by {sorted(by)}, not by namespace and job")
+    expect(sections == {name.lower() for name in names}, "docs/runbooks.md has a section per alert, and no other")
 
 
 # --- The running binary -----------------------------------------------------------------------
@@ -409,7 +423,7 @@ class RootDir:
 
 
 def metric_names(expr: str) -> set[str]:
-    return set(re.findall(r"\bzego_bridge_[a-z0-9_]+", expr))
+    return set(re.findall(r"\b(?:zego_bridge|process)_[a-z0-9_]+", expr))
 
 
 def exported_families(scrape: str) -> set[str]:
@@ -427,7 +441,11 @@ def dashboard_exprs() -> list[tuple[str, str]]:
         for target in panel.get("targets", []):
             exprs.append((panel["title"], target["expr"]))
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
-    for subject in ["type and status", "ack latency", "deliveries by topic", "queue depth", "ready"]:
+    scope = 'namespace=~"$namespace", job=~"$job", pod=~"$pod"'
+    for title, expr in exprs:
+        for name, selector in re.findall(r"\b((?:zego_bridge|process)_[a-z0-9_]+)(\{[^}]*\})?", expr):
+            expect(scope in selector, f"dashboard {title!r}: {name} is not scoped by namespace, job and pod")
+    for subject in ["type and status", "ack latency", "deliveries by topic", "queue depth", "ready", "cpu", "memory"]:
         expect(subject in titles, f"the dashboard shows {subject}")
     return exprs
 
@@ -516,6 +534,7 @@ def running_bridge(binary: Path, brokers: str) -> None:
 
 
 RELEASE_WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
+REPOSITORY = "https://github.com/zego-kafka-bridge/zego-kafka-bridge"
 
 
 def release_workflow() -> None:
