@@ -31,7 +31,9 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 ALERT_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "zego-kafka-bridge.json"
 KUSTOMIZE = ROOT / "deploy" / "kubernetes"
-KUBERNETES_VERSION = "1.30.0"
+# The oldest Kubernetes the chart claims (Chart.yaml's kubeVersion: the preStop sleep action
+# needs 1.30) and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
 RENDER_CASES = ["default", "all-on", "spooled"]
 WORK = Path(tempfile.mkdtemp(prefix="zkb-deploy-checks-"))
 
@@ -146,17 +148,21 @@ def by_kind(rendered: dict[str, list[dict]], kind: str) -> list[dict]:
 
 def chart_lint() -> None:
     for case in RENDER_CASES:
-        report = helm.lint(str(CHART), values_of(case), strict=True, kube_version=f"v{KUBERNETES_VERSION}")
-        problems = [m for m in report.get("messages") or [] if m.get("severity", 0) >= 2]
-        expect(not report.get("errors") and not problems, f"{case}: {report}")
+        for version in KUBERNETES_VERSIONS:
+            report = helm.lint(str(CHART), values_of(case), strict=True, kube_version=f"v{version}")
+            problems = [m for m in report.get("messages") or [] if m.get("severity", 0) >= 2]
+            expect(not report.get("errors") and not problems, f"{case} on {version}: {report}")
+    claimed = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    expect(claimed == f">={KUBERNETES_VERSIONS[0]}-0", f"Chart.yaml claims {claimed}, the checks start at {KUBERNETES_VERSIONS[0]}")
 
 
 def kubernetes_validate(files: list[Path]) -> None:
-    output = run("kubernetes-validate", "-k", KUBERNETES_VERSION, "--strict", *map(str, files))
-    custom = {"ServiceMonitor", "PrometheusRule"}
-    for line in output.splitlines():
-        if line.startswith("WARN") and not any(kind in line for kind in custom):
-            raise CheckFailed(line)
+    for version in KUBERNETES_VERSIONS:
+        output = run("kubernetes-validate", "-k", version, "--strict", *map(str, files))
+        custom = {"ServiceMonitor", "PrometheusRule"}
+        for line in output.splitlines():
+            if line.startswith("WARN") and not any(kind in line for kind in custom):
+                raise CheckFailed(f"Kubernetes {version}: {line}")
 
 
 def write_documents(directory: Path, rendered: dict[str, list[dict]]) -> list[Path]:
@@ -233,6 +239,30 @@ def chart_render_and_validate() -> None:
     # rotation needs no restart.
     missing = settings - covered - {"ZEGO_BRIDGE_CALLBACK_SECRETS"}
     expect(not missing, f"settings the chart never sets: {sorted(missing)}")
+
+    # The extension points of all-on-values.yaml reach what they extend.
+    for doc in documents(all_on):
+        meta = doc["metadata"]
+        expect(meta.get("labels", {}).get("cost-center") == "cc-42"
+               and meta.get("annotations", {}).get("example.com/contact") == "platform@example.com",
+               f"commonLabels and commonAnnotations on {doc['kind']} {meta['name']}")
+    pod = by_kind(all_on, "Deployment")[0]["spec"]["template"]["spec"]
+    main = container(by_kind(all_on, "Deployment")[0])
+    expect([c["name"] for c in pod["initContainers"]] == ["wait"], "initContainers")
+    expect([c["name"] for c in pod["containers"]] == ["bridge", "log-shipper"], "extraContainers beside the bridge")
+    expect(any(v["name"] == "kafka-keystore" for v in pod["volumes"])
+           and any(m["name"] == "kafka-keystore" for m in main["volumeMounts"]), "extraVolumes and extraVolumeMounts")
+    expect(main["envFrom"] == [{"configMapRef": {"name": "zego-bridge-extra"}}], "envFrom")
+    expect(main["readinessProbe"]["timeoutSeconds"] == 2 and main["readinessProbe"]["initialDelaySeconds"] == 2,
+           "probe timings")
+    expect(by_kind(all_on, "Deployment")[0]["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 0},
+           "updateStrategy")
+    endpoint = by_kind(all_on, "ServiceMonitor")[0]["spec"]["endpoints"][0]
+    expect(endpoint["scrapeTimeout"] == "5s" and endpoint["relabelings"] and endpoint["metricRelabelings"],
+           "ServiceMonitor relabelings and timeout")
+    quiet = render(dict(values_of("default"), preStopSleepSeconds=0))
+    expect("lifecycle" not in container(by_kind(quiet, "Deployment")[0]),
+           "preStopSleepSeconds 0 leaves the hook out (a zero sleep needs Kubernetes 1.33)")
 
     rule = by_kind(all_on, "PrometheusRule")[0]
     expect(rule["spec"] == yaml.safe_load(ALERTS.read_text()), "the PrometheusRule carries deploy/prometheus/alerts.yml")
@@ -566,8 +596,10 @@ def main() -> int:
         return 0
     check("Dockerfile: hadolint, multi-stage, distroless, numeric non-root user", dockerfile)
     check("docker-compose.yml: docker-compose config, services, Prometheus config", compose)
-    check("Helm chart: lint (strict) with default, all-on and spooled values", chart_lint)
-    check(f"Helm chart: render and validate against Kubernetes {KUBERNETES_VERSION} (strict)", chart_render_and_validate)
+    check(f"Helm chart: lint (strict) with default, all-on and spooled values, Kubernetes {' and '.join(KUBERNETES_VERSIONS)}",
+          chart_lint)
+    check(f"Helm chart: render and validate against Kubernetes {' and '.join(KUBERNETES_VERSIONS)} (strict)",
+          chart_render_and_validate)
     check(f"Helm chart: {len(BAD_VALUES)} wrong values refused with a message naming them", chart_refuses_wrong_values)
     check("Helm chart: README lists every value", chart_readme_lists_every_value)
     check("deploy/kubernetes: in step with the chart, valid", kustomize_in_step)

@@ -27,6 +27,19 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: zego-kafka-bridge
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* A resource's annotations: commonAnnotations, then its own (`extra`). Renders nothing when
+both are empty. Call with (dict "root" $ "extra" <map>). */}}
+{{- define "zkb.annotations" -}}
+{{- $annotations := merge (deepCopy (default dict .extra)) (deepCopy (default dict .root.Values.commonAnnotations)) }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{- define "zkb.serviceAccountName" -}}
@@ -171,6 +184,10 @@ spec:
   securityContext:
     {{- toYaml .Values.podSecurityContext | nindent 4 }}
   terminationGracePeriodSeconds: {{ include "zkb.gracePeriod" . }}
+  {{- with .Values.initContainers }}
+  initContainers:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   containers:
     - name: bridge
       image: {{ include "zkb.image" . }}
@@ -250,28 +267,42 @@ spec:
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      {{- with .Values.envFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       startupProbe:
         httpGet:
           path: /healthz
           port: admin
+        initialDelaySeconds: {{ .Values.probes.startup.initialDelaySeconds }}
         periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+        timeoutSeconds: {{ .Values.probes.startup.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.startup.failureThreshold }}
       livenessProbe:
         httpGet:
           path: /healthz
           port: admin
+        initialDelaySeconds: {{ .Values.probes.liveness.initialDelaySeconds }}
         periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+        timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
       readinessProbe:
         httpGet:
           path: /readyz
           port: admin
+        initialDelaySeconds: {{ .Values.probes.readiness.initialDelaySeconds }}
         periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+        timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+      {{- if gt (int .Values.preStopSleepSeconds) 0 }}
+      # The sleep action needs Kubernetes 1.30 (the chart's kubeVersion); with 0 the hook is
+      # left out, since a zero sleep would need 1.33.
       lifecycle:
         preStop:
           sleep:
             seconds: {{ .Values.preStopSleepSeconds }}
+      {{- end }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
       securityContext:
@@ -287,6 +318,12 @@ spec:
           mountPath: /etc/zego-kafka-bridge/secrets
           readOnly: true
         {{- include "zkb.kafkaVolumeMounts" . | nindent 8 }}
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    {{- with .Values.extraContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   volumes:
     {{- if not (include "zkb.spooled" .) }}
     # Holds the dead-letter file; copy it off (kubectl cp) before deleting a pod that wrote one.
@@ -309,6 +346,9 @@ spec:
         # Readable by the bridge's group (fsGroup) only.
         defaultMode: 0440
     {{- include "zkb.kafkaVolumes" . | nindent 4 }}
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- if .Values.topologySpread.enabled }}
   topologySpreadConstraints:
     {{- range .Values.topologySpread.topologyKeys }}
