@@ -320,3 +320,38 @@ impl InternalEvent for CallbackSecretsReloadFailed<'_> {
         );
     }
 }
+
+/// A retry of dead letters finished with one claim: each letter delivered, kept in the file for
+/// the next pass, or rejected for good.
+pub struct DeadLettersRetried<'a> {
+    pub claim: &'a Path,
+    pub delivered: usize,
+    pub kept: usize,
+    pub rejected: usize,
+    pub rejected_file: &'a Path,
+}
+
+impl InternalEvent for DeadLettersRetried<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.dead_letters_retried(self.delivered, self.kept, self.rejected);
+        if self.rejected > 0 {
+            error!(
+                claim = %self.claim.display(),
+                delivered = self.delivered,
+                kept = self.kept,
+                rejected = self.rejected,
+                rejected_file = %self.rejected_file.display(),
+                "dead letters retried; some can never be delivered (too large, not authorized or \
+                 unreadable) and were moved to the rejected file: fix the cause, then \
+                 `zego-kafka-bridge replay` it"
+            );
+        } else {
+            info!(
+                claim = %self.claim.display(),
+                delivered = self.delivered,
+                kept = self.kept,
+                "dead letters retried"
+            );
+        }
+    }
+}

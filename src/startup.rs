@@ -13,7 +13,9 @@ use tracing::{error, info, warn};
 
 use crate::configuration::{KafkaTarget, Settings};
 use crate::ingest::{acknowledger, Pipeline, PipelineSettings, Readiness};
-use crate::kafka::{producer_config, EmbeddedCluster, Publisher, PublisherOptions};
+use crate::kafka::{
+    producer_config, DeadLetterRetrier, EmbeddedCluster, Publisher, PublisherOptions,
+};
 use crate::metrics::Metrics;
 use crate::routes::{self, BodyLimits, RequestLogging};
 use crate::secrets::{LiveSecrets, SecretsWatcher};
@@ -73,6 +75,7 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
     /// With ZEGO_BRIDGE_CALLBACK_SECRETS_FILE: reads it again when it changes.
     secrets_watcher: Option<SecretsWatcher>,
+    dead_letter_retry_interval: Option<Duration>,
     // Declared last so it is dropped last: the producer must go before the cluster it talks to.
     embedded: Option<EmbeddedCluster>,
 }
@@ -233,6 +236,7 @@ impl Application {
             stop: Arc::new(Notify::new()),
             background,
             secrets_watcher,
+            dead_letter_retry_interval: settings.dead_letter_retry_interval,
             embedded,
         })
     }
@@ -264,11 +268,16 @@ impl Application {
             stop,
             mut background,
             secrets_watcher,
+            dead_letter_retry_interval,
             embedded,
             ..
         } = self;
         if let Some(watcher) = secrets_watcher {
             background.push(tokio::spawn(watcher.run()));
+        }
+        if let Some(interval) = dead_letter_retry_interval {
+            let retrier = DeadLetterRetrier::new(publisher.clone(), metrics.clone(), interval);
+            background.push(tokio::spawn(retrier.run()));
         }
         let public_handle = public_server.handle();
         let admin_handle = admin_server.handle();

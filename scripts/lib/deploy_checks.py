@@ -34,7 +34,7 @@ KUSTOMIZE = ROOT / "deploy" / "kubernetes"
 # The oldest Kubernetes the chart claims (Chart.yaml's kubeVersion: the preStop sleep action
 # needs 1.30) and the newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
-RENDER_CASES = ["default", "all-on", "spooled"]
+RENDER_CASES = ["default", "all-on", "spooled", "persistent"]
 WORK = Path(tempfile.mkdtemp(prefix="zkb-deploy-checks-"))
 
 # chroot lives in /usr/sbin, which is not on every PATH.
@@ -138,6 +138,10 @@ def render(values: dict, name: str = "zkb") -> dict[str, list[dict]]:
     return rendered
 
 
+def env_value(workload: dict, name: str) -> str:
+    return next((entry.get("value") or "") for entry in container(workload)["env"] if entry["name"] == name)
+
+
 def documents(rendered: dict[str, list[dict]]) -> list[dict]:
     return [doc for docs in rendered.values() for doc in docs]
 
@@ -204,6 +208,13 @@ def chart_render_and_validate() -> None:
                  "Ingress", "NetworkPolicy", "Job", "Secret", "ServiceAccount"]:
         expect(by_kind(all_on, kind), f"all options on renders a {kind}")
     expect(not by_kind(spooled, "Secret"), "existingSecret: the chart makes no Secret")
+    persistent = renders["persistent"]
+    kept = by_kind(persistent, "StatefulSet")
+    expect(kept and not by_kind(persistent, "Deployment")
+           and kept[0]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+           and env_value(kept[0], "ZEGO_BRIDGE_DEAD_LETTER_PATH").startswith("/data/")
+           and env_value(kept[0], "ZEGO_BRIDGE_ACK_MODE") == "queued",
+           "persistence.enabled: dead letters on a volume of each pod's own")
 
     settings = documented_settings()
     expect(len(settings) > 20, f"documented settings: {settings}")
@@ -300,6 +311,7 @@ BAD_VALUES = [
     ({"kafka": {"brokers": ""}}, "kafka.brokers is required"),
     ({"callbackSecrets": ""}, "callbackSecrets is required"),
     ({"config": {"ackMode": "spooled"}, "autoscaling": {"enabled": True}}, "autoscaling.enabled cannot be used"),
+    ({"persistence": {"enabled": True}, "autoscaling": {"enabled": True}}, "autoscaling.enabled cannot be used"),
     ({"terminationGracePeriodSeconds": 10}, "shorter than preStopSleepSeconds"),
     ({"kafka": {"librdkafka": {"sasl.password": "x"}}}, "kafka.librdkafka.sasl.password"),
 ]
@@ -596,7 +608,7 @@ def main() -> int:
         return 0
     check("Dockerfile: hadolint, multi-stage, distroless, numeric non-root user", dockerfile)
     check("docker-compose.yml: docker-compose config, services, Prometheus config", compose)
-    check(f"Helm chart: lint (strict) with default, all-on and spooled values, Kubernetes {' and '.join(KUBERNETES_VERSIONS)}",
+    check(f"Helm chart: lint (strict) with the values of each ci/ case, Kubernetes {' and '.join(KUBERNETES_VERSIONS)}",
           chart_lint)
     check(f"Helm chart: render and validate against Kubernetes {' and '.join(KUBERNETES_VERSIONS)} (strict)",
           chart_render_and_validate)

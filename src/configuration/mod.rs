@@ -160,6 +160,8 @@ pub struct Settings {
     /// Refuse callbacks once no broker has been reachable for this long.
     pub unavailable_after: Duration,
     pub dead_letter_path: PathBuf,
+    /// How often dead letters are sent again; `None`: never.
+    pub dead_letter_retry_interval: Option<Duration>,
     /// Recent event ids and signatures remembered for deduplication and replay defence.
     pub dedup_capacity: usize,
     /// How often Kafka is asked for metadata (reachability, missing topics).
@@ -256,31 +258,7 @@ impl Settings {
 
         let topics = topic_map(&ours, &env)?;
 
-        let mut librdkafka = librdkafka_properties(&ours)?;
-        if let Some(path) = env.text("ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE") {
-            if librdkafka.0.contains_key("sasl.password") {
-                return Err(ConfigError::new(
-                    "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
-                    "and ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD are both set: give the password one way",
-                ));
-            }
-            let password = std::fs::read_to_string(&path).map_err(|err| {
-                ConfigError::new(
-                    "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
-                    format!("cannot read {path}: {err}"),
-                )
-            })?;
-            let password = password.trim();
-            if password.is_empty() {
-                return Err(ConfigError::new(
-                    "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
-                    format!("{path} is empty"),
-                ));
-            }
-            librdkafka
-                .0
-                .insert("sasl.password".to_owned(), password.to_owned());
-        }
+        let librdkafka = librdkafka_with_password_file(&ours, &env)?;
         crate::kafka::check_properties(&librdkafka).map_err(|err| {
             ConfigError::new(
                 property_variable(err.property.as_deref().unwrap_or_default()),
@@ -321,6 +299,8 @@ impl Settings {
                 env.text("ZEGO_BRIDGE_DEAD_LETTER_PATH")
                     .expect("a default path"),
             ),
+            dead_letter_retry_interval: Some(millis("ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS")?)
+                .filter(|interval| !interval.is_zero()),
             dedup_capacity: env.number("ZEGO_BRIDGE_DEDUP_CAPACITY")? as usize,
             probe_interval: millis("ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS")?,
             log_format: match env.choice("ZEGO_BRIDGE_LOG_FORMAT")? {
@@ -416,6 +396,40 @@ fn ack_mode(env: &Env) -> Result<AckMode, ConfigError> {
     })
 }
 
+/// `ZEGO_BRIDGE_LIBRDKAFKA_*` with the SASL password of `ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE`,
+/// as the service and its Kafka tools (`replay`, `topics --create`) read them.
+fn librdkafka_with_password_file(
+    vars: &[(String, String)],
+    env: &Env,
+) -> Result<LibrdkafkaProperties, ConfigError> {
+    let mut librdkafka = librdkafka_properties(vars)?;
+    if let Some(path) = env.text("ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE") {
+        if librdkafka.0.contains_key("sasl.password") {
+            return Err(ConfigError::new(
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                "and ZEGO_BRIDGE_LIBRDKAFKA_SASL_PASSWORD are both set: give the password one way",
+            ));
+        }
+        let password = std::fs::read_to_string(&path).map_err(|err| {
+            ConfigError::new(
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                format!("cannot read {path}: {err}"),
+            )
+        })?;
+        let password = password.trim();
+        if password.is_empty() {
+            return Err(ConfigError::new(
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                format!("{path} is empty"),
+            ));
+        }
+        librdkafka
+            .0
+            .insert("sasl.password".to_owned(), password.to_owned());
+    }
+    Ok(librdkafka)
+}
+
 /// `ZEGO_BRIDGE_LIBRDKAFKA_*` as librdkafka properties, refusing those the bridge owns.
 fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperties, ConfigError> {
     let mut properties = LibrdkafkaProperties::default();
@@ -456,7 +470,15 @@ pub fn property_variable(property: &str) -> String {
 /// What a Kafka client of the bridge's tools (`replay`) needs: the brokers and librdkafka
 /// properties, read from the same variables as the service.
 pub fn kafka_client_from_env() -> Result<(String, LibrdkafkaProperties), ConfigError> {
-    let vars: Vec<(String, String)> = std::env::vars()
+    kafka_client_from_vars(std::env::vars())
+}
+
+/// [`kafka_client_from_env`] from `(name, value)` pairs.
+pub fn kafka_client_from_vars(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<(String, LibrdkafkaProperties), ConfigError> {
+    let vars: Vec<(String, String)> = vars
+        .into_iter()
         .filter(|(name, _)| name.starts_with(PREFIX))
         .collect();
     let brokers = vars
@@ -470,7 +492,10 @@ pub fn kafka_client_from_env() -> Result<(String, LibrdkafkaProperties), ConfigE
                 "is required: name the cluster to publish to",
             )
         })?;
-    Ok((brokers, librdkafka_properties(&vars)?))
+    Ok((
+        brokers,
+        librdkafka_with_password_file(&vars, &Env::new(&vars))?,
+    ))
 }
 
 /// The topic of every event type, from `ZEGO_BRIDGE_TOPIC_PREFIX` and `ZEGO_BRIDGE_TOPIC_<TYPE>`,
@@ -585,6 +610,16 @@ secret-one
         assert_eq!(read.secrets.count(), 2);
         assert_eq!(read.secrets_file.as_deref(), Some(Path::new(&secrets)));
         assert_eq!(read.librdkafka.0["sasl.password"], "pass-word");
+        // The Kafka tools (`replay` in a pod, `topics --create`) read it the same way.
+        let (_, tools) = kafka_client_from_vars([
+            ("ZEGO_BRIDGE_KAFKA_BROKERS".to_owned(), "k:9092".to_owned()),
+            (
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE".to_owned(),
+                password.clone(),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(tools.0["sasl.password"], "pass-word");
 
         for (vars, variable, never_shown) in [
             (

@@ -264,6 +264,18 @@ pub const SETTINGS: &[Setting] = &[
                   line each (see `replay`). Checked writable at start. Put it on a volume.",
     },
     Setting {
+        variable: "ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS",
+        section: Section::AckMode,
+        kind: number(0, 86_400_000),
+        default: Some("30000"),
+        shown_default: None,
+        meaning: "How often the bridge sends its dead letters again while Kafka is reachable. \
+                  The file stays the record until Kafka acknowledges each letter: one that \
+                  fails again stays for the next pass, one no retry can deliver (too large, not \
+                  authorized) moves to `<file>.rejected` for `replay` once the cause is fixed. \
+                  `0`: never (only `replay`).",
+    },
+    Setting {
         variable: "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",
         section: Section::AckMode,
         kind: number(0, 3_600_000),

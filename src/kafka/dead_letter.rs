@@ -148,6 +148,83 @@ impl DeadLetterFile {
         Ok(())
     }
 
+    /// Takes the letters written so far for a retry: the file is renamed to a claim
+    /// (`<file>.retrying-<ms>`) that the caller deletes once every letter in it is delivered or
+    /// safe elsewhere, and the next letter starts a new file. `None` when there is nothing to
+    /// take. Done under the writer's lock, so no letter can land in a file being read.
+    pub fn claim(&self) -> std::io::Result<Option<PathBuf>> {
+        let mut guard = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match std::fs::metadata(&self.path) {
+            Ok(metadata) if metadata.len() > 0 => {}
+            Ok(_) => return Ok(None),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        }
+        let claimed = self.claim_name(Utc::now().timestamp_millis());
+        std::fs::rename(&self.path, &claimed)?;
+        *guard = None;
+        sync_directory(&self.path)?;
+        Ok(Some(claimed))
+    }
+
+    /// Claims left by an earlier run (it stopped during a retry), oldest first: they are
+    /// retried before anything else.
+    pub fn leftover_claims(&self) -> std::io::Result<Vec<PathBuf>> {
+        let prefix = self.claim_prefix();
+        let directory = directory_of(&self.path);
+        let mut claims: Vec<PathBuf> = std::fs::read_dir(directory)?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with(&prefix))
+            })
+            .collect();
+        claims.sort();
+        Ok(claims)
+    }
+
+    /// Where letters no retry can deliver (too large, not authorized, unreadable) are kept for a
+    /// person: `<file>.rejected`.
+    pub fn rejected_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".rejected");
+        PathBuf::from(name)
+    }
+
+    fn claim_prefix(&self) -> String {
+        let name = self
+            .path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{name}.retrying-")
+    }
+
+    fn claim_name(&self, millis: i64) -> PathBuf {
+        directory_of(&self.path).join(format!("{}{millis:013}", self.claim_prefix()))
+    }
+
+    /// Every line of a dead-letter file with what it parses to; a line that does not parse
+    /// comes back with its error, and its text, so that it can be kept.
+    pub fn read_lines(path: &Path) -> std::io::Result<Vec<(String, Result<DeadLetter, String>)>> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(index, line)| {
+                let parsed =
+                    serde_json::from_str(line).map_err(|err| format!("line {}: {err}", index + 1));
+                (line.to_owned(), parsed)
+            })
+            .collect())
+    }
+
     /// Reads every line of a dead-letter file; a line that does not parse is returned as an
     /// error with its number, the others still come back.
     pub fn read(path: &Path) -> std::io::Result<Vec<Result<DeadLetter, String>>> {
@@ -161,6 +238,33 @@ impl DeadLetterFile {
             })
             .collect())
     }
+}
+
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a rename or a removal in the file's directory durable.
+pub fn sync_directory(path: &Path) -> std::io::Result<()> {
+    File::open(directory_of(path))?.sync_all()
+}
+
+/// Appends raw lines to a file and waits until they are on disk.
+pub fn append_lines(path: &Path, lines: &[String]) -> std::io::Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_data()
 }
 
 /// An acknowledged event that failed for good, on its way to the dead-letter file.
@@ -198,7 +302,7 @@ impl DeadLetterWriter {
         }
     }
 
-    pub fn file(&self) -> &DeadLetterFile {
+    pub fn file(&self) -> &Arc<DeadLetterFile> {
         &self.file
     }
 

@@ -8,6 +8,7 @@ mod embedded;
 mod health;
 mod producer;
 mod record;
+mod redrive;
 mod topics;
 
 pub use admin::{create_topics, TopicCreation, TopicLayout};
@@ -23,4 +24,5 @@ pub use producer::{
     DeliveryFailure, DeliveryOutcomeReport, PublishError, Publisher, PublisherOptions,
 };
 pub use record::{header_pairs, headers_for, owned_headers, OutgoingRecord, CONTENT_TYPE};
+pub use redrive::{DeadLetterRetrier, RetryReport};
 pub use topics::{TopicError, TopicMap};

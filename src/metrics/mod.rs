@@ -90,6 +90,7 @@ pub struct Metrics {
     spool_destroyed: IntCounter,
     spool_checkpoint_distrusted: IntCounter,
     spool_write_failures: IntCounter,
+    dead_letter_retries: IntCounterVec,
     callback_secrets: IntGauge,
     callback_secrets_reloads: IntCounterVec,
     callback_secrets_file_invalid: IntGauge,
@@ -266,6 +267,13 @@ impl Metrics {
                 "zego_bridge_spool_fsyncs_total",
                 "fsyncs of the spool; events written per fsync shows the group commit at work.",
             ),
+            dead_letter_retries: counter_vec(
+                "zego_bridge_dead_letter_retries_total",
+                "Dead letters the bridge sent again (ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS); \
+                 outcome: delivered (in Kafka now), kept (failed again, back in the file for the \
+                 next pass) or rejected (no retry can deliver it: moved to <file>.rejected).",
+                &["outcome"],
+            ),
             callback_secrets: gauge(
                 "zego_bridge_callback_secrets",
                 "Callback secrets in use (from ZEGO_BRIDGE_CALLBACK_SECRETS or its file).",
@@ -313,6 +321,7 @@ impl Metrics {
             Box::new(metrics.spool_destroyed.clone()),
             Box::new(metrics.spool_checkpoint_distrusted.clone()),
             Box::new(metrics.spool_write_failures.clone()),
+            Box::new(metrics.dead_letter_retries.clone()),
             Box::new(metrics.callback_secrets.clone()),
             Box::new(metrics.callback_secrets_reloads.clone()),
             Box::new(metrics.callback_secrets_file_invalid.clone()),
@@ -346,6 +355,9 @@ impl Metrics {
         for refusal in SignatureRefusal::ALL {
             self.signature_refusals
                 .with_label_values(&[refusal.reason()]);
+        }
+        for outcome in ["delivered", "kept", "rejected"] {
+            self.dead_letter_retries.with_label_values(&[outcome]);
         }
         for outcome in ["applied", "failed"] {
             self.callback_secrets_reloads.with_label_values(&[outcome]);
@@ -477,6 +489,18 @@ impl Metrics {
         self.topic_missing
             .with_label_values(&[topic])
             .set(i64::from(missing));
+    }
+
+    pub fn dead_letters_retried(&self, delivered: usize, kept: usize, rejected: usize) {
+        for (outcome, count) in [
+            ("delivered", delivered),
+            ("kept", kept),
+            ("rejected", rejected),
+        ] {
+            self.dead_letter_retries
+                .with_label_values(&[outcome])
+                .inc_by(count as u64);
+        }
     }
 
     pub fn set_callback_secrets(&self, count: usize) {

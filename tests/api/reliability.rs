@@ -518,3 +518,98 @@ async fn a_full_producer_queue_answers_503_at_once_and_recovers() {
         "{metrics}"
     );
 }
+
+/// The bridge sends its dead letters again by itself once Kafka takes them: a claim an earlier
+/// run left mid-retry first, then the file; the file stays the record until Kafka acknowledged
+/// each letter, and letters no retry can deliver (unreadable, too large) are kept apart in
+/// `<file>.rejected`, never dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_sent_again_by_the_bridge_and_the_undeliverable_kept_apart() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let topic = format!("{prefix}.mix.stopped");
+    let dead = scratch_file("dead.jsonl");
+    let letter = |seq: usize, payload: String| {
+        format!(
+            r#"{{"failed_at":"2026-12-01T00:00:00.000Z","error":"Message timed out","topic":"{topic}","key":"t","headers":{{"ce_id":"00000000-0000-4000-8000-{seq:012}"}},"event":{payload}}}"#
+        )
+    };
+    let event = |seq: usize| format!(r#"{{"type":"mix.stopped","seq":{seq}}}"#);
+    // An earlier run stopped while retrying these.
+    let claim = dead.with_file_name("dead.jsonl.retrying-0000000000001");
+    std::fs::write(
+        &claim,
+        format!(
+            "{}\n{}\nnot a letter at all\n",
+            letter(1, event(1)),
+            letter(2, event(2))
+        ),
+    )
+    .unwrap();
+    // And these wait in the file: one more than Kafka takes (message.max.bytes).
+    let oversized = format!(r#"{{"seq":4,"pad":"{}"}}"#, "x".repeat(1_100_000));
+    std::fs::write(
+        &dead,
+        format!("{}\n{}\n", letter(3, event(3)), letter(4, oversized)),
+    )
+    .unwrap();
+
+    let app = spawn_app_on(
+        &prefix,
+        &brokers(),
+        &[
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+            ("ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS", "300"),
+        ],
+    )
+    .await;
+    let metrics = wait_for(
+        &app,
+        r#"zego_bridge_dead_letter_retries_total{outcome="rejected"} 2"#,
+        Duration::from_secs(20),
+    )
+    .await;
+    for series in [
+        r#"zego_bridge_dead_letter_retries_total{outcome="delivered"} 3"#,
+        r#"zego_bridge_dead_letter_retries_total{outcome="kept"} 0"#,
+        r#"zego_bridge_dead_letter_retries_total{outcome="rejected"} 2"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in\n{metrics}");
+    }
+    assert!(
+        !claim.exists(),
+        "the claim is gone once every letter is resolved"
+    );
+    assert!(
+        !dead.exists() || std::fs::read_to_string(&dead).unwrap().trim().is_empty(),
+        "nothing left in the file"
+    );
+    let rejected = std::fs::read_to_string(dead.with_file_name("dead.jsonl.rejected")).unwrap();
+    let rejected: Vec<&str> = rejected.lines().collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(
+        rejected.contains(&"not a letter at all"),
+        "kept byte for byte"
+    );
+    let too_large = rejected
+        .iter()
+        .find(|line| line.contains(r#""seq":4"#))
+        .expect("the oversized letter");
+    assert!(
+        too_large.contains("MessageSizeTooLarge"),
+        "{}",
+        &too_large[..300]
+    );
+
+    let records = consume(&topic, 3, Duration::from_secs(5)).await;
+    assert_eq!(
+        seqs(&records),
+        BTreeSet::from([1, 2, 3]),
+        "the deliverable letters are in Kafka"
+    );
+    assert_eq!(records.len(), 3, "each once");
+    assert!(records
+        .iter()
+        .all(|record| record.key.as_deref() == Some("t")));
+    app.stop().await;
+}

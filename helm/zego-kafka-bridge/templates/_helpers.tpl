@@ -62,6 +62,12 @@ annotations:
 {{- if eq .Values.config.ackMode "spooled" }}true{{ end }}
 {{- end }}
 
+{{/* "true" when each pod keeps a volume of its own (a StatefulSet): always with ackMode
+spooled (the spool), and with persistence.enabled (the dead letters survive the pod). */}}
+{{- define "zkb.stateful" -}}
+{{- if or (include "zkb.spooled" .) .Values.persistence.enabled }}true{{ end }}
+{{- end }}
+
 {{/* Settings that cannot work together are refused at install time, not discovered later. */}}
 {{- define "zkb.validate" -}}
 {{- if not .Values.kafka.brokers }}
@@ -70,8 +76,8 @@ annotations:
 {{- if and (not .Values.existingSecret) (not .Values.callbackSecrets) }}
 {{- fail "callbackSecrets is required (the callback secret from the ZEGOCLOUD console, SECRET or APPID=SECRET, comma-separated), or name a Secret of your own in existingSecret" }}
 {{- end }}
-{{- if and (include "zkb.spooled" .) .Values.autoscaling.enabled }}
-{{- fail "autoscaling.enabled cannot be used with config.ackMode=spooled: scaling in would leave undelivered events on the volume of a removed pod. Size replicaCount by hand." }}
+{{- if and (include "zkb.stateful" .) .Values.autoscaling.enabled }}
+{{- fail "autoscaling.enabled cannot be used with config.ackMode=spooled or persistence.enabled: scaling in would leave undelivered events on the volume of a removed pod. Size replicaCount by hand." }}
 {{- end }}
 {{- if and .Values.terminationGracePeriodSeconds (lt (int .Values.terminationGracePeriodSeconds) (int (include "zkb.minGracePeriod" .))) }}
 {{- fail (printf "terminationGracePeriodSeconds=%d is shorter than preStopSleepSeconds + config.shutdownTimeoutMs (%ss): Kubernetes would kill the bridge before it flushed. Raise it or leave it at 0 to derive it." (int .Values.terminationGracePeriodSeconds) (include "zkb.minGracePeriod" .)) }}
@@ -256,6 +262,8 @@ spec:
         {{- end }}
         - name: ZEGO_BRIDGE_DEAD_LETTER_PATH
           value: /data/dead-letter.jsonl
+        - name: ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS
+          value: {{ .Values.config.deadLetterRetryIntervalMs | quote }}
         {{- if include "zkb.spooled" . }}
         - name: ZEGO_BRIDGE_SPOOL_DIR
           value: /data/spool
@@ -325,8 +333,9 @@ spec:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   volumes:
-    {{- if not (include "zkb.spooled" .) }}
-    # Holds the dead-letter file; copy it off (kubectl cp) before deleting a pod that wrote one.
+    {{- if not (include "zkb.stateful" .) }}
+    # Holds the dead-letter file, which the bridge sends again once Kafka is back; it goes
+    # with the pod (persistence.enabled keeps it on a volume of the pod's own).
     - name: data
       emptyDir: {}
     {{- end }}

@@ -69,6 +69,19 @@ impl PublishError {
     }
 }
 
+impl PublishError {
+    /// No retry of this record can succeed: librdkafka refused it for good (too large, say).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            PublishError::Producer(err) => err
+                .rdkafka_error_code()
+                .is_some_and(context::never_succeeds),
+            PublishError::NotDelivered(failure) => failure.is_permanent(),
+            _ => false,
+        }
+    }
+}
+
 /// Why a delivery failed, for whoever waits for it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(transparent)]
@@ -165,6 +178,12 @@ impl Publisher {
             tasks.push(tokio::spawn(self.clone().rescue_loop(rescued)));
         }
         tasks
+    }
+
+    /// The dead-letter file this publisher writes (and [`crate::kafka::DeadLetterRetrier`]
+    /// retries).
+    pub fn dead_letter_file(&self) -> &Arc<DeadLetterFile> {
+        self.shared.dead_letters.file()
     }
 
     pub fn health(&self) -> &Arc<KafkaHealth> {

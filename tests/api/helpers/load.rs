@@ -151,13 +151,15 @@ pub fn report_figures(
 }
 
 /// The `seq` of every event in a dead-letter file (none if there is no file).
+/// The seqs of the events in a dead-letter file and in the claims a retry holds.
 pub fn dead_lettered_seqs(path: &std::path::Path) -> std::collections::BTreeSet<usize> {
-    if !path.exists() {
-        return std::collections::BTreeSet::new();
-    }
-    zego_kafka_bridge::kafka::DeadLetterFile::read(path)
-        .unwrap()
-        .into_iter()
+    let file = zego_kafka_bridge::kafka::DeadLetterFile::new(path);
+    let mut files = file.leftover_claims().unwrap_or_default();
+    files.push(path.to_owned());
+    files
+        .iter()
+        .filter(|path| path.exists())
+        .flat_map(|path| zego_kafka_bridge::kafka::DeadLetterFile::read(path).unwrap())
         .map(|letter| {
             let event: serde_json::Value =
                 serde_json::from_str(letter.unwrap().event.get()).unwrap();
