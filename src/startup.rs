@@ -84,7 +84,11 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let started = Instant::now();
         let metrics = Arc::new(Metrics::new());
-        metrics.initialize_series(&settings.topics.distinct());
+        let event_types: Vec<&str> = crate::event::catalog::ALL
+            .iter()
+            .map(|kind| kind.name)
+            .collect();
+        metrics.initialize_series(&settings.topics.distinct(), &event_types);
         let (bootstrap, embedded) = match &settings.kafka {
             KafkaTarget::Brokers(brokers) => (brokers.clone(), None),
             KafkaTarget::Embedded => {

@@ -344,7 +344,19 @@ impl Metrics {
     /// Creates at zero the series whose labels are known in advance. A counter that first
     /// appears at 1 hides that increment from `increase()` and `rate()`, so an alert on the
     /// first failed delivery would never fire.
-    pub fn initialize_series(&self, topics: &[String]) {
+    pub fn initialize_series(&self, topics: &[String], event_types: &[&str]) {
+        // The answers an alert divides: a first burst of 503s for a type must show in rate().
+        for event_type in event_types {
+            self.duplicates.with_label_values(&[event_type]);
+            for status in [200, 401, 503] {
+                self.callbacks
+                    .with_label_values(&[event_type, status_label(status)]);
+            }
+        }
+        for status in [400, 401, 408, 413, 415, 503] {
+            self.callbacks
+                .with_label_values(&[NO_TYPE, status_label(status)]);
+        }
         for topic in topics {
             for outcome in [DeliveryOutcome::Delivered, DeliveryOutcome::Failed] {
                 self.deliveries.with_label_values(&[topic, outcome.label()]);
@@ -598,7 +610,7 @@ mod tests {
     #[test]
     fn series_known_in_advance_start_at_zero() {
         let metrics = Metrics::new();
-        metrics.initialize_series(&["zego.room.closed".to_owned()]);
+        metrics.initialize_series(&["zego.room.closed".to_owned()], &["room.closed"]);
         let text = metrics.render();
         for series in [
             r#"zego_bridge_kafka_deliveries_total{outcome="failed",topic="zego.room.closed"} 0"#,
@@ -606,6 +618,8 @@ mod tests {
             r#"zego_bridge_dead_lettered_total{topic="zego.room.closed"} 0"#,
             r#"zego_bridge_kafka_topic_missing{topic="zego.room.closed"} 0"#,
             r#"zego_bridge_signature_refusals_total{reason="replayed_signature"} 0"#,
+            r#"zego_bridge_callbacks_total{status="503",type="room.closed"} 0"#,
+            r#"zego_bridge_callbacks_total{status="400",type="none"} 0"#,
         ] {
             assert!(text.contains(series), "{series} in {text}");
         }
@@ -619,7 +633,7 @@ mod tests {
     #[test]
     fn help_texts_name_every_label_and_list_fixed_values() {
         let metrics = Metrics::new();
-        metrics.initialize_series(&["zego.room.closed".to_owned()]);
+        metrics.initialize_series(&["zego.room.closed".to_owned()], &["room.closed"]);
         for status in 100..600 {
             metrics.callback_answered(NO_TYPE, status, Duration::from_millis(1));
         }

