@@ -228,14 +228,9 @@ impl DeadLetterFile {
     /// Reads every line of a dead-letter file; a line that does not parse is returned as an
     /// error with its number, the others still come back.
     pub fn read(path: &Path) -> std::io::Result<Vec<Result<DeadLetter, String>>> {
-        let text = std::fs::read_to_string(path)?;
-        Ok(text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(index, line)| {
-                serde_json::from_str(line).map_err(|err| format!("line {}: {err}", index + 1))
-            })
+        Ok(Self::read_lines(path)?
+            .into_iter()
+            .map(|(_, parsed)| parsed)
             .collect())
     }
 }

@@ -331,29 +331,12 @@ async fn healthcheck_follows_readiness() {
 }
 
 /// Posts a fresh `mix_start` signed with `secret` and returns the status.
-async fn post_signed_with(client: &reqwest::Client, url: &str, secret: &str) -> u16 {
+async fn post_mix_start(client: &reqwest::Client, url: &str, secret: &str) -> u16 {
     let body = format!(
         r#"{{"event":"mix_start","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{}"}}"#,
         rand::random::<u32>()
     );
-    let nonce = sender::random_nonce();
-    let signed = sender::sign_callback(
-        &body,
-        &Signing {
-            nonce: &nonce,
-            ..Signing::now(secret)
-        },
-    )
-    .unwrap();
-    client
-        .post(url)
-        .header("content-type", signed.content_type)
-        .body(signed.body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    crate::helpers::post_signed_with(client, url, &body, secret).await
 }
 
 /// Replaces the file as the kubelet updates a Secret volume: the new content in a new
@@ -376,7 +359,7 @@ fn kubelet_swap(volume: &std::path::Path, content: &str) {
 /// Waits until a callback signed with `secret` gets `status`.
 async fn until_status(client: &reqwest::Client, url: &str, secret: &str, status: u16) {
     let started = std::time::Instant::now();
-    while post_signed_with(client, url, secret).await != status {
+    while post_mix_start(client, url, secret).await != status {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "a callback signed with {secret} never got {status}"
@@ -407,11 +390,11 @@ async fn callback_secrets_rotate_from_a_kubernetes_secret_volume_without_a_resta
     let client = reqwest::Client::new();
     let url = running.callbacks_url.clone();
     assert_eq!(
-        post_signed_with(&client, &url, "first-secret-0001").await,
+        post_mix_start(&client, &url, "first-secret-0001").await,
         200
     );
     assert_eq!(
-        post_signed_with(&client, &url, "second-secret-0002").await,
+        post_mix_start(&client, &url, "second-secret-0002").await,
         401
     );
 
@@ -422,7 +405,7 @@ async fn callback_secrets_rotate_from_a_kubernetes_secret_volume_without_a_resta
     );
     until_status(&client, &url, "second-secret-0002", 200).await;
     assert_eq!(
-        post_signed_with(&client, &url, "first-secret-0001").await,
+        post_mix_start(&client, &url, "first-secret-0001").await,
         200
     );
     kubelet_swap(&volume, "second-secret-0002\n");
@@ -459,7 +442,7 @@ async fn callback_secrets_rotate_from_a_kubernetes_secret_volume_without_a_resta
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        post_signed_with(&client, &url, "second-secret-0002").await,
+        post_mix_start(&client, &url, "second-secret-0002").await,
         200
     );
 

@@ -12,7 +12,17 @@ pub fn mix_start(seq: usize) -> String {
 /// Signs `body` afresh with the shared secret and posts it; the status, or 0 when the request
 /// failed.
 pub async fn post_signed_to(client: &reqwest::Client, url: &str, body: &str) -> u16 {
-    let signed = sign(body, SECRET);
+    post_signed_with(client, url, body, SECRET).await
+}
+
+/// Signs `body` afresh with `secret` and posts it; the status, or 0 when the request failed.
+pub async fn post_signed_with(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    secret: &str,
+) -> u16 {
+    let signed = sign(body, secret);
     client
         .post(url)
         .header("content-type", signed.content_type)
