@@ -587,7 +587,7 @@ async fn logs_name_the_client_and_request_and_a_flood_of_refusals_is_sampled() {
     let refused = with_message("callback refused");
     let bound = 100 + (20.0 * (flood_secs + 2.0)).ceil() as usize;
     assert!(
-        refused.len() <= bound && refused.len() < flood / 2,
+        refused.len() <= bound,
         "{} refusal lines for {flood} refusals in {flood_secs:.1} s (bound {bound})",
         refused.len()
     );
@@ -603,6 +603,7 @@ async fn logs_name_the_client_and_request_and_a_flood_of_refusals_is_sampled() {
         .iter()
         .filter_map(|line| line["not_logged"].as_u64())
         .sum();
+    assert!(not_logged > 0, "the sampler held nothing back");
     assert_eq!(
         not_logged as usize + refused.len(),
         flood + 1,
