@@ -35,6 +35,9 @@ pub fn render(settings: &Settings, effective: &[EffectiveSetting]) -> String {
     out.push_str("\n# librdkafka producer properties (ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>)\n");
     let properties =
         producer_properties(settings.ack_mode.producer_defaults(), &settings.librdkafka);
+    let password_from_file = effective.iter().any(|setting| {
+        setting.variable == "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE" && setting.value.is_some()
+    });
     for (property, (value, source)) in properties {
         let value = if is_sensitive(&property) {
             REDACTED
@@ -44,6 +47,9 @@ pub fn render(settings: &Settings, effective: &[EffectiveSetting]) -> String {
         let source = match source {
             PropertySource::Bridge => "bridge default".to_owned(),
             PropertySource::AckMode => format!("ack mode {}", settings.ack_mode.as_str()),
+            PropertySource::User if property == "sasl.password" && password_from_file => {
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE".to_owned()
+            }
             PropertySource::User => super::property_variable(&property),
         };
         let _ = writeln!(out, "{:40}  # {source}", format!("{property}={value}"));
@@ -112,6 +118,34 @@ mod tests {
         assert!(
             line_of("ZEGO_BRIDGE_SPOOL_DIR").ends_with("# not used with this ack mode or cluster")
         );
+    }
+
+    #[test]
+    fn a_password_from_a_file_says_so() {
+        let dir = std::env::temp_dir().join(format!("effective-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let (settings, effective) = Settings::explained(vars(&[
+            ("ZEGO_BRIDGE_KAFKA_BROKERS", "k:9092"),
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s"),
+            (
+                "ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE",
+                file.to_str().unwrap(),
+            ),
+        ]))
+        .unwrap();
+        let text = render(&settings, &effective);
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("sasl.password="))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.starts_with("sasl.password=<redacted>"), "{line}");
+        assert!(
+            line.ends_with("# ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE"),
+            "{line}"
+        );
+        assert!(!text.contains("from-the-file"));
     }
 
     #[test]

@@ -14,8 +14,9 @@ use rdkafka::statistics::{Statistics, Window};
 
 use super::{counter, counter_vec, gauge, gauge_vec};
 
-/// The quantiles of librdkafka's windows that are exported, as label values.
-pub const QUANTILES: [&str; 2] = ["0.5", "0.99"];
+/// The percentiles of librdkafka's windows that are exported, as label values. Not `quantile`:
+/// Prometheus keeps that label for summaries.
+pub const PERCENTILES: [&str; 2] = ["p50", "p99"];
 /// The kinds of failed broker requests (`kind` label).
 pub const REQUEST_ERROR_KINDS: [&str; 3] = ["transmit", "receive", "timeout"];
 
@@ -42,8 +43,8 @@ impl LibrdkafkaMetrics {
             broker_rtt: float_gauge_vec(
                 "zego_bridge_kafka_broker_rtt_seconds",
                 "Round-trip time of the producer's requests to each broker over the last statistics \
-                 interval; broker: the broker's node id; quantile: 0.5 or 0.99.",
-                &["broker", "quantile"],
+                 interval; broker: the broker's node id; percentile: p50 or p99.",
+                &["broker", "percentile"],
             ),
             broker_in_flight: gauge_vec(
                 "zego_bridge_kafka_broker_requests_in_flight",
@@ -75,14 +76,14 @@ impl LibrdkafkaMetrics {
             batch_bytes: float_gauge_vec(
                 "zego_bridge_kafka_batch_size_bytes",
                 "Size of the record batches sent for each topic over the last statistics \
-                 interval (absent for a topic that sent none); quantile: 0.5 or 0.99.",
-                &["topic", "quantile"],
+                 interval (absent for a topic that sent none); percentile: p50 or p99.",
+                &["topic", "percentile"],
             ),
             batch_messages: float_gauge_vec(
                 "zego_bridge_kafka_batch_messages",
                 "Events per record batch sent for each topic over the last statistics interval \
-                 (absent for a topic that sent none); quantile: 0.5 or 0.99.",
-                &["topic", "quantile"],
+                 (absent for a topic that sent none); percentile: p50 or p99.",
+                &["topic", "percentile"],
             ),
             queue_bytes: gauge(
                 "zego_bridge_kafka_queue_bytes",
@@ -192,15 +193,15 @@ impl LibrdkafkaMetrics {
         }
     }
 
-    /// The quantiles of one window, divided into the metric's unit; a window without values
+    /// The percentiles of one window, divided into the metric's unit; a window without values
     /// removes its series rather than claim a zero that was never measured.
     fn window(&self, vec: &GaugeVec, owner: &str, window: &Window, per_unit: f64) {
-        for (quantile, value) in QUANTILES.into_iter().zip([window.p50, window.p99]) {
+        for (percentile, value) in PERCENTILES.into_iter().zip([window.p50, window.p99]) {
             if window.cnt > 0 {
-                vec.with_label_values(&[owner, quantile])
+                vec.with_label_values(&[owner, percentile])
                     .set(value as f64 / per_unit);
             } else {
-                let _ = vec.remove_label_values(&[owner, quantile]);
+                let _ = vec.remove_label_values(&[owner, percentile]);
             }
         }
     }
@@ -297,16 +298,16 @@ mod tests {
         metrics.record(&report(500, 2, 8_000, 4));
         let text = rendered(&metrics);
         for series in [
-            r#"zego_bridge_kafka_broker_rtt_seconds{broker="2",quantile="0.5"} 0.0015"#,
-            r#"zego_bridge_kafka_broker_rtt_seconds{broker="2",quantile="0.99"} 0.008"#,
+            r#"zego_bridge_kafka_broker_rtt_seconds{broker="2",percentile="p50"} 0.0015"#,
+            r#"zego_bridge_kafka_broker_rtt_seconds{broker="2",percentile="p99"} 0.008"#,
             r#"zego_bridge_kafka_broker_requests_in_flight{broker="2"} 3"#,
             r#"zego_bridge_kafka_broker_requests_waiting{broker="2"} 1"#,
             r#"zego_bridge_kafka_broker_connected{broker="2"} 1"#,
             r#"zego_bridge_kafka_broker_requests_total{broker="2"} 40"#,
             r#"zego_bridge_kafka_broker_request_errors_total{broker="2",kind="transmit"} 2"#,
             r#"zego_bridge_kafka_broker_request_errors_total{broker="2",kind="timeout"} 0"#,
-            r#"zego_bridge_kafka_batch_size_bytes{quantile="0.99",topic="zego.room.closed"} 9000"#,
-            r#"zego_bridge_kafka_batch_messages{quantile="0.5",topic="zego.room.closed"} 7"#,
+            r#"zego_bridge_kafka_batch_size_bytes{percentile="p99",topic="zego.room.closed"} 9000"#,
+            r#"zego_bridge_kafka_batch_messages{percentile="p50",topic="zego.room.closed"} 7"#,
             "zego_bridge_kafka_queue_bytes 4096",
             "zego_bridge_kafka_queue_capacity_bytes 33554432",
             "zego_bridge_kafka_transmitted_messages_total 500",

@@ -626,7 +626,7 @@ mod tests {
     }
 
     /// Labels whose values are a fixed list: each value must appear in its family's HELP.
-    const LISTED_LABELS: [&str; 6] = ["status", "reason", "outcome", "cause", "kind", "quantile"];
+    const LISTED_LABELS: [&str; 6] = ["status", "reason", "outcome", "cause", "kind", "percentile"];
 
     /// Every HELP names each of its family's labels, and lists every value of a fixed-list
     /// label that the family exports, so that a reader of /metrics needs no source code.

@@ -152,7 +152,7 @@ async fn the_producers_internals_are_exported_from_librdkafkas_statistics() {
     };
     // Round trips and batches describe the last statistics interval only: callbacks keep coming
     // while the scrapes look, and each figure must show in one of them.
-    let batch = format!(r#"zego_bridge_kafka_batch_messages{{quantile="0.99",topic="{topic}"}}"#);
+    let batch = format!(r#"zego_bridge_kafka_batch_messages{{percentile="p99",topic="{topic}"}}"#);
     let mut seen = [false; 5];
     let started = std::time::Instant::now();
     let mut session = 20;
