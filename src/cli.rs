@@ -79,13 +79,15 @@ struct ReplayArgs {
 
 #[derive(Debug, Args)]
 struct SendArgs {
-    /// Where to post.
+    /// Where to post RTC callbacks; another product's go to its path below it
+    /// (`…/v1/callbacks/zim`).
     #[arg(long, default_value = "http://127.0.0.1:8080/v1/callbacks")]
     url: String,
     /// Callback secret to sign with (the demo secret matches a bridge started without any).
     #[arg(long, env = "ZEGO_SEND_SECRET", default_value = DEMO_SECRET, hide_default_value = true, hide_env_values = true)]
     secret: String,
-    /// Send one bundled sample, by event (`room_close`) or file name (`room_close.form.txt`).
+    /// Send one bundled sample, by event (`room_close`, `send_msg`) or file name
+    /// (`room_close.form.txt`, `zim.send_msg.json`).
     #[arg(long, conflicts_with = "file")]
     sample: Option<String>,
     /// Send this file (JSON or form) instead of the bundled samples.
@@ -217,10 +219,7 @@ fn serve() -> ExitCode {
 fn send(args: SendArgs) -> ExitCode {
     let outgoing = match &args.file {
         Some(path) => match std::fs::read_to_string(path) {
-            Ok(body) => Ok(vec![Outgoing {
-                name: path.display().to_string(),
-                body,
-            }]),
+            Ok(body) => Ok(vec![Outgoing::from_body(path.display().to_string(), body)]),
             Err(err) => Err(format!("cannot read {}: {err}", path.display())),
         },
         None => sender::bundled(args.sample.as_deref()),
@@ -259,7 +258,8 @@ fn send(args: SendArgs) -> ExitCode {
             } else {
                 &[]
             };
-            let delivery = sender::post(&client, &args.url, &signed, delays, |failed, delay| {
+            let url = sender::url_for(&args.url, callback.product);
+            let delivery = sender::post(&client, &url, &signed, delays, |failed, delay| {
                 println!(
                     "{}: attempt {} failed ({}), retrying in {}s",
                     callback.name,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::internal_events::Refusal;
 use crate::kafka::PublishError;
 use crate::spool::SpoolError;
-use crate::zego::{MalformedCallback, SignatureRefusal};
+use crate::zego::{MalformedCallback, Product, SignatureRefusal};
 
 /// The reply body for every answer: `{"code": <HTTP status>, "message": "…"}`.
 #[derive(Debug, Serialize)]
@@ -64,6 +64,10 @@ pub enum CallbackError {
     BodyRead(String),
     #[error("malformed callback: {0}")]
     Malformed(#[from] MalformedCallback),
+    #[error("this is a {} callback, sent to the path of {} ({}): set its callback URL in the ZEGOCLOUD console to {}", .sent_by.title(), .path.title(), .path.callback_path(), .sent_by.callback_path())]
+    WrongProduct { sent_by: Product, path: Product },
+    #[error("{}", .0.refusal().unwrap_or("this product's callbacks are not supported"))]
+    ProductNotSupported(Product),
     #[error("callback refused: {0}")]
     Refused(#[from] SignatureRefusal),
     #[error("cannot accept the callback now, retry later: {cause}")]
@@ -86,6 +90,9 @@ impl CallbackError {
                 error: cause,
             },
             CallbackError::EventTooLarge { .. } => Refusal::EventTooLarge { error: self },
+            CallbackError::WrongProduct { .. } | CallbackError::ProductNotSupported(_) => {
+                Refusal::Misdirected { error: self }
+            }
             _ => Refusal::BadRequest { error: self },
         }
     }
@@ -99,7 +106,11 @@ impl ResponseError for CallbackError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             CallbackError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            CallbackError::BodyRead(_) | CallbackError::Malformed(_) => StatusCode::BAD_REQUEST,
+            CallbackError::BodyRead(_)
+            | CallbackError::Malformed(_)
+            | CallbackError::WrongProduct { .. } => StatusCode::BAD_REQUEST,
+            // Not a passing failure: no retry of it will be taken.
+            CallbackError::ProductNotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             CallbackError::Refused(_) => StatusCode::UNAUTHORIZED,
             CallbackError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }

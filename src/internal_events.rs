@@ -32,6 +32,9 @@ pub enum Refusal<'a> {
     },
     /// 413 for an event Kafka's producer could never take.
     EventTooLarge { error: &'a dyn Display },
+    /// A callback sent to the path of another product, or of a product the bridge does not
+    /// take: the console's URL is wrong, which only its owner can fix.
+    Misdirected { error: &'a dyn Display },
     /// Any other 4xx: the client's mistake.
     BadRequest { error: &'a dyn Display },
 }
@@ -59,7 +62,9 @@ impl InternalEvent for CallbackRefused<'_> {
         match self.refusal {
             Refusal::Signature { reason, .. } => metrics.signature_refused(reason),
             Refusal::Unavailable { reason, .. } => metrics.unavailable(reason),
-            Refusal::EventTooLarge { .. } | Refusal::BadRequest { .. } => {}
+            Refusal::EventTooLarge { .. }
+            | Refusal::Misdirected { .. }
+            | Refusal::BadRequest { .. } => {}
         }
         let Some(not_logged) = self.log else {
             return;
@@ -78,6 +83,10 @@ impl InternalEvent for CallbackRefused<'_> {
             Refusal::EventTooLarge { error } => {
                 warn!(r#type = event_type, app_id, client, request_id, error = %error,
                     not_logged, "callback refused with 413");
+            }
+            Refusal::Misdirected { error } => {
+                warn!(r#type = event_type, app_id, client, request_id, error = %error,
+                    not_logged, "callback sent to the wrong path")
             }
             Refusal::BadRequest { error } => {
                 info!(r#type = event_type, app_id, client, request_id, error = %error,

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value as Json};
 
 use crate::samples;
-use crate::zego::{self, sniff, Encoding};
+use crate::zego::{self, sniff, Encoding, Product, RawCallback, TimestampUnit};
 
 /// ZEGO's retry delays after a failed delivery (the callback is dropped after the last).
 pub const ZEGO_RETRY_DELAYS: [Duration; 5] = [
@@ -49,10 +49,42 @@ impl Signing<'_> {
     }
 }
 
+/// The product a callback body comes from (RTC when it does not say).
+pub fn product_of(body: &str) -> Product {
+    RawCallback::decode(body.as_bytes(), sniff(body.as_bytes()))
+        .ok()
+        .and_then(|callback| zego::classify(&callback.root))
+        .unwrap_or(Product::Rtc)
+}
+
+/// Whether a callback's `timestamp` is to be stamped in milliseconds: always for a product that
+/// sends milliseconds, and for one whose pages disagree when the body already holds a value in
+/// milliseconds.
+fn stamps_milliseconds(body: &str) -> bool {
+    match product_of(body).timestamp_unit() {
+        TimestampUnit::Milliseconds => true,
+        TimestampUnit::Seconds => false,
+        TimestampUnit::Either => RawCallback::decode(body.as_bytes(), sniff(body.as_bytes()))
+            .ok()
+            .and_then(|callback| {
+                let entry = callback.root.get(zego::TIMESTAMP_KEYS[0])?;
+                let scalar = entry.node.scalar().ok()??;
+                scalar.text.trim().parse::<i64>().ok()
+            })
+            .is_some_and(|value| value >= TimestampUnit::MILLISECONDS_FROM),
+    }
+}
+
 /// Stamps `timestamp`, `nonce`, `signature` (and the AppID if asked) into a JSON or form
-/// callback, keeping each key's casing and each value's JSON type.
+/// callback, keeping each key's casing and each value's JSON type, and the timestamp in the
+/// unit its product sends (see [`stamps_milliseconds`]).
 pub fn sign_callback(body: &str, signing: &Signing<'_>) -> Result<SignedCallback, String> {
-    let timestamp = signing.timestamp.to_string();
+    let stamp = if stamps_milliseconds(body) {
+        signing.timestamp.saturating_mul(1000)
+    } else {
+        signing.timestamp
+    };
+    let timestamp = stamp.to_string();
     let signature = zego::sign(signing.secret, &timestamp, signing.nonce);
     match sniff(body.as_bytes()) {
         Encoding::Json => {
@@ -64,7 +96,7 @@ pub fn sign_callback(body: &str, signing: &Signing<'_>) -> Result<SignedCallback
                 &mut map,
                 zego::TIMESTAMP_KEYS,
                 if numeric_timestamp {
-                    Json::from(signing.timestamp)
+                    Json::from(stamp)
                 } else {
                     Json::from(timestamp.clone())
                 },
@@ -162,26 +194,53 @@ fn json_as_form(map: &Map<String, Json>) -> Option<String> {
     Some(form.finish())
 }
 
-/// A callback to send: a name for the output and its unsigned body.
+/// A callback to send: a name for the output, its unsigned body, and the product whose path
+/// it goes to.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub name: String,
     pub body: String,
+    pub product: Product,
+}
+
+impl Outgoing {
+    /// A callback read from a file: its body says which product it is of.
+    pub fn from_body(name: String, body: String) -> Self {
+        let product = product_of(&body);
+        Outgoing {
+            name,
+            body,
+            product,
+        }
+    }
+}
+
+/// Where a callback of `product` goes, given where RTC's go (`…/v1/callbacks`): its
+/// product's path below it.
+pub fn url_for(rtc_url: &str, product: Product) -> String {
+    match product.path_segment() {
+        None => rtc_url.to_owned(),
+        Some(segment) => format!("{}/{segment}", rtc_url.trim_end_matches('/')),
+    }
 }
 
 /// The bundled samples whose event (or file) matches `filter`, or all of them.
 pub fn bundled(filter: Option<&str>) -> Result<Vec<Outgoing>, String> {
     let chosen: Vec<Outgoing> = samples::callbacks()
         .filter(|sample| {
-            filter.is_none_or(|wanted| sample.event() == wanted || sample.file == wanted)
+            filter.is_none_or(|wanted| {
+                sample.event() == wanted || sample.file == wanted || sample.name() == wanted
+            })
         })
         .map(|sample| Outgoing {
             name: sample.file.to_owned(),
             body: sample.body.to_owned(),
+            product: sample.product,
         })
         .collect();
     if chosen.is_empty() {
         let mut names: Vec<&str> = samples::callbacks().map(|sample| sample.event()).collect();
+        names.sort_unstable();
         names.dedup();
         return Err(format!(
             "no bundled sample named {:?}; choose one of: {}",
@@ -255,7 +314,7 @@ pub fn random_nonce() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zego::{CommonFields, RawCallback};
+    use crate::zego::CommonFields;
 
     fn verify(signed: &SignedCallback, secret: &str) -> u64 {
         let encoding = if signed.content_type == "application/json" {
@@ -264,10 +323,19 @@ mod tests {
             Encoding::Form
         };
         let callback = RawCallback::decode(&signed.body, encoding).unwrap();
-        let common = CommonFields::read(&callback.root).unwrap();
+        let product = zego::classify(&callback.root).unwrap_or(Product::Rtc);
+        let common = CommonFields::read_for(&callback.root, product).unwrap();
         common
             .verify(&zego::CallbackSecrets::parse(secret).unwrap())
             .unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(
+            (common.sent_at_secs() - now).abs() < 60,
+            "the timestamp is stamped in the unit of its product"
+        );
         common.app_id
     }
 

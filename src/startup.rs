@@ -160,6 +160,7 @@ impl Application {
                 dedup_capacity: settings.dedup_capacity,
                 max_event_bytes,
                 retry_after_secs: settings.retry_after_secs,
+                zim_verdict: settings.zim_verdict,
             },
             acknowledger.clone(),
             readiness.clone(),

@@ -16,7 +16,7 @@ fn decode_and_normalize(body: &[u8]) {
         let Ok(common) = CommonFields::read(&callback.root) else {
             continue;
         };
-        let event = normalize(&callback, &common, 0);
+        let event = normalize(&callback, &common, zego_kafka_bridge::zego::Product::Rtc, 0);
         let value: serde_json::Value =
             serde_json::from_slice(&event.to_json()).expect("an event is JSON");
         assert!(value.is_object());
@@ -120,7 +120,7 @@ proptest! {
         decode_and_normalize(body.as_bytes());
         let decoded = RawCallback::decode(body.as_bytes(), Encoding::Json).unwrap();
         let common = CommonFields::read(&decoded.root).unwrap();
-        let event = normalize(&decoded, &common, 0);
+        let event = normalize(&decoded, &common, zego_kafka_bridge::zego::Product::Rtc, 0);
         // Every key of the callback is somewhere: a declared field, the envelope, or `extra`.
         let json: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap();
         prop_assert_eq!(json["schema_version"].as_u64(), Some(1));
@@ -177,7 +177,7 @@ proptest! {
 fn event_id(body: &str, encoding: Encoding) -> uuid::Uuid {
     let decoded = RawCallback::decode(body.as_bytes(), encoding).expect("decodes");
     let common = CommonFields::read(&decoded.root).expect("common fields");
-    normalize(&decoded, &common, 0).id
+    normalize(&decoded, &common, zego_kafka_bridge::zego::Product::Rtc, 0).id
 }
 
 /// Top-level keys a type reads its fields from, and keys no type knows.

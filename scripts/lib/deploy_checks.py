@@ -286,8 +286,9 @@ def chart_render_and_validate() -> None:
     expect(monitor["spec"]["endpoints"][0]["port"] in [p["name"] for p in admin["spec"]["ports"]],
            "the ServiceMonitor scrapes a port of the admin Service")
     ingress = by_kind(all_on, "Ingress")[0]
-    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
-    expect(paths == ["/v1/callbacks"], f"the Ingress exposes the callback path only: {paths}")
+    paths = [(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    expect(paths == [("/v1/callbacks", "Prefix")],
+           f"the Ingress exposes the callback paths only (RTC's and each product's below it): {paths}")
     job = by_kind(all_on, "Job")[0]
     expect(container(job)["args"][:2] == ["topics", "--create"], "the topics Job")
     job_labels = job["spec"]["template"]["metadata"]["labels"]

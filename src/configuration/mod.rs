@@ -17,6 +17,7 @@ pub use table::{
 
 use crate::event::catalog;
 use crate::kafka::{LibrdkafkaProperties, TopicError, TopicMap};
+use crate::zego::zim::BeforeSendVerdict;
 use crate::zego::{CallbackSecrets, Secret};
 use table::Env;
 
@@ -148,6 +149,8 @@ pub struct Settings {
     /// Where the secrets were read from, to read them again when it changes.
     pub secrets_file: Option<PathBuf>,
     pub max_clock_skew_secs: u64,
+    /// The answer to ZIM's `before_send_msg`.
+    pub zim_verdict: BeforeSendVerdict,
     pub max_body_bytes: usize,
     pub topics: TopicMap,
     /// `ZEGO_BRIDGE_LIBRDKAFKA_*`, as librdkafka property names.
@@ -274,6 +277,10 @@ impl Settings {
             secrets,
             secrets_file,
             max_clock_skew_secs: env.number("ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS")?,
+            zim_verdict: BeforeSendVerdict::from_name(
+                env.choice("ZEGO_BRIDGE_ZIM_BEFORE_SEND_VERDICT")?,
+            )
+            .expect("the table lists the verdicts' names"),
             max_body_bytes: env.number("ZEGO_BRIDGE_MAX_BODY_BYTES")? as usize,
             topics,
             librdkafka,
@@ -779,7 +786,7 @@ secret-one
             topic_variable("moderation.audio.result"),
             "ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT"
         );
-        for kind in catalog::ALL {
+        for kind in catalog::ALL.iter() {
             let variable = topic_variable(kind.name);
             let settings = settings(&[(variable.as_str(), "custom-topic")]).unwrap();
             assert_eq!(&**settings.topics.topic(kind), "custom-topic", "{variable}");

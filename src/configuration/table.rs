@@ -153,8 +153,12 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Comma-separated entries, each `SECRET` (valid for any app) or `APPID=SECRET` \
                   (that app only). A secret that holds `,` or `=` (or edge spaces) needs the JSON \
                   form, which holds any character: `{\"*\": [\"old\", \"new\"], \"4242\": \"a,b=c\"}` \
-                  (`*`: any app). Errors name the entry, never its text. Unset with no brokers: \
-                  the demo secret that `send` uses.",
+                  (`*`: any app). In the JSON form a product name (`zim`, `ai_agent`, `asr`, \
+                  `digital_human`, `cloud_recording`, `cloud_player`, `super_board`) keys an \
+                  object of the same form whose secrets replace the others for that product's \
+                  callbacks: `{\"*\": \"rtc\", \"zim\": {\"*\": [\"callback\", \"server\"]}}`. \
+                  Errors name the entry, never its text. Unset with no brokers: the demo secret \
+                  that `send` uses.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_CALLBACK_SECRETS_FILE",
@@ -168,6 +172,18 @@ pub const SETTINGS: &[Setting] = &[
                   within a second of a change, so a rotation needs no restart; a change that \
                   makes it unreadable or invalid keeps the secrets in use, and is logged, \
                   counted and alerted on. Must be valid at start.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_ZIM_BEFORE_SEND_VERDICT",
+        section: Section::Callbacks,
+        kind: Kind::Choice(crate::zego::zim::BeforeSendVerdict::NAMES),
+        default: Some("neutral"),
+        shown_default: None,
+        meaning: "The answer to ZIM's synchronous `before_send_msg` callback, given at once \
+                  without waiting for Kafka: `neutral` (no opinion: ZIM's default and its \
+                  moderation decide), `send`, `silent_send` (the sender is told it was sent, \
+                  no one receives it) or `block`. It applies to every message: a decision per \
+                  message needs a service of its own (docs/products.md).",
     },
     Setting {
         variable: "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",

@@ -2,13 +2,23 @@
 //! each field is read from.
 //!
 //! This table is the one description of the normalized model: the normalizer follows it, the
-//! JSON Schemas in `schemas/` are generated from it, and a test keeps both in step.
+//! JSON Schemas in `schemas/` are generated from it, and a test keeps both in step. RTC's types
+//! (and Cloud Recording's) are here; each other product's are in a module of its own.
+
+mod agents;
+mod media;
+mod zim;
+
+pub use crate::zego::Product;
+use crate::zego::TimestampUnit;
 
 /// How a field's value is read and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
     /// Text, kept exactly (including text that holds JSON).
     Str,
+    /// A word from a small set, with the spaces around it removed (`"PC "` is `PC`).
+    Token,
     /// A counter, code or sequence number: a JSON integer.
     Int,
     /// A 64-bit identifier: an exact decimal string.
@@ -31,21 +41,29 @@ pub enum FieldKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source {
     pub path: &'static [&'static str],
-    /// The value is in seconds and is converted to milliseconds.
-    pub in_seconds: bool,
+    /// The unit of a time field's value, converted to milliseconds.
+    pub unit: TimestampUnit,
 }
 
 const fn at(path: &'static [&'static str]) -> Source {
     Source {
         path,
-        in_seconds: false,
+        unit: TimestampUnit::Milliseconds,
     }
 }
 
 const fn seconds(path: &'static [&'static str]) -> Source {
     Source {
         path,
-        in_seconds: true,
+        unit: TimestampUnit::Seconds,
+    }
+}
+
+/// A time whose unit the vendor's pages contradict: milliseconds from 10^12, else seconds.
+const fn epoch(path: &'static [&'static str]) -> Source {
+    Source {
+        path,
+        unit: TimestampUnit::Either,
     }
 }
 
@@ -73,19 +91,78 @@ const fn field(
     }
 }
 
+/// How an event's Kafka key is chosen, so that what must stay in order stays in one
+/// partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRule {
+    /// The first of these fields of the event that is a non-empty string.
+    FirstOf(&'static [&'static str]),
+    /// A ZIM conversation: `conv_type` and `conv_id`, and for a one-to-one conversation both
+    /// users in a fixed order, so that both directions of it share a partition.
+    Conversation,
+    /// For a callback the bridge does not know: the first of these keys of the body (paths,
+    /// ignoring ASCII case) that holds a non-empty scalar.
+    Body(&'static [&'static [&'static str]]),
+}
+
+/// Whether ZEGO waits for the answer to decide something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Any 2xx: ZEGO only needs to know the callback arrived.
+    Receipt,
+    /// ZIM's `before_send_msg`: the answer says whether the message is delivered, and ZIM
+    /// waits for it only about 2.5 s.
+    ZimVerdict,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct EventType {
-    /// The normalized type, also the topic suffix: `room.created`.
+    /// The normalized type, also the topic suffix: `room.created`, `zim.message.sent`. Types of
+    /// products other than RTC start with the product's name.
     pub name: &'static str,
-    /// The ZEGO callback(s) that produce it.
+    pub product: Product,
+    /// The ZEGO callback(s) that produce it (for products that number their events, the
+    /// number as text).
     pub zego_events: &'static [&'static str],
     pub description: &'static str,
     pub fields: &'static [Field],
     /// The field that says when the occurrence happened, if the callback carries one.
     pub occurred_at: Option<&'static str>,
+    pub key: KeyRule,
+    pub answer: Answer,
 }
 
-impl EventType {}
+impl EventType {
+    /// Whether the event carries `sent_at_ms` beside `sent_at`: the products after RTC, whose
+    /// `timestamp` may be in milliseconds. RTC's envelope stays as its consumers know it.
+    pub fn has_sent_at_ms(&self) -> bool {
+        !matches!(self.product, Product::Rtc | Product::CloudRecording)
+    }
+}
+
+/// RTC's key: the room, else the task, else the stream.
+const RTC_KEY: KeyRule = KeyRule::FirstOf(&["room_id", "task_id", "stream_id"]);
+
+/// A type of a product other than RTC.
+const fn of(
+    product: Product,
+    name: &'static str,
+    zego_events: &'static [&'static str],
+    description: &'static str,
+    key: KeyRule,
+    fields: &'static [Field],
+) -> EventType {
+    EventType {
+        name,
+        product,
+        zego_events,
+        description,
+        fields,
+        occurred_at: None,
+        key,
+        answer: Answer::Receipt,
+    }
+}
 
 use FieldKind::*;
 
@@ -408,6 +485,9 @@ const MODERATION_STATUS_FIELDS: &[Field] = &[
 
 pub static ROOM_CREATED: EventType = EventType {
     name: "room.created",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["room_create"],
     description: "A room came into existence.",
     fields: &[
@@ -431,6 +511,9 @@ pub static ROOM_CREATED: EventType = EventType {
 
 pub static ROOM_CLOSED: EventType = EventType {
     name: "room.closed",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["room_close"],
     description: "A room was destroyed.",
     fields: &[
@@ -454,6 +537,9 @@ pub static ROOM_CLOSED: EventType = EventType {
 
 pub static USER_LOGGED_IN: EventType = EventType {
     name: "user.logged_in",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["room_login"],
     description: "A user entered a room.",
     fields: &[
@@ -496,6 +582,9 @@ pub static USER_LOGGED_IN: EventType = EventType {
 
 pub static USER_LOGGED_OUT: EventType = EventType {
     name: "user.logged_out",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["room_logout"],
     description: "A user left a room.",
     fields: &[
@@ -525,6 +614,9 @@ pub static USER_LOGGED_OUT: EventType = EventType {
 
 pub static STREAM_CREATED: EventType = EventType {
     name: "stream.created",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["stream_create"],
     description: "A published stream appeared on the media server.",
     fields: &[
@@ -590,6 +682,9 @@ pub static STREAM_CREATED: EventType = EventType {
 
 pub static STREAM_CLOSED: EventType = EventType {
     name: "stream.closed",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["stream_close"],
     description: "A published stream ended.",
     fields: &[
@@ -630,6 +725,9 @@ pub static STREAM_CLOSED: EventType = EventType {
 
 pub static MIX_STARTED: EventType = EventType {
     name: "mix.started",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["mix_start"],
     description: "A stream-mixing task started.",
     fields: &[
@@ -669,6 +767,9 @@ pub static MIX_STARTED: EventType = EventType {
 
 pub static MIX_STOPPED: EventType = EventType {
     name: "mix.stopped",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["mix_stop"],
     description: "A stream-mixing task ended.",
     fields: &[
@@ -684,6 +785,9 @@ pub static MIX_STOPPED: EventType = EventType {
 
 pub static TRANSCODE_STARTED: EventType = EventType {
     name: "transcode.started",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["transcode_start"],
     description: "A single-stream transcoding task started or was updated.",
     fields: &[
@@ -715,6 +819,9 @@ pub static TRANSCODE_STARTED: EventType = EventType {
 
 pub static TRANSCODE_STOPPED: EventType = EventType {
     name: "transcode.stopped",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["transcode_stop"],
     description: "A single-stream transcoding task stopped.",
     fields: &[
@@ -734,6 +841,9 @@ pub static TRANSCODE_STOPPED: EventType = EventType {
 
 pub static MEDIA_RECORDED: EventType = EventType {
     name: "media.recorded",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["record"],
     description: "A CDN recording file was generated.",
     fields: &[
@@ -773,6 +883,9 @@ pub static MEDIA_RECORDED: EventType = EventType {
 
 pub static MEDIA_COMPOSED: EventType = EventType {
     name: "media.composed",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["compose"],
     description: "A media-file merge finished.",
     fields: &[
@@ -792,6 +905,9 @@ pub static MEDIA_COMPOSED: EventType = EventType {
 
 pub static MEDIA_TRANSCODED: EventType = EventType {
     name: "media.transcoded",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["procedure"],
     description: "An on-demand transcoding finished.",
     fields: &[
@@ -815,6 +931,9 @@ pub static MEDIA_TRANSCODED: EventType = EventType {
 
 pub static MEDIA_SNAPSHOTTED: EventType = EventType {
     name: "media.snapshotted",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["snapshot"],
     description: "An on-demand screenshot finished.",
     fields: &[
@@ -838,6 +957,9 @@ pub static MEDIA_SNAPSHOTTED: EventType = EventType {
 
 pub static MODERATION_AUDIO_RESULT: EventType = EventType {
     name: "moderation.audio.result",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["censor_audio_v2_result"],
     description: "Verdict for one audio segment of an audio moderation task.",
     fields: &[
@@ -872,6 +994,9 @@ pub static MODERATION_AUDIO_RESULT: EventType = EventType {
 
 pub static MODERATION_AUDIO_STATUS: EventType = EventType {
     name: "moderation.audio.status",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["censor_audio_v2_status"],
     description: "An audio moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
@@ -880,6 +1005,9 @@ pub static MODERATION_AUDIO_STATUS: EventType = EventType {
 
 pub static MODERATION_VIDEO_AUDIO_RESULT: EventType = EventType {
     name: "moderation.video_audio.result",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["censor_video_v2_audio_result"],
     description: "Verdict for one audio segment of a video moderation task.",
     fields: &[
@@ -915,6 +1043,9 @@ pub static MODERATION_VIDEO_AUDIO_RESULT: EventType = EventType {
 
 pub static MODERATION_VIDEO_AUDIO_STATUS: EventType = EventType {
     name: "moderation.video_audio.status",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["censor_video_v2_audio_status"],
     description: "The audio part of a video moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
@@ -923,6 +1054,9 @@ pub static MODERATION_VIDEO_AUDIO_STATUS: EventType = EventType {
 
 pub static MODERATION_VIDEO_IMAGE_RESULT: EventType = EventType {
     name: "moderation.video_image.result",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["censor_video_v2_img_result"],
     description: "Verdict for one captured frame of a video moderation task.",
     fields: &[
@@ -958,6 +1092,9 @@ pub static MODERATION_VIDEO_IMAGE_RESULT: EventType = EventType {
 
 pub static MODERATION_VIDEO_IMAGE_STATUS: EventType = EventType {
     name: "moderation.video_image.status",
+    product: Product::Rtc,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &["censor_video_v2_img_status"],
     description: "The image part of a video moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
@@ -966,6 +1103,9 @@ pub static MODERATION_VIDEO_IMAGE_STATUS: EventType = EventType {
 
 pub static CLOUD_RECORDING_STATUS: EventType = EventType {
     name: "cloud_recording.status",
+    product: Product::CloudRecording,
+    key: RTC_KEY,
+    answer: Answer::Receipt,
     zego_events: &[crate::zego::CLOUD_RECORDING_EVENT],
     description: "Cloud Recording status callback (no `event` key; recognised by `event_type`).",
     fields: &[
@@ -1042,17 +1182,32 @@ pub static CLOUD_RECORDING_STATUS: EventType = EventType {
     occurred_at: None,
 };
 
+/// Keys tried, in order, to find a Kafka key in an RTC callback the bridge does not know.
+const UNRECOGNIZED_KEY_SOURCES: &[&[&str]] = &[
+    &["room_id"],
+    &["roomid"],
+    &["channel_id"],
+    &["task_id"],
+    &["taskid"],
+    &["stream_id"],
+    &["streamid"],
+    &["stream_alias"],
+];
+
 /// A correctly signed callback of a kind the bridge does not know.
 pub static UNRECOGNIZED: EventType = EventType {
     name: "unrecognized",
+    product: Product::Rtc,
+    key: KeyRule::Body(UNRECOGNIZED_KEY_SOURCES),
+    answer: Answer::Receipt,
     zego_events: &[],
     description: "A correctly signed callback of a kind the bridge does not know; every field is under `extra`.",
     fields: &[],
     occurred_at: None,
 };
 
-/// Every type, in the order the documentation lists them.
-pub static ALL: &[&EventType] = &[
+/// RTC's types (with Cloud Recording's), in the order the documentation lists them.
+static RTC: &[&EventType] = &[
     &ROOM_CREATED,
     &ROOM_CLOSED,
     &USER_LOGGED_IN,
@@ -1077,23 +1232,52 @@ pub static ALL: &[&EventType] = &[
     &UNRECOGNIZED,
 ];
 
-/// The type for a ZEGO event name (matched ignoring ASCII case), or [`UNRECOGNIZED`].
+/// Every type, product by product, in the order the documentation lists them.
+pub static ALL: std::sync::LazyLock<Vec<&'static EventType>> = std::sync::LazyLock::new(|| {
+    [
+        RTC,
+        zim::ALL,
+        agents::AI_AGENT,
+        agents::ASR,
+        agents::DIGITAL_HUMAN,
+        media::CLOUD_PLAYER,
+        media::SUPER_BOARD,
+    ]
+    .concat()
+});
+
+/// The type for an RTC event name (matched ignoring ASCII case), or [`UNRECOGNIZED`].
 pub fn for_zego_event(event: &str) -> &'static EventType {
-    resolve(event).0
+    resolve(Product::Rtc, event).0
 }
 
-/// The type for a ZEGO event name, matched ignoring surrounding space and ASCII case, with the
-/// name as the catalog spells it (`None` for [`UNRECOGNIZED`]).
-pub fn resolve(event: &str) -> (&'static EventType, Option<&'static str>) {
+/// The type of `product`'s callback named `event` (matched ignoring surrounding space and
+/// ASCII case), with the name as the catalog spells it; for a name the catalog does not know,
+/// the product's `unrecognized` type and `None`.
+pub fn resolve(product: Product, event: &str) -> (&'static EventType, Option<&'static str>) {
     let event = event.trim();
     ALL.iter()
+        .filter(|kind| kind.product == product)
         .find_map(|kind| {
             kind.zego_events
                 .iter()
                 .find(|name| name.eq_ignore_ascii_case(event))
                 .map(|name| (*kind, Some(*name)))
         })
-        .unwrap_or((&UNRECOGNIZED, None))
+        .unwrap_or((unrecognized(product), None))
+}
+
+/// Where a product's callbacks of an unknown kind go.
+pub fn unrecognized(product: Product) -> &'static EventType {
+    match product {
+        Product::Zim => &zim::UNRECOGNIZED,
+        Product::AiAgent => &agents::AI_AGENT_UNRECOGNIZED,
+        Product::Asr => &agents::ASR_UNRECOGNIZED,
+        Product::DigitalHuman => &agents::DIGITAL_HUMAN_UNRECOGNIZED,
+        Product::CloudPlayer => &media::CLOUD_PLAYER_UNRECOGNIZED,
+        Product::SuperBoard => &media::SUPER_BOARD_UNRECOGNIZED,
+        Product::Rtc | Product::CloudRecording | Product::MiniGame => &UNRECOGNIZED,
+    }
 }
 
 /// The type with this normalized name.
@@ -1109,7 +1293,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_fields_well_formed() {
         let mut names = HashSet::new();
-        for kind in ALL {
+        for kind in ALL.iter() {
             assert!(names.insert(kind.name), "duplicate type {}", kind.name);
             let mut field_names = HashSet::new();
             for field in kind.fields {
@@ -1137,7 +1321,39 @@ mod tests {
                 assert!(field_names.contains(occurred), "{}: {occurred}", kind.name);
             }
         }
-        assert_eq!(ALL.len(), 22);
+        assert_eq!(
+            RTC.len(),
+            22,
+            "RTC's types are a contract with its consumers"
+        );
+    }
+
+    #[test]
+    fn every_type_of_a_product_is_named_after_it() {
+        for kind in ALL.iter() {
+            match kind.product {
+                Product::Rtc => assert!(!kind.name.contains("cloud_recording")),
+                Product::CloudRecording => assert_eq!(kind.name, "cloud_recording.status"),
+                product => assert!(
+                    kind.name.starts_with(&format!("{}.", product.name())),
+                    "{}",
+                    kind.name
+                ),
+            }
+            if let KeyRule::FirstOf(names) = kind.key {
+                for name in names {
+                    assert!(
+                        kind.fields.iter().any(|field| field.name == *name)
+                            || kind.product == Product::Rtc,
+                        "{}: key {name} is not a field",
+                        kind.name
+                    );
+                }
+            }
+        }
+        for product in Product::ALL {
+            assert_eq!(resolve(product, "no_such_event").1, None);
+        }
     }
 
     #[test]

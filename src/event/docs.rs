@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::catalog::{EventType, FieldKind, ALL};
+use super::catalog::{EventType, FieldKind, KeyRule, ALL};
 use super::normalize;
 use crate::samples;
-use crate::zego::{sniff, CommonFields, RawCallback};
+use crate::zego::{sniff, CommonFields, Product, RawCallback};
 
 /// Marks the generated part of docs/events.md.
 pub const BEGIN_MARKER: &str = "<!-- BEGIN GENERATED EVENT REFERENCE: edit src/event/catalog.rs, then run `UPDATE_DOCS=1 cargo test docs` -->";
@@ -20,25 +20,41 @@ const UNRECOGNIZED_EXAMPLE: &str = r#"{"event":"room_user_count","appid":"1","ti
 
 pub fn consumer_reference() -> String {
     let mut out = String::new();
-    out.push_str("| type | ZEGO callback | topic (default) | key |\n|---|---|---|---|\n");
-    for kind in ALL {
-        let _ = writeln!(
-            out,
-            "| [`{name}`](#{anchor}) | {zego} | `zego.{name}` | {key} |",
-            name = kind.name,
-            anchor = kind.name.replace('.', ""),
-            zego = zego_names(kind),
-            key = key_description(kind),
-        );
-    }
-    for kind in ALL {
+    for product in Product::ALL {
+        let kinds: Vec<&EventType> = ALL
+            .iter()
+            .copied()
+            .filter(|kind| kind.product == product)
+            .collect();
+        if kinds.is_empty() {
+            continue;
+        }
         let _ = write!(
             out,
-            "\n### {name}\n\n{description} From {zego}; schema [`schemas/{name}.schema.json`](../schemas/{name}.schema.json); \
+            "\n### {title}: `POST {path}`\n\n| type | ZEGO callback | topic (default) | key |\n|---|---|---|---|\n",
+            title = product.title(),
+            path = product.callback_path(),
+        );
+        for kind in &kinds {
+            let _ = writeln!(
+                out,
+                "| [`{name}`](#{anchor}) | {zego} | `zego.{name}` | {key} |",
+                name = kind.name,
+                anchor = kind.name.replace('.', ""),
+                zego = zego_names(kind),
+                key = key_description(kind),
+            );
+        }
+    }
+    for kind in ALL.iter() {
+        let _ = write!(
+            out,
+            "\n#### {name}\n\n{description} From {zego} (`POST {path}`); schema [`schemas/{name}.schema.json`](../schemas/{name}.schema.json); \
              key {key}.\n\n",
             name = kind.name,
             description = kind.description,
             zego = zego_names(kind),
+            path = kind.product.callback_path(),
             key = key_description(kind),
         );
         if !kind.fields.is_empty() {
@@ -84,32 +100,53 @@ fn zego_names(kind: &EventType) -> String {
     if kind.zego_events.is_empty() {
         return "any other signed callback".to_owned();
     }
+    let numbered = kind.zego_events[0].starts_with(|c: char| c.is_ascii_digit());
     kind.zego_events
         .iter()
-        .map(|name| format!("`{name}`"))
+        .map(|name| {
+            if numbered {
+                format!("`EventType` {name}")
+            } else {
+                format!("`{name}`")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 fn key_description(kind: &EventType) -> String {
-    if kind.fields.is_empty() {
-        return "`room_id`, `task_id` or `stream_id` of the callback when present".to_owned();
-    }
-    let candidates: Vec<String> = ["room_id", "task_id", "stream_id"]
-        .iter()
-        .filter(|name| kind.fields.iter().any(|field| field.name == **name))
-        .map(|name| format!("`{name}`"))
-        .collect();
-    match candidates.as_slice() {
+    let quoted = |names: Vec<String>| match names.as_slice() {
         [] => "none".to_owned(),
         [only] => only.clone(),
         [first, rest @ ..] => format!("{first} (else {})", rest.join(", else ")),
+    };
+    match kind.key {
+        KeyRule::FirstOf(names) => quoted(
+            names
+                .iter()
+                .filter(|name| kind.fields.iter().any(|field| field.name == **name))
+                .map(|name| format!("`{name}`"))
+                .collect(),
+        ),
+        KeyRule::Conversation => "the conversation: `{conv_type_code}:{conv_id}`; one-to-one \
+            `0:{user}:{user}`, both users in byte order so that both directions share a partition; \
+            without `conv_id`, the sender"
+            .to_owned(),
+        KeyRule::Body(paths) => format!(
+            "{} of the callback when present",
+            quoted(
+                paths
+                    .iter()
+                    .map(|path| format!("`{}`", path.join(".")))
+                    .collect()
+            )
+        ),
     }
 }
 
 fn json_type(kind: FieldKind) -> &'static str {
     match kind {
-        FieldKind::Str => "string",
+        FieldKind::Str | FieldKind::Token => "string",
         FieldKind::Int => "integer",
         FieldKind::Id64 => "string (exact unsigned 64-bit decimal)",
         FieldKind::TimeMs | FieldKind::BeijingTime => "integer (Unix ms)",
@@ -122,11 +159,18 @@ fn json_type(kind: FieldKind) -> &'static str {
 
 /// The event the first bundled JSON sample of this type normalizes to, pretty-printed.
 fn example(kind: &EventType) -> Option<String> {
-    let body = if kind.zego_events.is_empty() {
+    let body = if kind.zego_events.is_empty() && kind.product == Product::Rtc {
         UNRECOGNIZED_EXAMPLE.to_owned()
     } else {
         let sample = samples::callbacks().find(|sample| {
-            sample.file.ends_with(".json") && kind.zego_events.contains(&sample.event())
+            sample.file.ends_with(".json")
+                && sample.product.takes(kind.product)
+                && (kind.zego_events.contains(&sample.event())
+                    || kind.zego_events.is_empty()
+                        && !ALL.iter().any(|known| {
+                            known.product == kind.product
+                                && known.zego_events.contains(&sample.event())
+                        }))
         })?;
         sample.body.replace(
             r#""Timestamp": "timestamp""#,
@@ -134,8 +178,8 @@ fn example(kind: &EventType) -> Option<String> {
         )
     };
     let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).ok()?;
-    let common = CommonFields::read(&callback.root).ok()?;
-    let event = normalize(&callback, &common, EXAMPLE_RECEIVED_AT_MS);
+    let common = CommonFields::read_for(&callback.root, kind.product).ok()?;
+    let event = normalize(&callback, &common, kind.product, EXAMPLE_RECEIVED_AT_MS);
     let value: serde_json::Value = serde_json::from_slice(&event.to_json()).ok()?;
     serde_json::to_string_pretty(&value).ok()
 }
@@ -156,8 +200,16 @@ mod tests {
 
     #[test]
     fn every_type_but_unrecognized_has_a_sample_example() {
-        for kind in ALL {
-            assert!(example(kind).is_some(), "{}", kind.name);
+        for kind in ALL.iter() {
+            let has_sample = kind.product == Product::Rtc
+                || samples::callbacks().any(|sample| {
+                    sample.product.takes(kind.product)
+                        && super::super::catalog::resolve(kind.product, sample.event())
+                            .0
+                            .name
+                            == kind.name
+                });
+            assert_eq!(example(kind).is_some(), has_sample, "{}", kind.name);
         }
     }
 }

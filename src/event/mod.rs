@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-pub use catalog::{EventType, Field, FieldKind};
+pub use catalog::{EventType, Field, FieldKind, KeyRule, Product};
 pub use normalize::normalize;
 
 /// Version of the event layout; bumped only on an incompatible change.
@@ -120,14 +120,16 @@ pub struct Event<'a> {
     /// trimmed and in lower case.
     pub zego_event: Cow<'a, str>,
     pub app_id: u64,
-    /// ZEGO's `timestamp`: when the callback was sent, Unix seconds.
-    pub sent_at: i64,
+    /// ZEGO's `timestamp`: when the callback was sent, in Unix milliseconds whatever the unit
+    /// it came in (written as `sent_at` in seconds, and for the products after RTC also as
+    /// `sent_at_ms`).
+    pub sent_at_ms: i64,
     pub received_at_ms: i64,
     pub occurred_at_ms: Option<i64>,
     pub fields: Vec<FieldValue<'a>>,
     /// Keys the bridge does not know, verbatim, with their original names.
     pub extra: Vec<(Cow<'a, str>, Value<'a>)>,
-    /// The Kafka key: the room, else the task, else the stream.
+    /// The Kafka key, chosen by the type's [`catalog::KeyRule`].
     pub partition_key: Option<Cow<'a, str>>,
     /// Declared fields whose value had the wrong form; the original is kept under `extra`.
     pub coercion_failures: Vec<&'static str>,
@@ -146,8 +148,7 @@ impl<'a> Event<'a> {
 
     /// The CloudEvents `time`: when it happened where known, else when ZEGO sent it.
     pub fn time_ms(&self) -> i64 {
-        self.occurred_at_ms
-            .unwrap_or_else(|| self.sent_at.saturating_mul(1000))
+        self.occurred_at_ms.unwrap_or(self.sent_at_ms)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -163,7 +164,10 @@ impl Serialize for Event<'_> {
         map.serialize_entry("zego_event", &self.zego_event)?;
         map.serialize_entry("schema_version", &SCHEMA_VERSION)?;
         map.serialize_entry("app_id", &self.app_id)?;
-        map.serialize_entry("sent_at", &self.sent_at)?;
+        map.serialize_entry("sent_at", &self.sent_at_ms.div_euclid(1000))?;
+        if self.kind.has_sent_at_ms() {
+            map.serialize_entry("sent_at_ms", &self.sent_at_ms)?;
+        }
         map.serialize_entry("received_at_ms", &self.received_at_ms)?;
         map.serialize_entry("occurred_at_ms", &self.occurred_at_ms)?;
         for entry in &self.fields {

@@ -7,36 +7,26 @@ use std::fmt::Write as _;
 use chrono::NaiveDateTime;
 use uuid::Uuid;
 
-use super::catalog::{self, EventType, Field, FieldKind, Source};
+use super::catalog::{self, EventType, Field, FieldKind, KeyRule, Source};
 use super::{Event, FieldValue, Value};
 use serde_json::value::RawValue;
 
 use crate::zego::{
-    CommonFields, Node, Object, RawCallback, NONCE_KEYS, SIGNATURE_KEYS, TIMESTAMP_KEYS,
+    CommonFields, Node, Object, Product, RawCallback, NONCE_KEYS, SIGNATURE_KEYS, TIMESTAMP_KEYS,
 };
 
 /// Namespace of the UUIDv5 event ids. Changing it changes every id: never do.
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5a1e_90c4_7b2d_4f0e_9c3a_26d8_e1b4_f702);
 
-/// Keys tried, in order, to find a Kafka key in a callback the bridge does not recognise.
-const UNRECOGNIZED_KEY_SOURCES: &[&str] = &[
-    "room_id",
-    "roomid",
-    "channel_id",
-    "task_id",
-    "taskid",
-    "stream_id",
-    "streamid",
-    "stream_alias",
-];
-
-/// Builds the event for a callback whose common fields were read (and consumed) already.
+/// Builds the event for a callback of `product` whose common fields were read (and consumed)
+/// already.
 pub fn normalize<'a>(
     callback: &RawCallback<'a>,
     common: &CommonFields<'a>,
+    product: Product,
     received_at_ms: i64,
 ) -> Event<'a> {
-    let (kind, canonical_name) = catalog::resolve(&common.event);
+    let (kind, canonical_name) = catalog::resolve(product, &common.event);
     // Matching trims and ignores case; what is published must be the name the schema expects.
     let zego_event = match canonical_name {
         Some(name) => Cow::Borrowed(name),
@@ -67,7 +57,7 @@ pub fn normalize<'a>(
         kind,
         zego_event,
         app_id: common.app_id,
-        sent_at: common.timestamp,
+        sent_at_ms: common.sent_at_ms,
         received_at_ms,
         occurred_at_ms: None,
         fields,
@@ -120,16 +110,18 @@ fn convert<'a>(
 ) -> Result<Option<Value<'a>>, Unconvertible> {
     match kind {
         FieldKind::Str => Ok(scalar_text(node)?.map(Value::Str)),
+        FieldKind::Token => Ok(non_empty(scalar_text(node)?).map(|text| {
+            Value::Str(match text {
+                Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+                Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+            })
+        })),
         FieldKind::Int | FieldKind::TimeMs | FieldKind::Enum(_) => {
             let Some(text) = non_empty(scalar_text(node)?) else {
                 return Ok(None);
             };
             let value = text.trim().parse::<i64>().map_err(|_| Unconvertible)?;
-            let value = if source.in_seconds {
-                value.checked_mul(1000).ok_or(Unconvertible)?
-            } else {
-                value
-            };
+            let value = source.unit.to_millis(value).ok_or(Unconvertible)?;
             Ok(Some(Value::Int(value)))
         }
         FieldKind::Id64 => {
@@ -227,20 +219,47 @@ fn collect_extra<'a>(object: &Object<'a>) -> Vec<(Cow<'a, str>, Value<'a>)> {
 }
 
 fn partition_key<'a>(event: &Event<'a>, root: &Object<'a>) -> Option<Cow<'a, str>> {
-    let from_fields =
-        ["room_id", "task_id", "stream_id"]
-            .iter()
-            .find_map(|name| match event.get(name) {
-                Some(Value::Str(text)) if !text.is_empty() => Some(text.clone()),
-                _ => None,
-            });
-    if from_fields.is_some() || !event.kind.fields.is_empty() {
-        return from_fields;
+    let text = |name: &str| match event.get(name) {
+        Some(Value::Str(text)) if !text.is_empty() => Some(text.clone()),
+        _ => None,
+    };
+    match event.kind.key {
+        KeyRule::FirstOf(names) => names.iter().find_map(|name| text(name)),
+        KeyRule::Conversation => conversation_key(
+            event.get("conv_type").and_then(Value::as_int),
+            text("conv_id"),
+            text("from_user_id"),
+        ),
+        KeyRule::Body(paths) => paths.iter().find_map(|path| {
+            let scalar = root.get_path(path)?.node.scalar().ok()??;
+            (!scalar.text.is_empty()).then_some(scalar.text)
+        }),
     }
-    UNRECOGNIZED_KEY_SOURCES.iter().find_map(|key| {
-        let scalar = root.get(key)?.node.scalar().ok()??;
-        (!scalar.text.is_empty()).then_some(scalar.text)
-    })
+}
+
+/// A ZIM conversation's key. A one-to-one conversation is seen from both ends (A sends to
+/// `conv_id` B, B to `conv_id` A): both users, in a fixed order, make one key for both
+/// directions. A batch send through the server API names no `conv_id`: the sender's key.
+fn conversation_key<'a>(
+    conv_type: Option<i64>,
+    conv_id: Option<Cow<'a, str>>,
+    from: Option<Cow<'a, str>>,
+) -> Option<Cow<'a, str>> {
+    const ONE_TO_ONE: i64 = 0;
+    match (conv_type, conv_id, from) {
+        (Some(ONE_TO_ONE), Some(peer), Some(from)) => {
+            let (first, second) = if peer <= from {
+                (peer, from)
+            } else {
+                (from, peer)
+            };
+            Some(Cow::Owned(format!("0:{first}:{second}")))
+        }
+        (Some(ONE_TO_ONE), None, Some(from)) => Some(Cow::Owned(format!("0:{from}"))),
+        (Some(conv_type), Some(conv_id), _) => Some(Cow::Owned(format!("{conv_type}:{conv_id}"))),
+        (None, Some(conv_id), _) => Some(conv_id),
+        (_, None, from) => from,
+    }
 }
 
 /// The event id: a UUIDv5 of everything the callback says, in a canonical form, except what

@@ -38,8 +38,19 @@ pub fn schema_for(kind: &EventType) -> Json {
     add(
         "sent_at".into(),
         json!({"type": "integer",
-        "description": "When ZEGO sent the callback (its `timestamp`), Unix seconds."}),
+        "description": if kind.has_sent_at_ms() {
+            "When ZEGO sent the callback, Unix seconds (rounded down: see `sent_at_ms`)."
+        } else {
+            "When ZEGO sent the callback (its `timestamp`), Unix seconds."
+        }}),
     );
+    if kind.has_sent_at_ms() {
+        add(
+            "sent_at_ms".into(),
+            json!({"type": "integer",
+            "description": "When ZEGO sent the callback (its `timestamp`, in seconds or milliseconds), Unix milliseconds."}),
+        );
+    }
     add(
         "received_at_ms".into(),
         json!({"type": "integer", "minimum": 0,
@@ -56,7 +67,7 @@ pub fn schema_for(kind: &EventType) -> Json {
     for field in kind.fields {
         let doc = field.doc;
         match field.kind {
-            FieldKind::Str => add(
+            FieldKind::Str | FieldKind::Token => add(
                 field.name.into(),
                 json!({"type": ["string", "null"], "description": doc}),
             ),
@@ -126,6 +137,7 @@ pub fn schema_for(kind: &EventType) -> Json {
 /// Every schema with its file name, in catalog order.
 pub fn all() -> Vec<(String, Json)> {
     ALL.iter()
+        .copied()
         .map(|kind| (file_name(kind), schema_for(kind)))
         .collect()
 }

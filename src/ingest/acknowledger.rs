@@ -40,6 +40,13 @@ pub trait Acknowledger: Send + Sync + 'static {
     /// Takes the event (`payload` is its JSON encoding) or says why it cannot now.
     async fn acknowledge(&self, event: &Event<'_>, payload: Vec<u8>) -> Result<(), Unavailable>;
 
+    /// Takes an event whose callback is answered at once, whatever becomes of it (ZIM's
+    /// `before_send_msg`, whose sender cannot wait): it never refuses and never waits for
+    /// Kafka or the disk. It is queued for Kafka (ack mode `queued` or `delivered`) or
+    /// submitted to the spool (`spooled`); what cannot be goes to the dead-letter file, from
+    /// which it is sent again.
+    async fn take_unrefused(&self, event: &Event<'_>, payload: Vec<u8>);
+
     /// Why no callback can be taken now; empty when they can.
     fn not_ready_reasons(&self) -> Vec<String>;
 
@@ -118,6 +125,14 @@ impl Acknowledger for Direct {
             Err(_) => PublishError::DeliveryTimeout(timeout.as_millis()),
         };
         Err(failure.into())
+    }
+
+    async fn take_unrefused(&self, event: &Event<'_>, payload: Vec<u8>) {
+        if let Err(err) = self.publisher.publish(event, &payload, None) {
+            let record = OutgoingRecord::for_event(event, self.publisher.topics(), payload);
+            self.publisher
+                .dead_letter_record(&record, &format!("could not be queued for Kafka: {err}"));
+        }
     }
 
     fn not_ready_reasons(&self) -> Vec<String> {
@@ -200,6 +215,24 @@ impl Acknowledger for Spooled {
             .append(&record)
             .await
             .map_err(|err: SpoolError| err.into())
+    }
+
+    async fn take_unrefused(&self, event: &Event<'_>, payload: Vec<u8>) {
+        let record = OutgoingRecord::for_event(event, self.publisher.topics(), payload);
+        match self.spool.submit(&record) {
+            Ok(written) => {
+                let publisher = self.publisher.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = written.await.unwrap_or(Err(SpoolError::Closed)) {
+                        publisher
+                            .dead_letter_record(&record, &format!("could not be spooled: {err}"));
+                    }
+                });
+            }
+            Err(err) => self
+                .publisher
+                .dead_letter_record(&record, &format!("could not be spooled: {err}")),
+        }
     }
 
     fn not_ready_reasons(&self) -> Vec<String> {

@@ -11,12 +11,15 @@ use super::acknowledger::Acknowledger;
 use super::readiness::Readiness;
 use crate::dedup::RecentCallbacks;
 use crate::error::{CallbackError, Unavailable};
-use crate::event::{catalog, normalize, EventType};
+use crate::event::catalog::{self, Answer};
+use crate::event::{normalize, EventType};
 use crate::internal_events::{DuplicateCallback, FieldCoercionFailed, InternalEvent};
 use crate::metrics::{Metrics, NO_TYPE};
 use crate::secrets::LiveSecrets;
+use crate::zego::zim::BeforeSendVerdict;
 use crate::zego::{
-    check_clock_skew, sniff, CommonFields, Encoding, MalformedCallback, RawCallback,
+    check_clock_skew, classify, sniff, CommonFields, Encoding, MalformedCallback, Product,
+    RawCallback,
 };
 
 /// The pipeline's own settings.
@@ -32,6 +35,8 @@ pub struct PipelineSettings {
     pub max_event_bytes: usize,
     /// What a 503 tells ZEGO to wait before its retry.
     pub retry_after_secs: u64,
+    /// The answer to ZIM's `before_send_msg`.
+    pub zim_verdict: BeforeSendVerdict,
 }
 
 /// How a callback was taken.
@@ -51,6 +56,9 @@ pub struct Outcome {
     pub event_type: &'static str,
     pub app_id: Option<u64>,
     pub result: Result<Accepted, CallbackError>,
+    /// For a callback whose sender waits for a decision (ZIM's `before_send_msg`), the one
+    /// to answer.
+    pub verdict: Option<BeforeSendVerdict>,
 }
 
 impl Outcome {
@@ -60,6 +68,7 @@ impl Outcome {
             event_type: NO_TYPE,
             app_id: None,
             result: Err(error),
+            verdict: None,
         }
     }
 }
@@ -100,11 +109,20 @@ impl Pipeline {
         }
     }
 
-    /// Takes one callback `body`, whose Content-Type named `declared` (`None`: the body tells).
-    /// Records `type`, `app_id` and `event_id` in the current span as they become known.
-    pub async fn accept(&self, body: &[u8], declared: Option<Encoding>) -> Outcome {
+    /// Takes one callback `body`, posted to the path of `product`, whose Content-Type named
+    /// `declared` (`None`: the body tells). Records `type`, `app_id` and `event_id` in the
+    /// current span as they become known.
+    pub async fn accept(
+        &self,
+        body: &[u8],
+        declared: Option<Encoding>,
+        product: Product,
+    ) -> Outcome {
         if self.readiness.is_shutting_down() {
             return Outcome::unidentified(self.unavailable(Unavailable::ShuttingDown));
+        }
+        if product.refusal().is_some() {
+            return Outcome::unidentified(CallbackError::ProductNotSupported(product));
         }
         // A body labelled as a form that is really a JSON object is read as JSON: senders
         // mislabel.
@@ -116,21 +134,38 @@ impl Pipeline {
             Ok(callback) => callback,
             Err(err) => return Outcome::unidentified(MalformedCallback::from(err).into()),
         };
-        let common = match CommonFields::read(&callback.root) {
+        // The path says which product's console sent it; a body that plainly belongs to
+        // another product means that console was given the wrong URL.
+        let product = match classify(&callback.root) {
+            Some(sender) if sender.refusal().is_some() => {
+                return Outcome::unidentified(CallbackError::ProductNotSupported(sender))
+            }
+            Some(sender) if !product.takes(sender) => {
+                return Outcome::unidentified(CallbackError::WrongProduct {
+                    sent_by: sender,
+                    path: product,
+                })
+            }
+            Some(sender) => sender,
+            None => product,
+        };
+        let common = match CommonFields::read_for(&callback.root, product) {
             Ok(common) => common,
             Err(err) => return Outcome::unidentified(err.into()),
         };
-        let kind = catalog::for_zego_event(&common.event);
+        let kind = catalog::resolve(product, &common.event).0;
         let span = Span::current();
         span.record("type", kind.name);
         span.record("app_id", common.app_id);
-        let result = self.take(&callback, &common, kind).await;
+        let result = self.take(&callback, &common, product, kind).await;
         if result.is_ok() {
             debug!(encoding = encoding.as_str(), "callback accepted");
         }
         Outcome {
             event_type: kind.name,
             app_id: Some(common.app_id),
+            verdict: (result.is_ok() && kind.answer == Answer::ZimVerdict)
+                .then_some(self.settings.zim_verdict),
             result,
         }
     }
@@ -139,19 +174,20 @@ impl Pipeline {
         &self,
         callback: &RawCallback<'_>,
         common: &CommonFields<'_>,
+        product: Product,
         kind: &'static EventType,
     ) -> Result<Accepted, CallbackError> {
-        common.verify(&self.settings.secrets.current())?;
+        common.verify(self.settings.secrets.current().for_product(product))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         check_clock_skew(
-            common.timestamp,
+            common.sent_at_secs(),
             now.as_secs() as i64,
             self.settings.max_clock_skew_secs,
         )?;
 
-        let event = normalize(callback, common, now.as_millis() as i64);
+        let event = normalize(callback, common, product, now.as_millis() as i64);
         Span::current().record("event_id", tracing::field::display(event.id));
         for field in &event.coercion_failures {
             FieldCoercionFailed {
@@ -181,10 +217,16 @@ impl Pipeline {
                 limit: self.settings.max_event_bytes,
             });
         }
-        self.acknowledger
-            .acknowledge(&event, payload)
-            .await
-            .map_err(|cause| self.unavailable(cause))?;
+        match kind.answer {
+            // ZIM waits about 2.5 s for the verdict and then fails the message: the event is
+            // handed over without waiting for Kafka, and never refused.
+            Answer::ZimVerdict => self.acknowledger.take_unrefused(&event, payload).await,
+            Answer::Receipt => self
+                .acknowledger
+                .acknowledge(&event, payload)
+                .await
+                .map_err(|cause| self.unavailable(cause))?,
+        }
         self.recent.remember_accepted(event.id);
         Ok(Accepted::Taken)
     }

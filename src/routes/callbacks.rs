@@ -1,4 +1,5 @@
-//! `POST /v1/callbacks`: read the body within its limits, hand it to the [`Pipeline`], answer.
+//! `POST /v1/callbacks` (RTC) and `POST /v1/callbacks/{product}`: read the body within its
+//! limits, hand it to the [`Pipeline`], answer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,8 @@ use tracing::Instrument;
 use crate::error::{CallbackError, Reply, Unavailable};
 use crate::ingest::{Outcome, Pipeline};
 use crate::internal_events::{CallbackRefused, InternalEvent};
-use crate::zego::Encoding;
+use crate::zego::zim::BeforeSendAnswer;
+use crate::zego::{Encoding, Product};
 
 use super::request_log::{RequestLogging, REQUEST_ID};
 
@@ -40,9 +42,36 @@ impl BodyLimits {
     }
 }
 
-pub async fn receive_callback(
+pub async fn receive_rtc_callback(
     request: HttpRequest,
     payload: web::Payload,
+    pipeline: web::Data<Pipeline>,
+    limits: web::Data<BodyLimits>,
+    logging: web::Data<RequestLogging>,
+) -> HttpResponse {
+    receive_callback(request, payload, Product::Rtc, pipeline, limits, logging).await
+}
+
+pub async fn receive_product_callback(
+    request: HttpRequest,
+    payload: web::Payload,
+    segment: web::Path<String>,
+    pipeline: web::Data<Pipeline>,
+    limits: web::Data<BodyLimits>,
+    logging: web::Data<RequestLogging>,
+) -> HttpResponse {
+    match Product::from_path_segment(&segment) {
+        Some(product) => {
+            receive_callback(request, payload, product, pipeline, limits, logging).await
+        }
+        None => not_found().await,
+    }
+}
+
+async fn receive_callback(
+    request: HttpRequest,
+    payload: web::Payload,
+    product: Product,
     pipeline: web::Data<Pipeline>,
     limits: web::Data<BodyLimits>,
     logging: web::Data<RequestLogging>,
@@ -56,10 +85,11 @@ pub async fn receive_callback(
         let started = Instant::now();
         let _in_flight = pipeline.metrics().request_in_flight();
         let origin = logging.origin(&request);
-        let outcome = receive(&request, payload, &pipeline, &limits).await;
-        let mut response = match &outcome.result {
-            Ok(_) => Reply::respond(StatusCode::OK, "accepted"),
-            Err(err) => {
+        let outcome = receive(&request, payload, product, &pipeline, &limits).await;
+        let mut response = match (&outcome.result, outcome.verdict) {
+            (Ok(_), Some(verdict)) => HttpResponse::Ok().json(BeforeSendAnswer::from(verdict)),
+            (Ok(_), None) => Reply::respond(StatusCode::OK, "accepted"),
+            (Err(err), _) => {
                 CallbackRefused {
                     event_type: outcome.event_type,
                     app_id: outcome.app_id,
@@ -101,6 +131,7 @@ pub async fn receive_callback(
 async fn receive(
     request: &HttpRequest,
     payload: web::Payload,
+    product: Product,
     pipeline: &Pipeline,
     limits: &BodyLimits,
 ) -> Outcome {
@@ -110,7 +141,7 @@ async fn receive(
     };
     match read_body(request, payload, limits, pipeline).await {
         // The body's bytes count against the budget until the pipeline is done with them.
-        Ok((body, _budget)) => pipeline.accept(&body, declared).await,
+        Ok((body, _budget)) => pipeline.accept(&body, declared, product).await,
         Err(err) => Outcome::unidentified(err),
     }
 }
@@ -203,8 +234,16 @@ pub async fn method_not_allowed() -> HttpResponse {
 }
 
 pub async fn not_found() -> HttpResponse {
+    let paths: Vec<String> = Product::ALL
+        .iter()
+        .filter(|product| product.refusal().is_none())
+        .map(|product| format!("{} ({})", product.callback_path(), product.title()))
+        .collect();
     Reply::respond(
         StatusCode::NOT_FOUND,
-        "not found: ZEGO callbacks go to POST /v1/callbacks",
+        &format!(
+            "not found: ZEGOCLOUD callbacks go to POST {}",
+            paths.join(", ")
+        ),
     )
 }

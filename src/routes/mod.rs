@@ -15,14 +15,20 @@ use actix_web::web;
 pub use callbacks::{BodyLimits, ACCESS_LOG_TARGET};
 pub use request_log::RequestLogging;
 
-/// The path ZEGOCLOUD's console is given for RTC callbacks.
+/// The path ZEGOCLOUD's console is given for RTC callbacks; each other product's is below it
+/// (`/v1/callbacks/zim`: see [`crate::zego::Product::callback_path`]).
 pub const CALLBACKS_PATH: &str = "/v1/callbacks";
 
 pub fn configure_public(config: &mut web::ServiceConfig) {
     config
         .service(
             web::resource(CALLBACKS_PATH)
-                .route(web::post().to(callbacks::receive_callback))
+                .route(web::post().to(callbacks::receive_rtc_callback))
+                .default_service(web::to(callbacks::method_not_allowed)),
+        )
+        .service(
+            web::resource(format!("{CALLBACKS_PATH}/{{product}}"))
+                .route(web::post().to(callbacks::receive_product_callback))
                 .default_service(web::to(callbacks::method_not_allowed)),
         )
         .default_service(web::to(callbacks::not_found));

@@ -245,18 +245,28 @@ impl Spool {
     /// Appends a record; resolves once it is on disk. While writes fail, each append still
     /// tries: the first that succeeds ends the failure.
     pub async fn append(&self, record: &OutgoingRecord) -> Result<(), SpoolError> {
+        self.submit(record)?
+            .await
+            .unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Hands `record` to the writer without waiting for it to be written: the receiver says
+    /// when it is on disk, or why it could not be. Once this returns `Ok`, the record is
+    /// written whether or not anyone waits.
+    pub fn submit(
+        &self,
+        record: &OutgoingRecord,
+    ) -> Result<oneshot::Receiver<Result<(), SpoolError>>, SpoolError> {
         let body = serde_json::to_vec(record).map_err(|err| SpoolError::Failed(err.to_string()))?;
         let (done, outcome) = oneshot::channel();
-        {
-            let appends = self.appends.lock().expect("spool lock");
-            let Some(appends) = appends.as_ref() else {
-                return Err(SpoolError::Closed);
-            };
-            appends
-                .send(AppendRequest { body, done })
-                .map_err(|_| SpoolError::Closed)?;
-        }
-        outcome.await.unwrap_or(Err(SpoolError::Closed))
+        let appends = self.appends.lock().expect("spool lock");
+        let Some(appends) = appends.as_ref() else {
+            return Err(SpoolError::Closed);
+        };
+        appends
+            .send(AppendRequest { body, done })
+            .map_err(|_| SpoolError::Closed)?;
+        Ok(outcome)
     }
 
     /// Why the spool cannot write now, if it cannot.

@@ -2,11 +2,14 @@
 //! signature.
 
 pub mod body;
+pub mod product;
 pub mod signature;
+pub mod zim;
 
 use std::borrow::Cow;
 
 pub use body::{sniff, DecodeError, Encoding, Node, Object, RawCallback, Scalar};
+pub use product::{classify, Product, TimestampUnit};
 pub use signature::{
     check_clock_skew, sign, CallbackSecrets, Secret, SecretsError, SignatureRefusal,
 };
@@ -14,6 +17,9 @@ pub use signature::{
 /// Keys of the values every callback carries, matched ignoring ASCII case, so `Event`, `AppId`,
 /// `Appid`, `Timestamp`… all match.
 pub const EVENT_KEYS: &[&str] = &["event"];
+/// Digital Human and Cloud Player number their events under `EventType` (AI Agent named them
+/// there before 2025-04).
+pub const EVENT_TYPE_KEYS: &[&str] = &["eventtype"];
 pub const APP_ID_KEYS: &[&str] = &["appid", "app_id"];
 pub const TIMESTAMP_KEYS: &[&str] = &["timestamp"];
 pub const NONCE_KEYS: &[&str] = &["nonce"];
@@ -35,30 +41,43 @@ pub enum MalformedCallback {
     NotScalar(&'static str),
     #[error("`appid` must be an unsigned integer, got {0:?}")]
     BadAppId(String),
-    #[error("`timestamp` must be Unix time in seconds, got {0:?}")]
-    BadTimestamp(String),
+    #[error("`timestamp` must be {unit}, got {value:?}")]
+    BadTimestamp { value: String, unit: &'static str },
 }
 
 /// The keys common to every callback, read and checked for form but not yet verified.
 #[derive(Debug)]
 pub struct CommonFields<'a> {
-    /// The `event` value, or [`CLOUD_RECORDING_EVENT`] for a Cloud Recording callback.
+    /// The `event` value (else `EventType`'s, a number as its decimal text), or
+    /// [`CLOUD_RECORDING_EVENT`] for a Cloud Recording callback.
     pub event: Cow<'a, str>,
     pub app_id: u64,
     /// `timestamp` exactly as it arrived: the signature is computed over this text.
     pub timestamp_text: Cow<'a, str>,
-    pub timestamp: i64,
+    /// `timestamp` in Unix milliseconds, whatever unit the product sends it in.
+    pub sent_at_ms: i64,
     pub nonce: Cow<'a, str>,
     pub signature: Cow<'a, str>,
 }
 
 impl<'a> CommonFields<'a> {
-    /// Reads the common keys and marks them consumed, so they do not reappear under `extra`.
+    /// Reads the common keys of an RTC callback (see [`CommonFields::read_for`]).
     pub fn read(root: &Object<'a>) -> Result<Self, MalformedCallback> {
+        Self::read_for(root, Product::Rtc)
+    }
+
+    /// Reads the common keys of a callback of `product` and marks them consumed, so they do
+    /// not reappear under `extra`.
+    pub fn read_for(root: &Object<'a>, product: Product) -> Result<Self, MalformedCallback> {
         let event = match scalar(root, EVENT_KEYS, "event")? {
             Some(event) if !event.trim().is_empty() => event,
-            _ if root.get(CLOUD_RECORDING_MARKER).is_some() => Cow::Borrowed(CLOUD_RECORDING_EVENT),
-            _ => return Err(MalformedCallback::Missing("event")),
+            _ => match scalar(root, EVENT_TYPE_KEYS, "EventType")? {
+                Some(number) if !number.trim().is_empty() => number,
+                _ if root.get(CLOUD_RECORDING_MARKER).is_some() => {
+                    Cow::Borrowed(CLOUD_RECORDING_EVENT)
+                }
+                _ => return Err(MalformedCallback::Missing("event")),
+            },
         };
         let app_id_text = required(root, APP_ID_KEYS, "appid")?;
         let app_id = app_id_text
@@ -66,17 +85,23 @@ impl<'a> CommonFields<'a> {
             .parse::<u64>()
             .map_err(|_| MalformedCallback::BadAppId(app_id_text.clone().into_owned()))?;
         let timestamp_text = required(root, TIMESTAMP_KEYS, "timestamp")?;
-        let timestamp = timestamp_text
+        let unit = product.timestamp_unit();
+        let sent_at_ms = timestamp_text
             .trim()
             .parse::<i64>()
-            .map_err(|_| MalformedCallback::BadTimestamp(timestamp_text.clone().into_owned()))?;
+            .ok()
+            .and_then(|timestamp| unit.to_millis(timestamp))
+            .ok_or_else(|| MalformedCallback::BadTimestamp {
+                value: timestamp_text.clone().into_owned(),
+                unit: unit.describe(),
+            })?;
         let nonce = required(root, NONCE_KEYS, "nonce")?;
         let signature = required(root, SIGNATURE_KEYS, "signature")?;
         Ok(CommonFields {
             event,
             app_id,
             timestamp_text,
-            timestamp,
+            sent_at_ms,
             nonce,
             signature,
         })
@@ -84,6 +109,11 @@ impl<'a> CommonFields<'a> {
 }
 
 impl CommonFields<'_> {
+    /// `timestamp` in Unix seconds (rounded down), for the clock-skew check.
+    pub fn sent_at_secs(&self) -> i64 {
+        self.sent_at_ms.div_euclid(1000)
+    }
+
     /// Checks the signature against the configured secrets, over the `timestamp` and `nonce`
     /// exactly as they arrived.
     pub fn verify(&self, secrets: &CallbackSecrets) -> Result<(), SignatureRefusal> {
@@ -130,10 +160,11 @@ mod tests {
     fn read(body: &str) -> Result<(u64, String, i64, String), MalformedCallback> {
         let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes()))?;
         let common = CommonFields::read(&callback.root)?;
+        let sent_at_secs = common.sent_at_secs();
         Ok((
             common.app_id,
             common.event.into_owned(),
-            common.timestamp,
+            sent_at_secs,
             common.timestamp_text.into_owned(),
         ))
     }
@@ -210,7 +241,10 @@ mod tests {
         );
         assert_eq!(
             read(r#"{"event":"x","appid":1,"timestamp":"timestamp","nonce":"n","signature":"s"}"#),
-            Err(MalformedCallback::BadTimestamp("timestamp".into()))
+            Err(MalformedCallback::BadTimestamp {
+                value: "timestamp".into(),
+                unit: "Unix time in seconds"
+            })
         );
         assert_eq!(
             read(r#"{"event":{"a":1},"appid":1,"timestamp":5,"nonce":"n","signature":"s"}"#),

@@ -3,8 +3,10 @@
 //!
 //! Only those three values are signed; the body is not covered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+
+use super::product::Product;
 
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
@@ -81,12 +83,15 @@ impl SignatureRefusal {
     }
 }
 
-/// The configured secrets: some valid for any app, some for one app only. Several can be valid
-/// at once so that a secret can be rotated without refusing callbacks in between.
+/// The configured secrets: some valid for any app, some for one app only, and, for a product
+/// whose callbacks a company signs with other secrets, that product's own set. Several can be
+/// valid at once so that a secret can be rotated without refusing callbacks in between.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallbackSecrets {
     any_app: Vec<Secret>,
     per_app: HashMap<u64, Vec<Secret>>,
+    /// Replaces the sets above for that product's callbacks.
+    per_product: BTreeMap<Product, CallbackSecrets>,
 }
 
 /// A malformed `ZEGO_BRIDGE_CALLBACK_SECRETS` value. Messages never contain a secret.
@@ -99,7 +104,7 @@ pub enum SecretsError {
     // The text before `=` is not echoed: it may be part of a secret that holds a `=`.
     #[error("entry {position}: the text before `=` is not an AppID (an unsigned integer); a secret that holds `=` or `,` must be given in the JSON form")]
     BadAppId { position: usize },
-    #[error("the JSON form must be an object whose keys are `*` (any app) or an AppID and whose values are a secret or a list of secrets, each non-empty: {0}")]
+    #[error("the JSON form must be an object whose keys are `*` (any app) or an AppID, with a secret or a list of secrets each (non-empty), or a product name (`zim`, `ai_agent`, …) with an object of the same form: {0}")]
     BadJson(String),
 }
 
@@ -144,20 +149,24 @@ impl CallbackSecrets {
     fn parse_json(value: &str) -> Result<Self, SecretsError> {
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
-        enum OneOrMany {
+        enum Listed {
             One(String),
             Many(Vec<String>),
         }
-        // serde_json's messages name positions and types, never the text of a value.
-        let map: std::collections::BTreeMap<String, OneOrMany> = serde_json::from_str(value)
-            .map_err(|err| {
-                SecretsError::BadJson(format!("line {}, column {}", err.line(), err.column()))
-            })?;
-        let mut secrets = CallbackSecrets::default();
-        for (app, listed) in map {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Entry {
+            Listed(Listed),
+            Product(BTreeMap<String, Listed>),
+        }
+        fn add(
+            secrets: &mut CallbackSecrets,
+            app: &str,
+            listed: Listed,
+        ) -> Result<(), SecretsError> {
             let listed = match listed {
-                OneOrMany::One(secret) => vec![secret],
-                OneOrMany::Many(list) => list,
+                Listed::One(secret) => vec![secret],
+                Listed::Many(list) => list,
             };
             if listed.is_empty() || listed.iter().any(String::is_empty) {
                 return Err(SecretsError::BadJson(format!(
@@ -169,9 +178,35 @@ impl CallbackSecrets {
                 secrets.any_app.extend(listed);
             } else {
                 let app_id = app.parse::<u64>().map_err(|_| {
-                    SecretsError::BadJson(format!("key {app:?} is neither `*` nor an AppID"))
+                    SecretsError::BadJson(format!(
+                        "key {app:?} is neither `*`, an AppID nor a product name"
+                    ))
                 })?;
                 secrets.per_app.entry(app_id).or_default().extend(listed);
+            }
+            Ok(())
+        }
+        // serde_json's messages name positions and types, never the text of a value.
+        let map: BTreeMap<String, Entry> = serde_json::from_str(value).map_err(|err| {
+            SecretsError::BadJson(format!("line {}, column {}", err.line(), err.column()))
+        })?;
+        let mut secrets = CallbackSecrets::default();
+        for (key, entry) in map {
+            match entry {
+                Entry::Listed(listed) => add(&mut secrets, &key, listed)?,
+                Entry::Product(section) => {
+                    let product = Product::from_name(&key).ok_or_else(|| {
+                        SecretsError::BadJson(format!("{key:?} is not a product name"))
+                    })?;
+                    let mut own = CallbackSecrets::default();
+                    for (app, listed) in section {
+                        add(&mut own, &app, listed)?;
+                    }
+                    if own.is_empty() {
+                        return Err(SecretsError::BadJson(format!("no secret for {key:?}")));
+                    }
+                    secrets.per_product.insert(product, own);
+                }
             }
         }
         if secrets.is_empty() {
@@ -183,17 +218,29 @@ impl CallbackSecrets {
     pub fn single(secret: Secret) -> Self {
         CallbackSecrets {
             any_app: vec![secret],
-            per_app: HashMap::new(),
+            ..CallbackSecrets::default()
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.any_app.is_empty() && self.per_app.is_empty()
+        self.any_app.is_empty() && self.per_app.is_empty() && self.per_product.is_empty()
     }
 
     /// How many secrets are configured, for the startup log.
     pub fn count(&self) -> usize {
-        self.any_app.len() + self.per_app.values().map(Vec::len).sum::<usize>()
+        self.any_app.len()
+            + self.per_app.values().map(Vec::len).sum::<usize>()
+            + self
+                .per_product
+                .values()
+                .map(CallbackSecrets::count)
+                .sum::<usize>()
+    }
+
+    /// The secrets that sign `product`'s callbacks: its own set when one is configured, else
+    /// the common ones.
+    pub fn for_product(&self, product: Product) -> &CallbackSecrets {
+        self.per_product.get(&product).unwrap_or(self)
     }
 
     /// Checks `signature` against every secret valid for `app_id`, in constant time per secret.
@@ -346,6 +393,51 @@ mod tests {
             Err(SignatureRefusal::Mismatch),
             "no part of a secret is a secret"
         );
+    }
+
+    #[test]
+    fn a_product_can_have_secrets_of_its_own() {
+        let secrets = CallbackSecrets::parse(
+            r#"{"*": "rtc", "zim": {"*": ["server", "callback"]}, "asr": {"42": "a"}}"#,
+        )
+        .unwrap();
+        assert_eq!(secrets.count(), 4);
+        let check = |product, app, secret| {
+            secrets
+                .for_product(product)
+                .verify(app, "1", "2", &sign(secret, "1", "2"))
+        };
+        assert_eq!(check(Product::Rtc, 7, "rtc"), Ok(()));
+        assert_eq!(
+            check(Product::AiAgent, 7, "rtc"),
+            Ok(()),
+            "no set of its own"
+        );
+        assert_eq!(check(Product::Zim, 7, "server"), Ok(()));
+        assert_eq!(check(Product::Zim, 7, "callback"), Ok(()));
+        assert_eq!(
+            check(Product::Zim, 7, "rtc"),
+            Err(SignatureRefusal::Mismatch),
+            "a product's own set replaces the common one"
+        );
+        assert_eq!(
+            check(Product::Rtc, 7, "server"),
+            Err(SignatureRefusal::Mismatch)
+        );
+        assert_eq!(check(Product::Asr, 42, "a"), Ok(()));
+        assert_eq!(
+            check(Product::Asr, 7, "a"),
+            Err(SignatureRefusal::UnknownApp)
+        );
+        for bad in [
+            r#"{"chat": {"*": "s3cr3t"}}"#,
+            r#"{"zim": {}}"#,
+            r#"{"zim": {"x": "s3cr3t"}}"#,
+        ] {
+            let err = CallbackSecrets::parse(bad).unwrap_err();
+            assert!(matches!(err, SecretsError::BadJson(_)), "{bad}: {err:?}");
+            assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod kafka_cluster;
 mod operations;
 mod outages;
 mod process;
+mod products;
 mod reliability;
 mod routes;
 mod security;

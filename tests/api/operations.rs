@@ -294,7 +294,7 @@ async fn shutdown_delivers_everything_accepted_then_refuses() {
 
 #[test]
 fn every_type_has_a_schema_file() {
-    for kind in catalog::ALL {
+    for kind in catalog::ALL.iter() {
         schema_validator(kind.name);
     }
 }

@@ -46,6 +46,11 @@ impl Acknowledger for FakeAcknowledger {
         Ok(())
     }
 
+    /// Takes it even while refusing: that is the point of it.
+    async fn take_unrefused(&self, event: &Event<'_>, _payload: Vec<u8>) {
+        self.taken.lock().unwrap().push((event.kind.name, event.id));
+    }
+
     fn not_ready_reasons(&self) -> Vec<String> {
         if self.refusing.load(Ordering::Acquire) {
             vec!["the fake refuses".to_owned()]
@@ -86,6 +91,7 @@ impl Harness {
                 dedup_capacity: 1000,
                 max_event_bytes: 100_000,
                 retry_after_secs: 7,
+                zim_verdict: Default::default(),
             },
             fake.clone(),
             readiness.clone(),
@@ -320,4 +326,209 @@ async fn readiness_and_liveness_follow_the_acknowledger_and_shutdown() {
         "{body}"
     );
     assert!(harness.taken().is_empty());
+}
+
+fn post_to(path: &str, callback: &SignedCallback) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(path)
+        .insert_header(("content-type", callback.content_type))
+        .set_payload(callback.body.clone())
+}
+
+/// A console given another product's URL shows at once: a 400 that names the right path, and
+/// nothing handed over. Each pair is a product's body on another product's path.
+#[actix_web::test]
+async fn a_body_on_another_products_path_is_refused_naming_the_right_path() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let zim_send = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m","conv_type":1,"conv_id":"r"}"#;
+    let zim_room = r#"{"event":"room_create","appid":"1","timestamp":1,"nonce":"n","signature":"s","room_id":"r","operator_account":"u"}"#;
+    let agent = r#"{"Event":"ASRResult","AppId":1,"AgentInstanceId":"7","Timestamp":1,"Nonce":"n","Signature":"s"}"#;
+    let asr =
+        r#"{"Event":"Exception","AppId":1,"TaskId":"7","Timestamp":1,"Nonce":"n","Signature":"s"}"#;
+    let player =
+        r#"{"EventType":1,"AppID":1,"PlayerId":"p","Timestamp":"1","Nonce":"n","Signature":"s"}"#;
+    let human =
+        r#"{"EventType":3,"AppId":1,"TaskId":"t","Timestamp":"1","Nonce":"n","Signature":"s"}"#;
+    let recording =
+        r#"{"event_type":1,"app_id":1,"task_id":"t","timestamp":"1","nonce":"n","signature":"s"}"#;
+    let board = r#"{"event":"cvt_finish","appid":1,"timestamp":1,"nonce":"n","signature":"s","data":{"task_id":"t","status":16}}"#;
+    for (body, path, right) in [
+        (zim_send, "/v1/callbacks", "/v1/callbacks/zim"),
+        (zim_room, "/v1/callbacks", "/v1/callbacks/zim"),
+        (ROOM_CLOSE, "/v1/callbacks/zim", "/v1/callbacks "),
+        (agent, "/v1/callbacks/asr", "/v1/callbacks/ai-agent"),
+        (asr, "/v1/callbacks/ai-agent", "/v1/callbacks/asr"),
+        (
+            player,
+            "/v1/callbacks/digital-human",
+            "/v1/callbacks/cloud-player",
+        ),
+        (
+            human,
+            "/v1/callbacks/cloud-player",
+            "/v1/callbacks/digital-human",
+        ),
+        (
+            recording,
+            "/v1/callbacks/zim",
+            "/v1/callbacks/cloud-recording",
+        ),
+        (board, "/v1/callbacks", "/v1/callbacks/super-board"),
+    ] {
+        let response =
+            test::call_service(&app, post_to(path, &sign(body, SECRET)).to_request()).await;
+        let (status, reply, _) = status_and_json(response).await;
+        assert_eq!(status, 400, "{path}: {reply}");
+        let message = format!("{} ", reply["message"].as_str().unwrap());
+        assert!(
+            message.contains(&format!("to {right}")),
+            "{path}: {message}"
+        );
+    }
+    assert!(harness.taken().is_empty());
+    // Cloud Recording's callbacks were always taken on the RTC path: they still are.
+    let response = test::call_service(
+        &app,
+        post_to("/v1/callbacks", &sign(recording, SECRET)).to_request(),
+    )
+    .await;
+    assert_eq!(status_and_json(response).await.0, 200);
+    let response = test::call_service(
+        &app,
+        post_to(
+            "/v1/callbacks/cloud-recording",
+            &sign(&recording.replace("\"t\"", "\"t2\""), SECRET),
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(status_and_json(response).await.0, 200);
+    let taken: Vec<&str> = harness.taken().iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(taken, ["cloud_recording.status", "cloud_recording.status"]);
+}
+
+/// An unknown event on a product's path is that product's: to its own `unrecognized` topic.
+#[actix_web::test]
+async fn an_unknown_event_on_a_products_path_is_that_products_unrecognized() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    for (path, body, kind) in [
+        (
+            "/v1/callbacks/zim",
+            r#"{"event":"msg_revoked","appid":"1","timestamp":1,"nonce":"n","signature":"s"}"#,
+            "zim.unrecognized",
+        ),
+        (
+            "/v1/callbacks/ai-agent",
+            r#"{"Event":"AgentDreamt","AppId":1,"Timestamp":1,"Nonce":"n","Signature":"s"}"#,
+            "ai_agent.unrecognized",
+        ),
+        (
+            "/v1/callbacks/digital-human",
+            r#"{"EventType":1,"AppId":1,"TaskId":"t","Timestamp":"1","Nonce":"n","Signature":"s"}"#,
+            "digital_human.unrecognized",
+        ),
+        (
+            "/v1/callbacks/cloud-player",
+            r#"{"EventType":10007,"AppID":1,"Timestamp":"1","Nonce":"n","Signature":"s"}"#,
+            "cloud_player.unrecognized",
+        ),
+        (
+            "/v1/callbacks",
+            r#"{"event":"room_user_count","appid":1,"timestamp":1,"nonce":"n","signature":"s"}"#,
+            "unrecognized",
+        ),
+    ] {
+        let response =
+            test::call_service(&app, post_to(path, &sign(body, SECRET)).to_request()).await;
+        let (status, reply, _) = status_and_json(response).await;
+        assert_eq!(status, 200, "{path}: {reply}");
+        assert_eq!(harness.taken().last().unwrap().0, kind, "{path}");
+    }
+}
+
+/// MiniGameEngine's signature cannot be pinned down from its pages: its path, and its body
+/// anywhere, get a 501 that says why; an unknown product gets a 404 listing the paths.
+#[actix_web::test]
+async fn minigame_is_refused_with_the_reason_and_unknown_paths_list_the_products() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let minigame = zego_kafka_bridge::samples::ALL
+        .iter()
+        .find(|sample| sample.file == "products/mini_game.report_game_info.json")
+        .unwrap()
+        .body;
+    for path in [
+        "/v1/callbacks/minigame",
+        "/v1/callbacks",
+        "/v1/callbacks/zim",
+    ] {
+        let request = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("content-type", "application/json"))
+            .set_payload(minigame)
+            .to_request();
+        let (status, reply, _) = status_and_json(test::call_service(&app, request).await).await;
+        assert_eq!(status, 501, "{path}: {reply}");
+        assert!(
+            reply["message"].as_str().unwrap().contains("signature"),
+            "{reply}"
+        );
+    }
+    let request = test::TestRequest::post()
+        .uri("/v1/callbacks/chat")
+        .set_payload("{}")
+        .to_request();
+    let (status, reply, _) = status_and_json(test::call_service(&app, request).await).await;
+    assert_eq!(status, 404);
+    let message = reply["message"].as_str().unwrap();
+    for path in [
+        "/v1/callbacks (",
+        "/v1/callbacks/zim",
+        "/v1/callbacks/ai-agent",
+        "/v1/callbacks/super-board",
+    ] {
+        assert!(message.contains(path), "{message}");
+    }
+    assert!(!message.contains("minigame"), "{message}");
+    assert!(harness.taken().is_empty());
+}
+
+/// `before_send_msg` is answered with the verdict, even while the output refuses everything
+/// else, and its retry gets the same verdict without a second hand-over.
+#[actix_web::test]
+async fn before_send_msg_gets_the_verdict_even_while_the_output_refuses() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    harness.fake.refusing.store(true, Ordering::Release);
+    let check = r#"{"event":"before_send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","request_id":"r1","msg_id":"m1","from_user_id":"a","conv_id":"b","conv_type":0,"msg_type":1,"msg_body":"hi"}"#;
+    for _ in 0..2 {
+        let response = test::call_service(
+            &app,
+            post_to("/v1/callbacks/zim", &sign(check, SECRET)).to_request(),
+        )
+        .await;
+        let (status, reply, _) = status_and_json(response).await;
+        assert_eq!((status, reply), (200, serde_json::json!({"result": 0})));
+    }
+    let taken = harness.taken();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0].0, "zim.message.before_send");
+    // A bad signature is refused as for any callback: ZIM then applies its own default.
+    let forged = sign(check, "not-the-secret");
+    let response =
+        test::call_service(&app, post_to("/v1/callbacks/zim", &forged).to_request()).await;
+    assert_eq!(status_and_json(response).await.0, 401);
+    let send = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m1","conv_type":1,"conv_id":"r"}"#;
+    let response = test::call_service(
+        &app,
+        post_to("/v1/callbacks/zim", &sign(send, SECRET)).to_request(),
+    )
+    .await;
+    assert_eq!(
+        status_and_json(response).await.0,
+        503,
+        "other callbacks are refused"
+    );
 }

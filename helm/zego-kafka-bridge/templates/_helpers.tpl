@@ -220,6 +220,8 @@ spec:
           value: {{ .Values.config.ackMode | quote }}
         - name: ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS
           value: {{ .Values.config.maxClockSkewSecs | quote }}
+        - name: ZEGO_BRIDGE_ZIM_BEFORE_SEND_VERDICT
+          value: {{ .Values.config.zimBeforeSendVerdict | quote }}
         - name: ZEGO_BRIDGE_MAX_BODY_BYTES
           value: {{ .Values.config.maxBodyBytes | int64 | quote }}
         {{- if eq .Values.config.ackMode "delivered" }}

@@ -25,6 +25,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// Starts the bridge with the topics of every product's event types.
+pub async fn spawn_products_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let prefix = unique_prefix();
+    create_all_topics(&prefix).await;
+    spawn_app_on(&prefix, &brokers(), extra).await
+}
+
 pub async fn spawn_app_on(prefix: &str, brokers: &str, extra: &[(&str, &str)]) -> TestApp {
     let mut vars: HashMap<String, String> = [
         ("ZEGO_BRIDGE_LISTEN_ADDR", "127.0.0.1:0"),
@@ -109,6 +116,29 @@ impl TestApp {
     pub async fn post(&self, callback: &SignedCallback) -> Answer {
         self.post_raw(Some(callback.content_type), callback.body.clone())
             .await
+    }
+
+    /// Where `product`'s console would send its callbacks.
+    pub fn url_for(&self, product: Product) -> String {
+        sender::url_for(&self.callbacks_url, product)
+    }
+
+    /// Posts a callback to `product`'s path.
+    pub async fn post_to(&self, product: Product, callback: &SignedCallback) -> Answer {
+        let response = self
+            .client
+            .post(self.url_for(product))
+            .header("content-type", callback.content_type)
+            .body(callback.body.clone())
+            .send()
+            .await
+            .expect("request sent");
+        answer(response).await
+    }
+
+    /// Signs `body` with the shared secret and posts it to `product`'s path.
+    pub async fn post_signed_to(&self, product: Product, body: &str) -> Answer {
+        self.post_to(product, &sign(body, SECRET)).await
     }
 
     /// Signs `body` with the shared secret, a fresh nonce and the current time, and posts it.

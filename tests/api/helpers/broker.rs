@@ -18,8 +18,17 @@ pub fn unique_prefix() -> String {
     format!("t{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
-/// Creates every event type's topic under `prefix` on the test broker.
+/// Creates the topics of RTC's event types (with Cloud Recording's) under `prefix` on the test
+/// broker: what most tests need, at a third of the cost of every product's.
 pub async fn create_topics(prefix: &str) {
+    create_topics_of(&brokers(), prefix, |kind| {
+        matches!(kind.product, Product::Rtc | Product::CloudRecording)
+    })
+    .await;
+}
+
+/// Creates every event type's topic, of every product, under `prefix` on the test broker.
+pub async fn create_all_topics(prefix: &str) {
     create_topics_on(&brokers(), prefix).await;
 }
 
@@ -55,6 +64,26 @@ pub async fn consume_until(
     wait: Duration,
     done: impl Fn(&[Record]) -> bool,
 ) -> Vec<Record> {
+    consume_partitions(bootstrap, topic, PARTITIONS, wait, done).await
+}
+
+/// Reads `count` records of a topic of the mock cluster, whose topics have one partition.
+pub async fn consume_mock(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    wait: Duration,
+) -> Vec<Record> {
+    consume_partitions(bootstrap, topic, 1, wait, |records| records.len() >= count).await
+}
+
+async fn consume_partitions(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    wait: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("reader-{}", unique_prefix()))
@@ -65,7 +94,7 @@ pub async fn consume_until(
         .create()
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
+    for partition in 0..partitions {
         assignment
             .add_partition_offset(topic, partition, Offset::Beginning)
             .unwrap();
@@ -144,9 +173,17 @@ pub async fn create_replicated_topics(bootstrap: &str, prefix: &str, replication
 
 /// Creates every event type's topic under `prefix` on the given brokers.
 pub async fn create_topics_on(bootstrap: &str, prefix: &str) {
-    let names = TopicMap::new(prefix, &[])
-        .expect("a valid prefix")
-        .distinct();
+    create_topics_of(bootstrap, prefix, |_| true).await;
+}
+
+async fn create_topics_of(bootstrap: &str, prefix: &str, wanted: impl Fn(&EventType) -> bool) {
+    let map = TopicMap::new(prefix, &[]).expect("a valid prefix");
+    let mut names: Vec<String> = map
+        .iter()
+        .filter(|(kind, _)| wanted(kind))
+        .map(|(_, topic)| topic.to_string())
+        .collect();
+    names.dedup();
     let layout = TopicLayout {
         partitions: PARTITIONS,
         replication_factor: 1,
@@ -168,7 +205,7 @@ pub fn mock_cluster(
     prefix: &str,
 ) -> rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
     let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    for kind in catalog::ALL {
+    for kind in catalog::ALL.iter() {
         cluster
             .create_topic(&format!("{prefix}.{}", kind.name), 1, 1)
             .expect("mock topic");

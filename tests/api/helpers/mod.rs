@@ -16,10 +16,11 @@ use serde_json::Value as Json;
 use tokio::task::JoinHandle;
 
 use zego_kafka_bridge::configuration::Settings;
-use zego_kafka_bridge::event::catalog;
+use zego_kafka_bridge::event::catalog::{self, EventType};
 use zego_kafka_bridge::kafka::{self, TopicCreation, TopicLayout, TopicMap};
 use zego_kafka_bridge::sender::{self, SignedCallback, Signing};
 use zego_kafka_bridge::startup::{Application, ShutdownHandle, ShutdownReport};
+use zego_kafka_bridge::zego::Product;
 
 mod app;
 mod broker;

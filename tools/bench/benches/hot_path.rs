@@ -25,7 +25,7 @@ fn hot_path(criterion: &mut Criterion) {
                     RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();
                 let common = CommonFields::read(&callback.root).unwrap();
                 common.verify(&secrets).unwrap();
-                let event = normalize(&callback, &common, 0);
+                let event = normalize(&callback, &common, zego_kafka_bridge::zego::Product::Rtc, 0);
                 std::hint::black_box((event.to_json(), header_pairs(&event)));
             }
         })

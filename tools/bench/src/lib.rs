@@ -572,7 +572,12 @@ pub fn produce_flat_out(
             .map_err(|err| err.to_string())?;
         let common = zego::CommonFields::read(&callback.root).map_err(|err| err.to_string())?;
         common.verify(&secrets).map_err(|err| err.to_string())?;
-        let event = zego_kafka_bridge::event::normalize(&callback, &common, 0);
+        let event = zego_kafka_bridge::event::normalize(
+            &callback,
+            &common,
+            zego_kafka_bridge::zego::Product::Rtc,
+            0,
+        );
         records.push((
             topics.topic(event.kind).to_string(),
             event.partition_key.as_deref().map(str::to_owned),
@@ -667,7 +672,12 @@ mod tests {
             let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();
             let common = CommonFields::read(&callback.root).unwrap();
             common.verify(&secrets).unwrap();
-            let event = zego_kafka_bridge::event::normalize(&callback, &common, 0);
+            let event = zego_kafka_bridge::event::normalize(
+                &callback,
+                &common,
+                zego_kafka_bridge::zego::Product::Rtc,
+                0,
+            );
             assert!(event.coercion_failures.is_empty(), "{body}");
             assert_ne!(event.kind.name, "unrecognized");
             kinds.insert(event.kind.name);
