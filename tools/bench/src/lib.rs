@@ -356,7 +356,7 @@ impl Reader {
             .fetch_metadata(None, Duration::from_secs(10))
             .map_err(|err| format!("cannot read the cluster's metadata: {err}"))?;
         let mut assignment = TopicPartitionList::new();
-        for kind in catalog::ALL {
+        for kind in catalog::ALL.iter() {
             let topic = format!("{prefix}.{}", kind.name);
             let Some(found) = metadata.topics().iter().find(|found| found.name() == topic) else {
                 continue;
