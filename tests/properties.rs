@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use zego_kafka_bridge::event::{catalog, normalize, EventType};
-use zego_kafka_bridge::zego::{self, sniff, CallbackSecrets, CommonFields, Encoding, RawCallback};
+use zego_kafka_bridge::zego::{
+    self, classify, sniff, CallbackSecrets, CommonFields, Encoding, Product, RawCallback,
+};
 
 /// Whatever the bytes, decoding and normalizing return (never panic), and an event that comes
 /// out serializes to a JSON object.
@@ -13,10 +15,11 @@ fn decode_and_normalize(body: &[u8]) {
         let Ok(callback) = RawCallback::decode(body, encoding) else {
             continue;
         };
-        let Ok(common) = CommonFields::read(&callback.root) else {
+        let product = classify(&callback.root).unwrap_or(Product::Rtc);
+        let Ok(common) = CommonFields::read_for(&callback.root, product) else {
             continue;
         };
-        let event = normalize(&callback, &common, zego_kafka_bridge::zego::Product::Rtc, 0);
+        let event = normalize(&callback, &common, product, 0);
         let value: serde_json::Value =
             serde_json::from_slice(&event.to_json()).expect("an event is JSON");
         assert!(value.is_object());
@@ -173,11 +176,61 @@ proptest! {
     }
 }
 
-/// The event id of a JSON or form body.
-fn event_id(body: &str, encoding: Encoding) -> uuid::Uuid {
+/// The event id of a JSON or form body posted to the path of `path`, read as the pipeline
+/// does: as the product the body names, else as its path's.
+fn event_id(path: Product, body: &str, encoding: Encoding) -> uuid::Uuid {
     let decoded = RawCallback::decode(body.as_bytes(), encoding).expect("decodes");
-    let common = CommonFields::read(&decoded.root).expect("common fields");
-    normalize(&decoded, &common, zego_kafka_bridge::zego::Product::Rtc, 0).id
+    let product = classify(&decoded.root).unwrap_or(path);
+    let common = CommonFields::read_for(&decoded.root, product).expect("common fields");
+    normalize(&decoded, &common, product, 0).id
+}
+
+/// The keys that say which product and event a callback is, as each product sends them.
+const DISCRIMINATORS: &[&str] = &[
+    "event",
+    "appid",
+    "Event",
+    "AppId",
+    "AppID",
+    "EventType",
+    "event_type",
+    "app_id",
+];
+
+/// The event name and app of a callback of `kind`, in its product's keys, with the key that
+/// tells the product apart from one that shares its event names (PRODUCTS.md §11.2).
+fn envelope(kind: &EventType) -> Vec<(&'static str, serde_json::Value)> {
+    let event = kind.zego_events.first().copied().unwrap_or("something_new");
+    let number = || serde_json::Value::from(event.parse::<u64>().unwrap_or(99_999));
+    match kind.product {
+        Product::Rtc | Product::SuperBoard | Product::MiniGame => {
+            vec![("event", event.into()), ("appid", 7.into())]
+        }
+        // ZIM's `room_create` is told from RTC's by its creator.
+        Product::Zim if event == "room_create" => vec![
+            ("event", event.into()),
+            ("appid", "7".into()),
+            ("operator_account", "u".into()),
+        ],
+        Product::Zim => vec![("event", event.into()), ("appid", "7".into())],
+        Product::CloudRecording => vec![("event_type", 1.into()), ("app_id", 7.into())],
+        Product::AiAgent => vec![
+            ("Event", event.into()),
+            ("AppId", 7.into()),
+            ("AgentInstanceId", "1912124734317838336".into()),
+        ],
+        Product::Asr => vec![
+            ("Event", event.into()),
+            ("AppId", 7.into()),
+            ("TaskId", "t".into()),
+        ],
+        Product::DigitalHuman => vec![
+            ("EventType", number()),
+            ("AppId", 7.into()),
+            ("TaskId", "t".into()),
+        ],
+        Product::CloudPlayer => vec![("EventType", number()), ("AppID", 7.into())],
+    }
 }
 
 /// Top-level keys a type reads its fields from, and keys no type knows.
@@ -209,22 +262,26 @@ fn flat_value() -> impl Strategy<Value = serde_json::Value> {
     ]
 }
 
-/// A flat callback of any catalogued type (or an unknown one) with a random choice of that type's
-/// own keys and unknown ones, as a JSON object without the signing envelope.
-fn flat_callback() -> impl Strategy<Value = serde_json::Map<String, serde_json::Value>> {
+/// A flat callback of any catalogued type of any product (or an unknown one) with a random
+/// choice of that type's own keys and unknown ones, as a JSON object without the signing
+/// envelope.
+fn flat_callback() -> impl Strategy<Value = (Product, serde_json::Map<String, serde_json::Value>)> {
     let kinds: Vec<&'static EventType> = catalog::ALL.to_vec();
     prop::sample::select(kinds).prop_flat_map(|kind| {
-        let keys = keys_of(kind);
-        let event = kind.zego_events.first().copied().unwrap_or("something_new");
+        let keys: Vec<&'static str> = keys_of(kind)
+            .into_iter()
+            .filter(|key| !DISCRIMINATORS.contains(key))
+            .collect();
         prop::collection::btree_map(prop::sample::select(keys), flat_value(), 1..10).prop_map(
             move |fields| {
                 let mut object: serde_json::Map<String, serde_json::Value> = fields
                     .into_iter()
                     .map(|(key, value)| (key.to_owned(), value))
                     .collect();
-                object.insert("event".into(), event.into());
-                object.insert("appid".into(), 7.into());
-                object
+                for (key, value) in envelope(kind) {
+                    object.insert(key.into(), value);
+                }
+                (kind.product, object)
             },
         )
     })
@@ -260,7 +317,9 @@ fn as_form(object: &serde_json::Map<String, serde_json::Value>) -> String {
 /// Numbers as their digits and digit strings as numbers: how senders differ in form.
 fn swap_numbers_and_digits(object: &mut serde_json::Map<String, serde_json::Value>) {
     for (key, value) in object.iter_mut() {
-        if ["event", "appid", "timestamp", "nonce", "signature"].contains(&key.as_str()) {
+        if ["timestamp", "nonce", "signature"].contains(&key.as_str())
+            || DISCRIMINATORS.contains(&key.as_str())
+        {
             continue;
         }
         *value = match &*value {
@@ -281,34 +340,34 @@ proptest! {
     /// numbers sent as digits or digits as numbers: one event, one id.
     #[test]
     fn the_id_is_the_same_for_every_delivery_and_spelling_of_one_callback(
-        callback in flat_callback(),
+        (path, callback) in flat_callback(),
         first in 1_600_000_000u32..1_900_000_000,
         second in 1_600_000_000u32..1_900_000_000,
         nonce in "[0-9a-z]{1,12}",
     ) {
         let original = delivered(&callback, first, "n0");
-        let id = event_id(&serde_json::Value::Object(original.clone()).to_string(), Encoding::Json);
+        let id = event_id(path, &serde_json::Value::Object(original.clone()).to_string(), Encoding::Json);
         let retry = delivered(&callback, second, &nonce);
-        prop_assert_eq!(id, event_id(&serde_json::Value::Object(retry.clone()).to_string(), Encoding::Json), "a retry");
-        prop_assert_eq!(id, event_id(&as_form(&retry), Encoding::Form), "as a form");
+        prop_assert_eq!(id, event_id(path, &serde_json::Value::Object(retry.clone()).to_string(), Encoding::Json), "a retry");
+        prop_assert_eq!(id, event_id(path, &as_form(&retry), Encoding::Form), "as a form");
         let mut swapped = retry;
         swap_numbers_and_digits(&mut swapped);
-        prop_assert_eq!(id, event_id(&serde_json::Value::Object(swapped).to_string(), Encoding::Json), "numbers as digits");
+        prop_assert_eq!(id, event_id(path, &serde_json::Value::Object(swapped).to_string(), Encoding::Json), "numbers as digits");
     }
 
     /// Two callbacks that differ in any business field (one value changed, one key added or
     /// removed) never share an id, so the second is never dropped as a retry of the first.
     #[test]
     fn callbacks_that_differ_in_any_business_field_get_different_ids(
-        callback in flat_callback(),
+        (path, callback) in flat_callback(),
         pick in any::<prop::sample::Index>(),
         change in 0..3u8,
     ) {
         let original = delivered(&callback, 1_700_000_000, "n");
-        let id = event_id(&serde_json::Value::Object(original.clone()).to_string(), Encoding::Json);
+        let id = event_id(path, &serde_json::Value::Object(original.clone()).to_string(), Encoding::Json);
         let business: Vec<String> = callback
             .keys()
-            .filter(|key| !["event", "appid"].contains(&key.as_str()))
+            .filter(|key| !DISCRIMINATORS.contains(&key.as_str()))
             .cloned()
             .collect();
         let mut changed = original;
@@ -328,7 +387,7 @@ proptest! {
                 changed.insert("added_by_the_test".into(), "1".into());
             }
         }
-        prop_assert_ne!(id, event_id(&serde_json::Value::Object(changed).to_string(), Encoding::Json));
+        prop_assert_ne!(id, event_id(path, &serde_json::Value::Object(changed).to_string(), Encoding::Json));
     }
 }
 
@@ -393,5 +452,23 @@ proptest! {
             prop_assert!(read.contains(body), "lost an intact record");
         }
         prop_assert!(read.len() <= count);
+    }
+}
+
+/// The callbacks the id properties draw reach every product's types, not RTC's alone: each
+/// envelope is read as its own product and type.
+#[test]
+fn the_drawn_callbacks_reach_every_type_of_every_product() {
+    for kind in catalog::ALL.iter() {
+        let object: serde_json::Map<String, serde_json::Value> = envelope(kind)
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect();
+        let body = serde_json::Value::Object(delivered(&object, 1_700_000_000, "n")).to_string();
+        let decoded = RawCallback::decode(body.as_bytes(), Encoding::Json).unwrap();
+        let product = classify(&decoded.root).unwrap_or(kind.product);
+        let common = CommonFields::read_for(&decoded.root, product).unwrap();
+        let event = normalize(&decoded, &common, product, 0);
+        assert_eq!(event.kind.name, kind.name, "{body}");
     }
 }

@@ -253,11 +253,14 @@ fn classify_event(event: &str, has: &dyn Fn(&str) -> bool) -> Option<Product> {
     if event == "cvt_finish" {
         Some(Product::SuperBoard)
     } else if event == "room_create" {
-        // RTC's carries the room's session; ZIM's its creator and attributes.
+        // RTC's carries the room's session; ZIM's its creator, name and attributes. One with
+        // neither is taken as its path says: it does not clearly belong elsewhere.
         if has("room_session_id") || has("id_name") || has("room_seq") {
             Some(Product::Rtc)
-        } else {
+        } else if has("operator_account") || has("room_name") || has("attributes") {
             Some(Product::Zim)
+        } else {
+            None
         }
     } else if RTC_EVENTS.contains(&event) || starts(RTC_PREFIXES) {
         Some(Product::Rtc)
@@ -294,6 +297,11 @@ mod tests {
         assert_eq!(
             product_of(r#"{"event":"room_create","room_id":"r","operator_account":"u"}"#),
             Some(Product::Zim)
+        );
+        assert_eq!(
+            product_of(r#"{"event":"room_create","room_id":"r"}"#),
+            None,
+            "neither product's marks: the path decides"
         );
         // AI Agent and ASR both send `ASRResult` and `Exception`.
         for event in ["ASRResult", "Exception"] {

@@ -134,6 +134,12 @@ const OPERATOR: Field = field(
     Str,
     "Who did it (see the type for its meaning).",
 );
+const CREATOR: Field = field(
+    "operator_account",
+    &[at(&["operator_account"])],
+    Str,
+    "Creator.",
+);
 const ZIM_ROOM_ID: Field = field("room_id", &[at(&["room_id"])], Str, "Room ID.");
 const GROUP_ID: Field = field("group_id", &[at(&["group_id"])], Str, "Group ID.");
 const OWNER: Field = field(
@@ -392,12 +398,7 @@ pub static ROOM_CREATED: EventType = of(
     &[
         ZIM_ROOM_ID,
         field("room_name", &[at(&["room_name"])], Str, "Room name."),
-        field(
-            "operator_account",
-            &[at(&["operator_account"])],
-            Str,
-            "Creator.",
-        ),
+        CREATOR,
         ATTRIBUTES,
     ],
 );
@@ -462,12 +463,7 @@ pub static GROUP_CREATED: EventType = of(
     &[
         GROUP_ID,
         field("group_name", &[at(&["group_name"])], Str, "Group name."),
-        field(
-            "operator_account",
-            &[at(&["operator_account"])],
-            Str,
-            "Creator.",
-        ),
+        CREATOR,
         OWNER,
         MEMBERS,
         ATTRIBUTES,
