@@ -1,4 +1,4 @@
-# Shared by scripts/check-deploy and scripts/check-monitoring: the pinned tools the checks use,
+# Shared by scripts/check-deploy, scripts/check-monitoring and scripts/check-examples: the pinned tools the checks use,
 # installed on first use into a cache (Python tools in a venv, Debian packages, Go tools).
 # Needs `log` from scripts/lib/broker.sh.
 # shellcheck shell=bash
@@ -18,6 +18,21 @@ ensure_python_tools() {
     touch "$stamp"
   fi
   export PATH="$TOOLS/venv/bin:$PATH"
+}
+
+# The consumer examples' own venv, from examples/python/requirements.txt (what a user would
+# install), kept apart from the tools'.
+ensure_example_venv() {
+  local requirements=examples/python/requirements.txt venv="$TOOLS/examples-venv" stamp
+  stamp="$venv/.installed-$(sha1sum "$requirements" | cut -c1-12)"
+  if [[ ! -f "$stamp" ]]; then
+    log "installing the examples' requirements into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    touch "$stamp"
+  fi
+  export PATH="$venv/bin:$PATH"
 }
 
 # A command from a Debian package, installed when missing.

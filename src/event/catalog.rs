@@ -75,6 +75,10 @@ pub struct Field {
     pub sources: &'static [Source],
     pub kind: FieldKind,
     pub doc: &'static str,
+    /// Added to a type after the type was first released: records written before lack it, so
+    /// its schema does not require it (docs/events.md, "How schemas evolve"). Declare such a
+    /// field as `Field { added_later: true, ..field(…) }`.
+    pub added_later: bool,
 }
 
 const fn field(
@@ -88,6 +92,7 @@ const fn field(
         sources,
         kind,
         doc,
+        added_later: false,
     }
 }
 

@@ -12,9 +12,10 @@ pub const CONTENT_TYPE: &str = "application/json";
 const SPEC_VERSION: &str = "1.0";
 
 /// The CloudEvents headers of an event: `ce_specversion`, `ce_id`, `ce_source`, `ce_type`,
-/// `ce_time` and `content-type`.
+/// `ce_time`, `ce_subject` (what the event is about, its key: the room, conversation, call,
+/// task…, when it has one), `ce_dataschema` (the `$id` of its JSON Schema) and `content-type`.
 pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
-    vec![
+    let mut pairs = vec![
         ("ce_specversion".into(), SPEC_VERSION.into()),
         ("ce_id".into(), event.id.hyphenated().to_string()),
         (
@@ -26,8 +27,16 @@ pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
             format!("com.zegocloud.{}", event.kind.name),
         ),
         ("ce_time".into(), rfc3339(event.time_ms())),
+        (
+            "ce_dataschema".into(),
+            crate::event::schema::id_of(event.kind),
+        ),
         ("content-type".into(), CONTENT_TYPE.into()),
-    ]
+    ];
+    if let Some(subject) = event.partition_key.as_deref() {
+        pairs.push(("ce_subject".into(), subject.to_owned()));
+    }
+    pairs
 }
 
 /// A record already encoded, as the spool and the dead-letter file keep it.

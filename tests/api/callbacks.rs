@@ -64,6 +64,11 @@ async fn every_sample_lands_on_its_topic_with_key_headers_and_a_valid_value() {
             );
             assert_eq!(headers["ce_type"], format!("com.zegocloud.{kind}"));
             assert_eq!(headers["content-type"], "application/json");
+            assert_eq!(
+                headers["ce_dataschema"],
+                format!("urn:zego-kafka-bridge:event:{kind}:v1")
+            );
+            assert_eq!(headers.get("ce_subject"), record.key.as_ref(), "{kind}");
             let time = chrono::DateTime::parse_from_rfc3339(&headers["ce_time"]).expect("RFC 3339");
             let expected_ms = value["occurred_at_ms"]
                 .as_i64()

@@ -118,6 +118,11 @@ async fn every_product_sample_lands_on_its_topic_with_key_headers_and_a_valid_va
             assert_eq!(headers["ce_specversion"], "1.0");
             assert_eq!(headers["ce_id"], value["id"].as_str().unwrap());
             assert_eq!(headers["ce_type"], format!("com.zegocloud.{kind}"));
+            assert_eq!(headers.get("ce_subject"), record.key.as_ref(), "{kind}");
+            assert_eq!(
+                headers["ce_dataschema"],
+                format!("urn:zego-kafka-bridge:event:{kind}:v1")
+            );
             assert_eq!(
                 headers["ce_source"],
                 format!("zegocloud://apps/{}", value["app_id"])

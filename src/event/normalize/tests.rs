@@ -488,12 +488,135 @@ fn schemas_in_the_repository_are_up_to_date() {
             "{file} is stale: run `UPDATE_SCHEMAS=1 cargo test schemas`"
         );
     }
-    let files = std::fs::read_dir(&dir).unwrap().count();
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().file_type().unwrap().is_file())
+        .count();
     assert_eq!(
         files,
         ALL.len(),
         "schemas/ holds a file that is no type's schema"
     );
+}
+
+/// No schema may break a consumer built on the last release's (`schemas/released/`): a type
+/// released stays, and each of its schemas passes [`schema::compatibility_problems`].
+#[test]
+fn released_schemas_are_still_honoured() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/released");
+    if std::env::var_os("UPDATE_RELEASED_SCHEMAS").is_some() {
+        for (file, schema) in schema::all() {
+            let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+    }
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(file) = path.file_name().and_then(|name| name.to_str()) else {
+            continue;
+        };
+        let Some(name) = file.strip_suffix(".schema.json") else {
+            continue;
+        };
+        let released: Json =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let kind = crate::event::catalog::by_name(name)
+            .unwrap_or_else(|| panic!("the released type {name} is gone: consumers read it"));
+        let problems = schema::compatibility_problems(&released, &schema::schema_for(kind));
+        assert!(
+            problems.is_empty(),
+            "{name} would break consumers of the released schema: {problems:#?}\n\
+             A rename or a type change needs a new schema_version and, where needed, a new topic \
+             (docs/events.md, \"How schemas evolve\")."
+        );
+        checked += 1;
+    }
+    assert!(checked >= 22, "only {checked} released schemas found");
+}
+
+/// The compatibility check refuses each kind of breaking change, and lets the compatible ones
+/// through: a check that passed whatever the schemas said would prove nothing.
+#[test]
+fn the_compatibility_check_refuses_every_breaking_change() {
+    let released = schema::schema_for(&crate::event::catalog::ROOM_CLOSED);
+    let check = |change: &dyn Fn(&mut Json)| {
+        let mut current = released.clone();
+        change(&mut current);
+        schema::compatibility_problems(&released, &current)
+    };
+    assert!(check(&|_| {}).is_empty());
+    // Compatible: a new optional property; a closed list of names turned into a string.
+    assert!(check(&|s| {
+        s["properties"]["new_field"] = json!({"type": ["string", "null"]});
+    })
+    .is_empty());
+    let mut closed = released.clone();
+    closed["properties"]["close_reason"] = json!({"enum": ["normal", "unknown", null]});
+    assert!(schema::compatibility_problems(&closed, &released).is_empty());
+
+    type Change = Box<dyn Fn(&mut Json)>;
+    let breaking: Vec<(&str, Change)> = vec![
+        (
+            "removed",
+            Box::new(|s| {
+                s["properties"].as_object_mut().unwrap().remove("room_id");
+            }),
+        ),
+        (
+            "type changed",
+            Box::new(|s| s["properties"]["close_reason_code"]["type"] = json!("string")),
+        ),
+        (
+            "const changed",
+            Box::new(|s| s["properties"]["schema_version"]["const"] = json!(2)),
+        ),
+        (
+            "pattern changed",
+            Box::new(|s| s["properties"]["room_session_id"]["pattern"] = json!("^x$")),
+        ),
+        (
+            "added as required",
+            Box::new(|s| {
+                s["properties"]["new_field"] = json!({"type": "string"});
+                s["required"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("new_field"));
+            }),
+        ),
+        (
+            "no longer required",
+            Box::new(|s| {
+                s["required"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|key| key != "room_id");
+            }),
+        ),
+        (
+            "closed",
+            Box::new(|s| s["additionalProperties"] = json!(false)),
+        ),
+        (
+            "any value narrowed",
+            Box::new(|s| s["properties"]["extra"] = json!({})),
+        ),
+    ];
+    for (what, change) in &breaking {
+        assert!(
+            !check(change.as_ref()).is_empty(),
+            "{what} passed the check"
+        );
+    }
+    // A name removed from a closed list.
+    let mut names = closed.clone();
+    names["properties"]["close_reason"] = json!({"enum": ["normal", null]});
+    assert!(!schema::compatibility_problems(&closed, &names).is_empty());
+    // Any JSON value narrowed to a type.
+    let mut any = released.clone();
+    any["properties"]["extra"] = json!({"description": "anything"});
+    assert!(!schema::compatibility_problems(&any, &released).is_empty());
 }
 
 /// Cloud Player's events that the vendor printed no sample of, built from its tables.
