@@ -151,6 +151,13 @@ class Bridge:
                 status = 0
         return status
 
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled metric the bridge exports now."""
+        for line in self.get("/metrics")[1].splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise SystemExit(f"FAILED  {self.name} does not export {name}")
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -344,9 +351,14 @@ def main() -> int:
         log("        Kafka stopped")
         accepted = sum(quiet.post("mix_stop", task_id="t", seq=str(1000 + n)) == 200 for n in range(90))
         log(f"        quiet-a took {accepted} callbacks into its queue of 100")
-        pad = "x" * 40_000
-        taken = sum(spool.post("mix_stop", task_id="t", seq=str(2000 + n), pad=pad) == 200 for n in range(21))
-        log(f"        spool-b spooled {taken} callbacks of 40 KB into its 1 MiB")
+        # Past 80 % of the spool (the alert's threshold) and short of full (160 KiB of headroom
+        # left): filled by its own measure, since a record's size is the event's plus its
+        # headers, which change with the code; each record is well under the 45 KiB between.
+        pad = "x" * 30_000
+        taken = 0
+        while spool.metric("zego_bridge_spool_bytes") < 0.8 * 1024 * 1024 and taken < 40:
+            taken += spool.post("mix_stop", task_id="t", seq=str(2000 + taken), pad=pad) == 200
+        log(f"        spool-b spooled {taken} callbacks of 30 KB into its 1 MiB")
         expect_firing(prometheus, "ZegoBridgeQueueNearlyFull", 60, namespace="ns-a", pod="quiet-a")
         expect_firing(prometheus, "ZegoBridgeSpoolNearlyFull", 60, namespace="ns-b", pod="spool-b")
         expect_firing(prometheus, "ZegoBridgeKafkaUnreachable", 60, namespace="ns-a", pod="quiet-a")
@@ -367,7 +379,7 @@ def main() -> int:
             raise SystemExit("FAILED  NoReadyPods fired for the spooled bridge, whose spool still has room")
         log("ok      the spooled bridge stays ready through the outage while its spool has room")
         # ...and a full spool makes it unready.
-        refused = sum(spool.post("mix_stop", task_id="t", seq=str(2100 + n), pad=pad) == 503 for n in range(10))
+        refused = sum(spool.post("mix_stop", task_id="t", seq=str(2100 + n), pad=pad) == 503 for n in range(12))
         log(f"        spool-b refused {refused} callbacks with a full spool")
         expect_firing(prometheus, "ZegoBridgeNoReadyPods", 60, namespace="ns-b")
         return 0
