@@ -472,3 +472,35 @@ fn the_drawn_callbacks_reach_every_type_of_every_product() {
         assert_eq!(event.kind.name, kind.name, "{body}");
     }
 }
+
+proptest! {
+    /// The decoder keeps numbers as raw text and checks their range in a walk of its own: it
+    /// refuses exactly what a full parse refuses, whatever numbers and strings (with escapes,
+    /// quotes, digits and `e`s) the body holds.
+    #[test]
+    fn decoding_refuses_exactly_the_numbers_a_full_parse_refuses(
+        entries in prop::collection::vec(
+            (
+                "[a-z\"\\\\e0-9]{0,6}",
+                prop_oneof![
+                    "-?[0-9]{1,3}(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,4})?",
+                    "[0-9]{290,320}",
+                    "\"([a-z0-9eE.]|\\\\\"|\\\\\\\\){0,12}\"",
+                    Just("[1e400, \"x\"]".to_owned()),
+                ],
+            ),
+            1..6,
+        ),
+    ) {
+        let body = format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(key, value)| format!("{}:{value}", serde_json::Value::from(key.as_str())))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let full = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+        prop_assert_eq!(RawCallback::decode(body.as_bytes(), Encoding::Json).is_ok(), full, "{}", body);
+    }
+}

@@ -33,6 +33,13 @@ half_readback, baseline_half = by("bridge_half_load_readback"), by("baseline_hal
 produce = by("produce")
 print(f"runs per figure: {len(bridge)}; median (min–max)\n")
 
+for hot in by("hot_path"):
+    print("The hot path (decode, classify, verify, normalize, encode, headers) per callback, in one "
+          f"process over {len(hot['ratio'])} alternating rounds: {spread(hot['hot_path_ns'], '{:,.0f}')} ns, "
+          f"against {spread(hot['reference_ns'], '{:,.0f}')} ns for one pass of the fixed reference workload: "
+          f"**{spread(hot['ratio'], '{:.3f}')} reference passes per callback**. "
+          "Compare this ratio between commits; absolute times vary with the machine.\n")
+
 if bridge and baseline:
     print("| figure | baseline (bare actix-web) | bridge | ratio |")
     print("|---|---|---|---|")

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use chrono::NaiveDateTime;
 use uuid::Uuid;
@@ -282,8 +281,27 @@ struct Canonical(Vec<u8>);
 
 impl Canonical {
     fn text(&mut self, text: &str) {
-        let _ = write!(Writer(&mut self.0), "s{}:", text.len());
+        self.0.push(b's');
+        self.length(text.len());
         self.0.extend_from_slice(text.as_bytes());
+    }
+
+    /// `len` in decimal and a colon: what `write!("{len}:")` writes, without the formatting
+    /// machinery (this runs for every key and value of every callback).
+    fn length(&mut self, len: usize) {
+        let mut digits = [0u8; 20];
+        let mut rest = len;
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        self.0.extend_from_slice(&digits[start..]);
+        self.0.push(b':');
     }
 
     fn null(&mut self) {
@@ -294,7 +312,8 @@ impl Canonical {
     /// a list of one from a single value, and the catalog reads either as a list.
     fn list_header(&mut self, len: usize) {
         if len != 1 {
-            let _ = write!(Writer(&mut self.0), "l{len}:");
+            self.0.push(b'l');
+            self.length(len);
         }
     }
 
@@ -316,7 +335,8 @@ impl Canonical {
             })
             .collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
-        let _ = write!(Writer(&mut self.0), "o{}:", entries.len());
+        self.0.push(b'o');
+        self.length(entries.len());
         for entry in entries {
             self.text(&entry.key);
             match &entry.node {
@@ -353,7 +373,8 @@ impl Canonical {
             },
             Some(b'{') => match serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(text) {
                 Ok(entries) => {
-                    let _ = write!(Writer(&mut self.0), "o{}:", entries.len());
+                    self.0.push(b'o');
+                    self.length(entries.len());
                     for (key, value) in entries {
                         self.text(&key);
                         self.json(value.get());
@@ -364,16 +385,6 @@ impl Canonical {
             Some(b'n') if text == "null" => self.null(),
             _ => self.text(text),
         }
-    }
-}
-
-/// `write!` into a byte buffer.
-struct Writer<'b>(&'b mut Vec<u8>);
-
-impl std::fmt::Write for Writer<'_> {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(text.as_bytes());
-        Ok(())
     }
 }
 

@@ -694,3 +694,14 @@ fn cloud_player_events_without_a_sample() {
     assert_eq!(expired["type"], "cloud_player.upload.expired");
     assert_eq!(expired["upload_task_id"], "u1");
 }
+
+/// The canonical form's lengths are written as `format!` writes them: the ids of every event
+/// ever published depend on these bytes.
+#[test]
+fn canonical_lengths_are_decimal_text() {
+    for len in [0, 1, 9, 10, 99, 100, 12_345, usize::MAX] {
+        let mut canonical = Canonical(Vec::new());
+        canonical.length(len);
+        assert_eq!(canonical.0, format!("{len}:").into_bytes());
+    }
+}

@@ -686,3 +686,108 @@ mod tests {
         assert_eq!(kinds.len(), 7, "{kinds:?}");
     }
 }
+
+/// The hot path per callback beside a fixed reference workload, timed in one process in
+/// alternating rounds, so that their ratio shows a regression of the hot path on a machine
+/// whose speed varies from one day (or minute) to the next.
+#[derive(Debug, serde::Serialize)]
+pub struct HotPathReport {
+    pub label: String,
+    /// Nanoseconds per callback of decode, classify, verify, normalize, encode and headers,
+    /// one figure per round.
+    pub hot_path_ns: Vec<f64>,
+    /// Nanoseconds per pass of the reference workload, one figure per round.
+    pub reference_ns: Vec<f64>,
+    /// `hot_path_ns / reference_ns`, per round.
+    pub ratio: Vec<f64>,
+}
+
+/// The reference: work that does not depend on the bridge's code (a SHA-1 over 64 KiB, a JSON
+/// document parsed into a tree, 4,096 numbers sorted), about as long as a few callbacks.
+fn reference_pass(document: &str, numbers: &mut [u64]) -> usize {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest([0x5a_u8; 64 * 1024]);
+    let tree: serde_json::Value = serde_json::from_str(document).expect("the reference document");
+    let mut state = u64::from(digest[0]);
+    for number in numbers.iter_mut() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *number = state;
+    }
+    numbers.sort_unstable();
+    tree.as_object().map_or(0, |object| object.len())
+        + usize::from(digest[1])
+        + numbers[0] as usize % 7
+}
+
+/// Times the hot path over the load's mix and the reference workload in `rounds` alternating
+/// rounds of about `round` each.
+pub fn hot_path_ratio(
+    rounds: usize,
+    round: Duration,
+    label: String,
+) -> Result<HotPathReport, String> {
+    let mix = CallbackMix::new("secret", 0);
+    let secrets = zego::CallbackSecrets::parse("secret").map_err(|err| err.to_string())?;
+    let bodies: Vec<String> = (0..64).map(|seq| mix.callback(seq).0).collect();
+    let hot_path = || {
+        for body in &bodies {
+            let callback = zego::RawCallback::decode(body.as_bytes(), zego::sniff(body.as_bytes()))
+                .expect("the mix decodes");
+            let product = zego::classify(&callback.root).unwrap_or(zego::Product::Rtc);
+            let common =
+                zego::CommonFields::read_for(&callback.root, product).expect("common fields");
+            common
+                .verify(secrets.for_product(product))
+                .expect("the mix is signed");
+            let event = zego_kafka_bridge::event::normalize(&callback, &common, product, 0);
+            std::hint::black_box((
+                event.to_json(),
+                zego_kafka_bridge::kafka::header_pairs(&event),
+            ));
+        }
+    };
+    let document: String = {
+        let fields: Vec<String> = (0..64)
+            .map(|n| {
+                format!(r#""field_{n}": {{"text": "value {n}", "number": {n}, "list": [1, 2, 3]}}"#)
+            })
+            .collect();
+        format!("{{{}}}", fields.join(","))
+    };
+    let mut numbers = vec![0u64; 4096];
+    let mut reference = || std::hint::black_box(reference_pass(&document, &mut numbers));
+    // How many passes of each fill a round, from a first calibration pass.
+    let passes = |work: &mut dyn FnMut()| {
+        let started = Instant::now();
+        work();
+        (round.as_nanos() / started.elapsed().as_nanos().max(1)).max(1) as u32
+    };
+    let hot_passes = passes(&mut || hot_path());
+    let reference_passes = passes(&mut || {
+        reference();
+    });
+    let mut report = HotPathReport {
+        label,
+        hot_path_ns: Vec::new(),
+        reference_ns: Vec::new(),
+        ratio: Vec::new(),
+    };
+    for _ in 0..rounds {
+        let started = Instant::now();
+        for _ in 0..hot_passes {
+            hot_path();
+        }
+        let hot = started.elapsed().as_nanos() as f64 / f64::from(hot_passes) / bodies.len() as f64;
+        let started = Instant::now();
+        for _ in 0..reference_passes {
+            reference();
+        }
+        let reference_ns = started.elapsed().as_nanos() as f64 / f64::from(reference_passes);
+        report.hot_path_ns.push(hot);
+        report.reference_ns.push(reference_ns);
+        report.ratio.push(hot / reference_ns);
+    }
+    Ok(report)
+}

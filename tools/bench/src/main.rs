@@ -31,6 +31,20 @@ enum Command {
     Produce(ProduceArgs),
     /// A bare HTTP server answering 200: the HTTP stack's limit, the yardstick for `load`.
     Baseline(BaselineArgs),
+    /// The hot path per callback as a multiple of a fixed reference workload timed in the same
+    /// process: a figure that shows a regression whatever the machine's speed that day.
+    HotPath(HotPathArgs),
+}
+
+#[derive(Debug, Args)]
+struct HotPathArgs {
+    #[arg(long, default_value_t = 15)]
+    rounds: usize,
+    /// Milliseconds of each workload per round.
+    #[arg(long, default_value_t = 200)]
+    round_ms: u64,
+    #[arg(long, default_value = "hot_path")]
+    label: String,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +105,11 @@ fn main() -> ExitCode {
             &args.brokers,
             &args.topic_prefix,
             Duration::from_secs(args.duration),
+            args.label,
+        )),
+        Command::HotPath(args) => report(zego_bridge_bench::hot_path_ratio(
+            args.rounds,
+            Duration::from_millis(args.round_ms),
             args.label,
         )),
         Command::Baseline(args) => {
