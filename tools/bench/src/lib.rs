@@ -355,15 +355,34 @@ impl Reader {
         let metadata = consumer
             .fetch_metadata(None, Duration::from_secs(10))
             .map_err(|err| format!("cannot read the cluster's metadata: {err}"))?;
+        // Every partition from its current end, read as an explicit offset before the load
+        // starts: a partition assigned at `Offset::End` takes that end only once its fetch
+        // starts, and records written before then would be missed (with every product's topics
+        // assigned, that took longer than the load took to start). Only the topics of the mix.
         let mut assignment = TopicPartitionList::new();
-        for kind in catalog::ALL.iter() {
+        for kind in catalog::ALL.iter().filter(|kind| {
+            kind.product == zego::Product::Rtc || kind.product == zego::Product::CloudRecording
+        }) {
             let topic = format!("{prefix}.{}", kind.name);
             let Some(found) = metadata.topics().iter().find(|found| found.name() == topic) else {
                 continue;
             };
             for partition in found.partitions() {
+                // A fresh broker may still be electing the partition's leader: ask again.
+                let mut attempts = 0;
+                let end = loop {
+                    match consumer.fetch_watermarks(&topic, partition.id(), Duration::from_secs(10))
+                    {
+                        Ok((_, end)) => break end,
+                        Err(_) if attempts < 50 => {
+                            attempts += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Err(err) => return Err(format!("cannot read the end of {topic}: {err}")),
+                    }
+                };
                 assignment
-                    .add_partition_offset(&topic, partition.id(), Offset::End)
+                    .add_partition_offset(&topic, partition.id(), Offset::Offset(end))
                     .map_err(|err| err.to_string())?;
             }
         }
