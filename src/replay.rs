@@ -36,10 +36,9 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
                 continue;
             }
         };
-        let headers: Vec<(&String, &String)> = letter.headers.iter().collect();
         let mut record = FutureRecord::to(&letter.topic)
             .payload(letter.event.get())
-            .headers(owned_headers(&headers));
+            .headers(owned_headers(letter.headers.iter()));
         if let Some(key) = &letter.key {
             record = record.key(key);
         }

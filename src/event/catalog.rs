@@ -1285,6 +1285,16 @@ pub fn unrecognized(product: Product) -> &'static EventType {
     }
 }
 
+/// A type's place in [`ALL`], for tables kept per type in that order (topics, record headers).
+/// Types are statics, so their addresses tell them apart: a scan of pointers, where names would
+/// be compared for every event published.
+pub fn index_of(kind: &EventType) -> usize {
+    ALL.iter()
+        .position(|known| std::ptr::eq(*known, kind))
+        .or_else(|| ALL.iter().position(|known| known.name == kind.name))
+        .expect("every event type is in the catalog")
+}
+
 /// The type with this normalized name.
 pub fn by_name(name: &str) -> Option<&'static EventType> {
     ALL.iter().copied().find(|kind| kind.name == name)

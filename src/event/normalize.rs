@@ -272,7 +272,22 @@ fn event_id(kind: &EventType, root: &Object<'_>) -> Uuid {
     let mut canonical = Canonical(Vec::with_capacity(512));
     canonical.text(kind.name);
     canonical.object(root, true);
-    Uuid::new_v5(&EVENT_ID_NAMESPACE, &canonical.0)
+    uuid_v5(&EVENT_ID_NAMESPACE, &canonical.0)
+}
+
+/// RFC 9562's name-based UUID (version 5), as `Uuid::new_v5` makes it, with the SHA-1 of the
+/// `sha1` crate: it uses the CPU's SHA instructions where there are some, and `uuid`'s own
+/// portable SHA-1 was a sixth of normalization's time under load (docs/BENCHMARKS.md).
+fn uuid_v5(namespace: &Uuid, name: &[u8]) -> Uuid {
+    use sha1::{Digest, Sha1};
+    let digest: [u8; 20] = Sha1::new()
+        .chain_update(namespace.as_bytes())
+        .chain_update(name)
+        .finalize()
+        .into();
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
 }
 
 /// An unambiguous, self-delimiting encoding of normalized values in which a JSON string, a JSON

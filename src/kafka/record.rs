@@ -1,11 +1,13 @@
 //! How an event is written as a Kafka record: JSON value, CloudEvents 1.0 binary-mode headers.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, SecondsFormat};
 use rdkafka::message::{Header, OwnedHeaders};
-
 use uuid::Uuid;
 
 use super::topics::TopicMap;
+use crate::event::catalog;
 use crate::event::Event;
 
 pub const CONTENT_TYPE: &str = "application/json";
@@ -14,29 +16,69 @@ const SPEC_VERSION: &str = "1.0";
 /// The CloudEvents headers of an event: `ce_specversion`, `ce_id`, `ce_source`, `ce_type`,
 /// `ce_time`, `ce_subject` (what the event is about, its key: the room, conversation, call,
 /// task…, when it has one), `ce_dataschema` (the `$id` of its JSON Schema) and `content-type`.
-pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
-    let mut pairs = vec![
-        ("ce_specversion".into(), SPEC_VERSION.into()),
-        ("ce_id".into(), event.id.hyphenated().to_string()),
-        (
-            "ce_source".into(),
-            format!("zegocloud://apps/{}", event.app_id),
-        ),
-        (
-            "ce_type".into(),
-            format!("com.zegocloud.{}", event.kind.name),
-        ),
-        ("ce_time".into(), rfc3339(event.time_ms())),
-        (
-            "ce_dataschema".into(),
-            crate::event::schema::id_of(event.kind),
-        ),
-        ("content-type".into(), CONTENT_TYPE.into()),
-    ];
-    if let Some(subject) = event.partition_key.as_deref() {
-        pairs.push(("ce_subject".into(), subject.to_owned()));
+pub struct CloudEventHeaders<'a> {
+    id: String,
+    source: String,
+    time: String,
+    of_type: &'static TypeHeaders,
+    subject: Option<&'a str>,
+}
+
+/// The headers whose value only depends on the event's type, made once per type.
+struct TypeHeaders {
+    ce_type: String,
+    dataschema: String,
+}
+
+static TYPE_HEADERS: LazyLock<Vec<TypeHeaders>> = LazyLock::new(|| {
+    catalog::ALL
+        .iter()
+        .map(|kind| TypeHeaders {
+            ce_type: format!("com.zegocloud.{}", kind.name),
+            dataschema: crate::event::schema::id_of(kind),
+        })
+        .collect()
+});
+
+impl<'a> CloudEventHeaders<'a> {
+    pub fn of(event: &'a Event<'_>) -> Self {
+        CloudEventHeaders {
+            id: event.id.hyphenated().to_string(),
+            source: format!("zegocloud://apps/{}", event.app_id),
+            time: rfc3339(event.time_ms()),
+            of_type: &TYPE_HEADERS[catalog::index_of(event.kind)],
+            subject: event.partition_key.as_deref(),
+        }
     }
-    pairs
+
+    /// `(name, value)`, in a fixed order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("ce_specversion", SPEC_VERSION),
+            ("ce_id", &self.id),
+            ("ce_source", &self.source),
+            ("ce_type", &self.of_type.ce_type),
+            ("ce_time", &self.time),
+            ("ce_dataschema", &self.of_type.dataschema),
+            ("content-type", CONTENT_TYPE),
+        ]
+        .into_iter()
+        .chain(self.subject.map(|subject| ("ce_subject", subject)))
+    }
+
+    /// As a Kafka record's headers.
+    pub fn to_record_headers(&self) -> OwnedHeaders {
+        owned_headers(self.pairs())
+    }
+}
+
+/// The CloudEvents headers of an event as owned pairs, as the spool and the dead-letter file
+/// keep them.
+pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
+    CloudEventHeaders::of(event)
+        .pairs()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
 }
 
 /// A record already encoded, as the spool and the dead-letter file keep it.
@@ -63,22 +105,20 @@ impl OutgoingRecord {
 }
 
 pub fn headers_for(event: &Event<'_>) -> OwnedHeaders {
-    owned_headers(&header_pairs(event))
+    CloudEventHeaders::of(event).to_record_headers()
 }
 
 /// Record headers from `(name, value)` pairs: the CloudEvents headers of an event, or those a
 /// spooled or dead-lettered record kept.
-pub fn owned_headers<'a, K, V, I>(pairs: I) -> OwnedHeaders
+pub fn owned_headers<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> OwnedHeaders
 where
-    K: AsRef<str> + 'a,
-    V: AsRef<str> + 'a,
-    I: IntoIterator<Item = &'a (K, V)>,
-    I::IntoIter: ExactSizeIterator,
+    K: AsRef<str>,
+    V: AsRef<str>,
 {
     let pairs = pairs.into_iter();
-    let capacity = pairs.len();
+    let (fewest, most) = pairs.size_hint();
     pairs.fold(
-        OwnedHeaders::new_with_capacity(capacity),
+        OwnedHeaders::new_with_capacity(most.unwrap_or(fewest)),
         |headers, (key, value)| {
             headers.insert(Header {
                 key: key.as_ref(),

@@ -41,13 +41,13 @@ impl TopicMap {
                 kind: kind.name,
                 reason,
             })?;
-            topics[index_of(kind)] = Arc::from(topic);
+            topics[catalog::index_of(kind)] = Arc::from(topic);
         }
         Ok(TopicMap { topics })
     }
 
     pub fn topic(&self, kind: &EventType) -> &Arc<str> {
-        &self.topics[index_of(kind)]
+        &self.topics[catalog::index_of(kind)]
     }
 
     /// Every `(type, topic)` pair, in catalog order.
@@ -62,20 +62,6 @@ impl TopicMap {
         names.dedup();
         names
     }
-}
-
-/// A type's place in the catalog. Types are statics, so their addresses tell them apart: a
-/// scan of pointers, where names would be compared for every event published.
-fn index_of(kind: &EventType) -> usize {
-    catalog::ALL
-        .iter()
-        .position(|known| std::ptr::eq(*known, kind))
-        .or_else(|| {
-            catalog::ALL
-                .iter()
-                .position(|known| known.name == kind.name)
-        })
-        .expect("every event type is in the catalog")
 }
 
 /// Kafka's rules for a topic name.

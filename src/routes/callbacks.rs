@@ -155,18 +155,26 @@ fn declared_encoding(request: &HttpRequest) -> Result<Option<Encoding>, Callback
     let text = value
         .to_str()
         .map_err(|_| CallbackError::UnsupportedMediaType("<not text>".into()))?;
-    let media_type = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match media_type.as_str() {
-        "application/json" | "text/json" => Ok(Some(Encoding::Json)),
-        other if other.ends_with("+json") => Ok(Some(Encoding::Json)),
-        "application/x-www-form-urlencoded" => Ok(Some(Encoding::Form)),
-        "" | "text/plain" | "application/octet-stream" | "*/*" => Ok(None),
-        _ => Err(CallbackError::UnsupportedMediaType(text.to_owned())),
+    let media_type = text.split(';').next().unwrap_or("").trim();
+    let is = |name: &str| media_type.eq_ignore_ascii_case(name);
+    let suffix = media_type
+        .len()
+        .checked_sub(5)
+        .and_then(|at| media_type.get(at..));
+    if is("application/json")
+        || is("text/json")
+        || suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
+    {
+        Ok(Some(Encoding::Json))
+    } else if is("application/x-www-form-urlencoded") {
+        Ok(Some(Encoding::Form))
+    } else if ["", "text/plain", "application/octet-stream", "*/*"]
+        .into_iter()
+        .any(is)
+    {
+        Ok(None)
+    } else {
+        Err(CallbackError::UnsupportedMediaType(text.to_owned()))
     }
 }
 
@@ -246,4 +254,61 @@ pub async fn not_found() -> HttpResponse {
             paths.join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn declared(content_type: &str) -> Result<Option<Encoding>, CallbackError> {
+        declared_encoding(
+            &TestRequest::default()
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .to_http_request(),
+        )
+    }
+
+    #[test]
+    fn the_content_type_names_the_encoding_in_any_case_and_with_parameters() {
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " text/json ",
+            "application/cloudevents+json",
+            "application/VND.ZEGO+JSON;v=1",
+        ] {
+            assert!(matches!(declared(json), Ok(Some(Encoding::Json))), "{json}");
+        }
+        for form in [
+            "application/x-www-form-urlencoded",
+            "APPLICATION/X-WWW-FORM-URLENCODED; charset=UTF-8",
+        ] {
+            assert!(matches!(declared(form), Ok(Some(Encoding::Form))), "{form}");
+        }
+        for generic in [
+            "",
+            "text/plain",
+            "Application/Octet-Stream",
+            "*/*",
+            "; charset=x",
+        ] {
+            assert!(matches!(declared(generic), Ok(None)), "{generic}");
+        }
+        for refused in [
+            "application/xml",
+            "json",
+            "image/png",
+            "text/jsonx",
+            "x+jsonx",
+        ] {
+            match declared(refused) {
+                Err(CallbackError::UnsupportedMediaType(named)) => assert_eq!(named, refused),
+                other => panic!("{refused}: {other:?}"),
+            }
+        }
+        assert!(declared_encoding(&TestRequest::default().to_http_request())
+            .is_ok_and(|declared| declared.is_none()));
+    }
 }

@@ -88,8 +88,18 @@ pub fn request_id(given: Option<&str>) -> String {
         {
             id.to_owned()
         }
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => new_request_id(),
     }
+}
+
+/// A random (version 4) UUID from the thread's generator, seeded once from the OS:
+/// `Uuid::new_v4` asks the kernel for every id, a system call per request (docs/BENCHMARKS.md).
+/// A request id has to be unique, not secret.
+fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// The address of the client: the peer, unless the peer is a trusted proxy, in which case the
@@ -235,9 +245,12 @@ mod tests {
         for strange in ["", "two words", "new\nline", &"x".repeat(129), "ünïcode"] {
             let made = request_id(Some(strange));
             assert_ne!(made, strange);
-            assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+            let made = uuid::Uuid::parse_str(&made).expect("a UUID");
+            assert_eq!(made.get_version_num(), 4, "{made}");
         }
-        assert_ne!(request_id(None), request_id(None));
+        let made: std::collections::HashSet<String> =
+            (0..10_000).map(|_| request_id(None)).collect();
+        assert_eq!(made.len(), 10_000, "every made id is new");
     }
 
     #[test]

@@ -705,3 +705,16 @@ fn canonical_lengths_are_decimal_text() {
         assert_eq!(canonical.0, format!("{len}:").into_bytes());
     }
 }
+
+proptest::proptest! {
+    /// Event ids are the ids `uuid`'s own version-5 function makes (ids already in Kafka stay
+    /// the ids of their callbacks), whatever SHA-1 implementation computes them.
+    #[test]
+    fn event_ids_are_standard_version_5_uuids(
+        namespace in proptest::prelude::any::<u128>(),
+        name in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let namespace = Uuid::from_u128(namespace);
+        proptest::prop_assert_eq!(uuid_v5(&namespace, &name), Uuid::new_v5(&namespace, &name));
+    }
+}

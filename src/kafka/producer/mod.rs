@@ -267,7 +267,7 @@ impl Publisher {
         self.send(
             &record.topic,
             record.key.as_deref().map(str::as_bytes),
-            owned_headers(&record.headers),
+            owned_headers(record.headers.iter().map(|(name, value)| (name, value))),
             record.payload.as_bytes(),
             pending,
         )
