@@ -146,28 +146,65 @@ sweep("Growth with connections (flat out):", "connections_", "connections")
 sweep("Growth with body size (flat out; bytes added to every body):", "pad_", "added bytes")
 sweep("Growth with configured secrets (flat out; the matching secret listed last):", "secrets_", "secrets")
 
+def peak_rss_mib(of):
+    peaks = [r["kib"] for r in by("peak_rss") if r.get("of") == of]
+    return f"{max(peaks) / 1024:.1f}" if peaks else "–"
+
+
+def per_1000(run, ms):
+    return ms * 1000 / max(run["accepted"], 1)
+
+
+worker_labels = sorted({r["label"] for r in runs if r["label"].startswith("workers_")},
+                       key=lambda label: int(label[len("workers_"):]))
+if worker_labels:
+    print("\nScaling with HTTP workers (flat out; CPU per 1,000 callbacks in ms; a thread's busy share "
+          "is its CPU over the run's wall time, 100 % being one core):\n")
+    print("| HTTP workers | throughput (callbacks/s) | p99 (µs) | server CPU per 1,000 | HTTP workers | librdkafka | "
+          "delivery reports | other | each HTTP worker busy | busiest librdkafka thread busy | machine busy | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for label in worker_labels:
+        group, workers = by(label), int(label[len("workers_"):])
+        def thread(name):
+            return spread([per_1000(r, r["cpu"]["server_threads_ms"].get(name, 0)) for r in group], "{:,.1f}")
+        def busy(values):
+            return spread([v * 100 for v in values], "{:.0f} %")
+        print(f"| {workers} | {spread([r['throughput_per_sec'] for r in group])} | {latency(group, 'p99_us')} | "
+              f"{spread([r['cpu']['server_ms_per_1000'] for r in group], '{:,.1f}')} | {thread('http_workers')} | "
+              f"{thread('librdkafka')} | {thread('delivery_reports')} | "
+              f"{spread([per_1000(r, r['cpu']['server_threads_ms'].get('other', 0) + r['cpu']['server_threads_ms'].get('tokio', 0)) for r in group], '{:,.1f}')} | "
+              f"{busy([r['cpu']['server_threads_ms'].get('http_workers', 0) / workers / r['cpu']['wall_ms'] for r in group])} | "
+              f"{busy([r['cpu'].get('server_busiest_thread_ms', {}).get('librdkafka', 0) / r['cpu']['wall_ms'] for r in group])} | "
+              f"{busy([(r['cpu']['server_ms'] + r['cpu']['broker_ms'] + r['cpu']['load_ms']) / r['cpu']['wall_ms'] for r in group])} | "
+              f"{peak_rss_mib(label)} |")
+
 modes = [(mode, flat, f"{flat}_half_load", f"{flat}_half_load_readback")
          for mode, flat in [("queued", "bridge"), ("delivered", "mode_delivered"), ("spooled", "mode_spooled")]]
 if any(by(flat) for _, flat, _, _ in modes[1:]):
     print("\nPer ack mode:\n")
-    print("| mode | flat out (callbacks/s) | flat out p99 (µs) | at 50 %: p50 (µs) | p99 (µs) | p99.9 (µs) | end-to-end p50 (ms) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| mode | flat out (callbacks/s) | flat out p99 (µs) | at 50 %: p50 (µs) | p99 (µs) | p99.9 (µs) | end-to-end p50 (ms) "
+          "| server CPU per 1,000, flat out (ms) | at 50 % (ms) | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for mode, flat, halfway, halfway_readback in modes:
         flat_runs, half_runs, readback_runs = by(flat), by(halfway), by(halfway_readback)
         if not flat_runs:
             continue
         print(f"| {mode} | {spread([r['throughput_per_sec'] for r in flat_runs])} | {latency(flat_runs, 'p99_us')} | "
               f"{latency(half_runs, 'p50_us')} | {latency(half_runs, 'p99_us')} | {latency(half_runs, 'p999_us')} | "
-              f"{spread([r['end_to_end']['latency']['p50_us'] / 1000 for r in readback_runs], '{:,.1f}')} |")
+              f"{spread([r['end_to_end']['latency']['p50_us'] / 1000 for r in readback_runs], '{:,.1f}')} | "
+              f"{spread([r['cpu']['server_ms_per_1000'] for r in flat_runs], '{:,.1f}')} | "
+              f"{spread([r['cpu']['server_ms_per_1000'] for r in half_runs], '{:,.1f}')} | {peak_rss_mib(flat)} |")
 
 ab = {side: by(f"ab_{side}") for side in "ab"}
 if ab["a"] and ab["b"]:
-    print("\nA/B, flat out, alternating on one broker (a: AB_BIN, b: this build):\n")
-    print("| build | throughput (callbacks/s) | p50 (µs) | p99 (µs) | server CPU per 1,000 (ms) | HTTP worker per 1,000 (ms) |")
-    print("|---|---|---|---|---|---|")
+    print("\nA/B, flat out, alternating on one broker (a: AB_BIN with AB_ENV_A, b: this build with AB_ENV_B):\n")
+    print("| side | throughput (callbacks/s) | p50 (µs) | p99 (µs) | server CPU per 1,000 (ms) | HTTP worker | librdkafka | delivery reports | broker per 1,000 (ms) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for side in "ab":
         group = ab[side]
-        workers = [r["cpu"]["server_threads_ms"].get("http_workers", 0) * 1000 / r["accepted"] for r in group]
+        def thread(name):
+            return spread([r["cpu"]["server_threads_ms"].get(name, 0) * 1000 / r["accepted"] for r in group], '{:,.1f}')
+        broker = [r["cpu"]["broker_ms"] * 1000 / r["accepted"] for r in group]
         print(f"| {side} | {spread([r['throughput_per_sec'] for r in group])} | {latency(group, 'p50_us')} | "
               f"{latency(group, 'p99_us')} | {spread([r['cpu']['server_ms_per_1000'] for r in group], '{:,.1f}')} | "
-              f"{spread(workers, '{:,.1f}')} |")
+              f"{thread('http_workers')} | {thread('librdkafka')} | {thread('delivery_reports')} | {spread(broker, '{:,.1f}')} |")

@@ -5,7 +5,8 @@
 
 Prints the command's JSON report (its last line) with a "cpu" object added: milliseconds of
 CPU (user + system) of each named process and of the load command itself, the server's split by
-thread group (HTTP workers, librdkafka, delivery polling, Tokio, other), and CPU per 1,000
+thread group (HTTP workers, librdkafka, delivery polling, Tokio, other) with the busiest thread
+of each group, and CPU per 1,000
 accepted callbacks (the server's, and everything's). Read from /proc, so Linux only.
 """
 
@@ -79,11 +80,14 @@ def main():
          - children_before.ru_utime - children_before.ru_stime) * 1000)
     cpu["wall_ms"] = round(wall_ms)
     if threads_after:
-        groups = {}
+        groups, busiest = {}, {}
         for (group, tid), spent in threads_after.items():
             spent_ms = (spent - threads_before.get((group, tid), 0)) * 1000 / HZ
             groups[group] = groups.get(group, 0) + spent_ms
+            busiest[group] = max(busiest.get(group, 0), spent_ms)
         cpu["server_threads_ms"] = {group: round(ms) for group, ms in sorted(groups.items())}
+        # The busiest single thread of each group: how near a group is to a core's worth.
+        cpu["server_busiest_thread_ms"] = {group: round(ms) for group, ms in sorted(busiest.items())}
     accepted = report.get("accepted") or 0
     if "server" in named and accepted:
         cpu["server_ms_per_1000"] = round(cpu["server_ms"] * 1000 / accepted, 2)
