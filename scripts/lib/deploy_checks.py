@@ -216,6 +216,17 @@ def chart_render_and_validate() -> None:
            and env_value(kept[0], "ZEGO_BRIDGE_ACK_MODE") == "queued",
            "persistence.enabled: dead letters on a volume of each pod's own")
 
+    def workers(values: dict) -> str | None:
+        workload = by_kind(render(merge(values_of("default"), values)), "Deployment")[0]
+        return next((e.get("value") for e in container(workload)["env"] if e["name"] == "ZEGO_BRIDGE_HTTP_WORKERS"), None)
+    for cpu, expected in [("250m", "1"), ("1000m", "1"), ("1500m", "2"), ("2", "2"), (3, "3"), ("0.5", "1"), ("2.5", "3")]:
+        got = workers({"resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}})
+        expect(got == expected, f"HTTP workers for a CPU request of {cpu!r}: {got}, expected {expected}")
+    got = workers({"config": {"httpWorkers": 6}, "resources": {"requests": {"cpu": "250m"}}})
+    expect(got == "6", f"config.httpWorkers overrides the CPU request: {got}")
+    got = workers({"resources": {"requests": {"cpu": None, "memory": "64Mi"}}})
+    expect(got is None, f"without a CPU request the bridge's own default: {got}")
+
     settings = documented_settings()
     expect(len(settings) > 20, f"documented settings: {settings}")
     covered = set()

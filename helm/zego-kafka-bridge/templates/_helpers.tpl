@@ -238,9 +238,10 @@ spec:
           value: {{ .Values.config.shutdownTimeoutMs | quote }}
         - name: ZEGO_BRIDGE_RETRY_AFTER_SECS
           value: {{ .Values.config.retryAfterSecs | quote }}
-        {{- if .Values.config.httpWorkers }}
+        {{- $httpWorkers := include "zego-kafka-bridge.httpWorkers" . | int }}
+        {{- if gt $httpWorkers 0 }}
         - name: ZEGO_BRIDGE_HTTP_WORKERS
-          value: {{ .Values.config.httpWorkers | quote }}
+          value: {{ $httpWorkers | quote }}
         {{- end }}
         - name: ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS
           value: {{ .Values.config.httpRequestTimeoutMs | quote }}
@@ -384,3 +385,24 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
+
+{{/*
+HTTP workers: config.httpWorkers, else the pod's CPU request rounded up (a pod asking for 250m on
+a 32-core node should not run 32 workers: the process sees the node's CPUs when there is no CPU
+limit), else 0 (unset: one per CPU the process sees).
+*/}}
+{{- define "zego-kafka-bridge.httpWorkers" -}}
+{{- $workers := int .Values.config.httpWorkers -}}
+{{- if eq $workers 0 -}}
+{{- $cpu := dig "requests" "cpu" "" (.Values.resources | default dict) | toString -}}
+{{- if hasSuffix "m" $cpu -}}
+{{- $workers = div (add (trimSuffix "m" $cpu | atoi) 999) 1000 | int -}}
+{{- else if $cpu -}}
+{{- $workers = ceil ($cpu | float64) | int -}}
+{{- end -}}
+{{- if and $cpu (lt $workers 1) -}}
+{{- $workers = 1 -}}
+{{- end -}}
+{{- end -}}
+{{- $workers -}}
+{{- end -}}
