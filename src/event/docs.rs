@@ -204,7 +204,7 @@ mod tests {
             let has_sample = kind.product == Product::Rtc
                 || samples::callbacks().any(|sample| {
                     sample.product.takes(kind.product)
-                        && super::super::catalog::resolve(kind.product, sample.event())
+                        && crate::event::catalog::resolve(kind.product, sample.event())
                             .0
                             .name
                             == kind.name
