@@ -22,6 +22,15 @@ def median(values):
     return statistics.median(values) if values else 0
 
 
+def per_1000(run, ms):
+    return ms * 1000 / max(run["accepted"], 1)
+
+
+def thread_per_1000(group, name):
+    """A thread group's CPU per 1,000 callbacks over the runs of `group`."""
+    return spread([per_1000(r, r["cpu"]["server_threads_ms"].get(name, 0)) for r in group], "{:,.1f}")
+
+
 def latency(group, key):
     return spread([r["ack_latency"][key] for r in group])
 
@@ -89,7 +98,6 @@ if produce:
 def cpu_split(group, name):
     if not group:
         return
-    per_1000 = lambda r, ms: ms * 1000 / max(r["accepted"], 1)  # noqa: E731
     threads = sorted({t for r in group for t in r["cpu"].get("server_threads_ms", {})})
     cells = [f"{median(per_1000(r, r['cpu']['server_threads_ms'].get(t, 0)) for r in group):.1f}" for t in threads]
     broker = median(per_1000(r, r["cpu"]["broker_ms"]) for r in group)
@@ -151,10 +159,6 @@ def peak_rss_mib(of):
     return f"{max(peaks) / 1024:.1f}" if peaks else "–"
 
 
-def per_1000(run, ms):
-    return ms * 1000 / max(run["accepted"], 1)
-
-
 worker_labels = sorted({r["label"] for r in runs if r["label"].startswith("workers_")},
                        key=lambda label: int(label[len("workers_"):]))
 if worker_labels:
@@ -165,13 +169,11 @@ if worker_labels:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label in worker_labels:
         group, workers = by(label), int(label[len("workers_"):])
-        def thread(name):
-            return spread([per_1000(r, r["cpu"]["server_threads_ms"].get(name, 0)) for r in group], "{:,.1f}")
         def busy(values):
             return spread([v * 100 for v in values], "{:.0f} %")
         print(f"| {workers} | {spread([r['throughput_per_sec'] for r in group])} | {latency(group, 'p99_us')} | "
-              f"{spread([r['cpu']['server_ms_per_1000'] for r in group], '{:,.1f}')} | {thread('http_workers')} | "
-              f"{thread('librdkafka')} | {thread('delivery_reports')} | "
+              f"{spread([r['cpu']['server_ms_per_1000'] for r in group], '{:,.1f}')} | {thread_per_1000(group, 'http_workers')} | "
+              f"{thread_per_1000(group, 'librdkafka')} | {thread_per_1000(group, 'delivery_reports')} | "
               f"{spread([per_1000(r, r['cpu']['server_threads_ms'].get('other', 0) + r['cpu']['server_threads_ms'].get('tokio', 0)) for r in group], '{:,.1f}')} | "
               f"{busy([r['cpu']['server_threads_ms'].get('http_workers', 0) / workers / r['cpu']['wall_ms'] for r in group])} | "
               f"{busy([r['cpu'].get('server_busiest_thread_ms', {}).get('librdkafka', 0) / r['cpu']['wall_ms'] for r in group])} | "
@@ -202,9 +204,8 @@ if ab["a"] and ab["b"]:
     print("|---|---|---|---|---|---|---|---|---|")
     for side in "ab":
         group = ab[side]
-        def thread(name):
-            return spread([r["cpu"]["server_threads_ms"].get(name, 0) * 1000 / r["accepted"] for r in group], '{:,.1f}')
-        broker = [r["cpu"]["broker_ms"] * 1000 / r["accepted"] for r in group]
+        broker = [per_1000(r, r["cpu"]["broker_ms"]) for r in group]
         print(f"| {side} | {spread([r['throughput_per_sec'] for r in group])} | {latency(group, 'p50_us')} | "
               f"{latency(group, 'p99_us')} | {spread([r['cpu']['server_ms_per_1000'] for r in group], '{:,.1f}')} | "
-              f"{thread('http_workers')} | {thread('librdkafka')} | {thread('delivery_reports')} | {spread(broker, '{:,.1f}')} |")
+              f"{thread_per_1000(group, 'http_workers')} | {thread_per_1000(group, 'librdkafka')} | "
+              f"{thread_per_1000(group, 'delivery_reports')} | {spread(broker, '{:,.1f}')} |")
