@@ -65,11 +65,6 @@ impl<'a> CloudEventHeaders<'a> {
         .into_iter()
         .chain(self.subject.map(|subject| ("ce_subject", subject)))
     }
-
-    /// As a Kafka record's headers.
-    pub fn to_record_headers(&self) -> OwnedHeaders {
-        owned_headers(self.pairs())
-    }
 }
 
 /// The CloudEvents headers of an event as owned pairs, as the spool and the dead-letter file
@@ -105,7 +100,7 @@ impl OutgoingRecord {
 }
 
 pub fn headers_for(event: &Event<'_>) -> OwnedHeaders {
-    CloudEventHeaders::of(event).to_record_headers()
+    owned_headers(CloudEventHeaders::of(event).pairs())
 }
 
 /// Record headers from `(name, value)` pairs: the CloudEvents headers of an event, or those a

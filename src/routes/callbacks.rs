@@ -157,14 +157,9 @@ fn declared_encoding(request: &HttpRequest) -> Result<Option<Encoding>, Callback
         .map_err(|_| CallbackError::UnsupportedMediaType("<not text>".into()))?;
     let media_type = text.split(';').next().unwrap_or("").trim();
     let is = |name: &str| media_type.eq_ignore_ascii_case(name);
-    let suffix = media_type
-        .len()
-        .checked_sub(5)
-        .and_then(|at| media_type.get(at..));
-    if is("application/json")
-        || is("text/json")
-        || suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
-    {
+    let bytes = media_type.as_bytes();
+    let json_suffix = bytes.len() >= 5 && bytes[bytes.len() - 5..].eq_ignore_ascii_case(b"+json");
+    if is("application/json") || is("text/json") || json_suffix {
         Ok(Some(Encoding::Json))
     } else if is("application/x-www-form-urlencoded") {
         Ok(Some(Encoding::Form))
