@@ -23,6 +23,8 @@ use crate::secrets::{LiveSecrets, SecretsWatcher};
 pub use crate::ingest::ShutdownReport;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How soon Kafka is asked again while a configured topic is missing.
+const MISSING_TOPIC_RECHECK: Duration = Duration::from_secs(1);
 /// Partitions of each topic of the embedded cluster.
 const EMBEDDED_PARTITIONS: i32 = 3;
 
@@ -341,7 +343,15 @@ async fn probe(publisher: &Arc<Publisher>) {
 
 async fn probe_loop(publisher: Arc<Publisher>, interval: Duration) {
     loop {
-        tokio::time::sleep(interval).await;
+        // A broker answers metadata from its own view, which can lag the cluster's for a moment
+        // after a topic is created or the broker restarts. A topic it did not list may exist:
+        // ask again soon rather than answer 503 for its callbacks for a whole interval.
+        let wait = if publisher.health().has_missing_topics() {
+            interval.min(MISSING_TOPIC_RECHECK)
+        } else {
+            interval
+        };
+        tokio::time::sleep(wait).await;
         probe(&publisher).await;
     }
 }

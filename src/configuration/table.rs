@@ -142,7 +142,9 @@ pub const SETTINGS: &[Setting] = &[
         kind: number(100, 300_000),
         default: Some("5000"),
         shown_default: None,
-        meaning: "How often Kafka is asked for metadata (reachability, missing topics).",
+        meaning: "How often Kafka is asked for metadata (reachability, missing topics). While \
+                  a configured topic is missing, every second instead (at most this interval), \
+                  so that one broker's lagging view costs a second of 503s, not an interval.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_CALLBACK_SECRETS",

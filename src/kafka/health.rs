@@ -97,6 +97,10 @@ impl KafkaHealth {
             .contains(topic)
     }
 
+    pub fn has_missing_topics(&self) -> bool {
+        !self.missing_topics.read().expect("health lock").is_empty()
+    }
+
     /// Replaces the set of missing topics; returns true when it changed.
     pub fn set_missing_topics(&self, missing: BTreeSet<String>) -> bool {
         let mut current = self.missing_topics.write().expect("health lock");

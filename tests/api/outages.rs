@@ -51,6 +51,7 @@ async fn bridges_on(cluster: &KafkaCluster, extra: &[(&str, &str)]) -> Vec<ModeB
             }),
         );
         let app = spawn_app_on(&prefix, &cluster.bootstrap, &vars).await;
+        wait_for_topics(&app).await;
         bridges.push(ModeBridge { mode, app, dead });
     }
     bridges
@@ -105,6 +106,40 @@ fn metric_sum(metrics: &str, family: &str) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The non-zero series of `zego_bridge_unavailable_total`, as `reason=count` pairs: why the
+/// bridge answered 503, for the figures printed with each scenario.
+fn refusal_reasons(metrics: &str) -> String {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("zego_bridge_unavailable_total{reason=\""))
+        .filter_map(|rest| rest.split_once("\"} "))
+        .filter(|(_, count)| *count != "0")
+        .map(|(reason, count)| format!("{reason}={count}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Waits until the bridge's own probe lists every one of its topics: a broker can answer
+/// metadata from a view that lags the topics just created, and the bridge refuses the
+/// callbacks of a topic it believes missing, which would blur what the fault did.
+async fn wait_for_topics(app: &TestApp) {
+    let since = Instant::now();
+    loop {
+        let metrics = app.metrics().await;
+        let missing = metrics.lines().any(|line| {
+            line.starts_with("zego_bridge_kafka_topic_missing{") && line.ends_with(" 1")
+        });
+        if !missing {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(15),
+            "the bridge still misses topics 15 s after they were created:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// What a fault did, for the assertions that follow it.
@@ -173,7 +208,7 @@ where
         // Whatever was dead-lettered during the fault is sent again by the bridge itself once
         // Kafka is back: nothing is left for an operator to replay.
         let retried = Instant::now();
-        let dead_count = loop {
+        let (dead_count, refusals) = loop {
             let metrics = app.metrics().await;
             let dead = metric_sum(&metrics, "zego_bridge_dead_lettered_total");
             let resolved = metric_sum(&metrics, "zego_bridge_dead_letter_retries_total")
@@ -182,7 +217,7 @@ where
                     "zego_bridge_dead_letter_retries_total{outcome=\"kept\"}",
                 );
             if resolved >= dead {
-                break dead as usize;
+                break (dead as usize, refusal_reasons(&metrics));
             }
             assert!(
                 retried.elapsed() < Duration::from_secs(60),
@@ -218,7 +253,7 @@ where
         assert!(!load.accepted.is_empty(), "{name}-{mode}: nothing accepted");
         assert_all_accounted(&load.accepted, &delivered, &BTreeSet::new());
         eprintln!(
-            "WINDOW {name}-{mode}: fault {:?}..{:?}, 200s in it {accepted_during}, other answers in it {}",
+            "WINDOW {name}-{mode}: fault {:?}..{:?}, 200s in it {accepted_during}, other answers in it {}; 503s by reason over the run: {refusals}",
             window.began,
             window.repaired,
             load.answers
@@ -226,6 +261,14 @@ where
                 .filter(|(_, status, at)| *status != 200 && *at >= window.began && *at < window.repaired)
                 .count()
         );
+        if mode == "spooled" {
+            // The mode's promise: whatever Kafka does, the spool takes every callback.
+            assert_eq!(
+                load.accepted.len(),
+                load.sent,
+                "{name}-spooled refused callbacks; 503s by reason: {refusals}"
+            );
+        }
         results.push(ModeOutcome {
             mode,
             load,
