@@ -23,8 +23,8 @@ use crate::secrets::{LiveSecrets, SecretsWatcher};
 pub use crate::ingest::ShutdownReport;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How soon Kafka is asked again while a configured topic is missing.
-const MISSING_TOPIC_RECHECK: Duration = Duration::from_secs(1);
+/// How soon Kafka is asked again while it is unreachable or a configured topic is missing.
+const RECHECK_WHILE_UNHEALTHY: Duration = Duration::from_secs(1);
 /// Partitions of each topic of the embedded cluster.
 const EMBEDDED_PARTITIONS: i32 = 3;
 
@@ -342,17 +342,17 @@ async fn probe(publisher: &Arc<Publisher>) {
 }
 
 async fn probe_loop(publisher: Arc<Publisher>, interval: Duration) {
+    // One probe asks one broker. Its view can lag the cluster's for a moment after a topic is
+    // created or the broker restarts, and a broker that hangs (frozen, or swapping) times the
+    // request out while the others serve. So while Kafka is unreachable or a topic missing,
+    // Kafka is asked again every second rather than refusing callbacks for a whole interval.
+    let mut probed = Instant::now();
     loop {
-        // A broker answers metadata from its own view, which can lag the cluster's for a moment
-        // after a topic is created or the broker restarts. A topic it did not list may exist:
-        // ask again soon rather than answer 503 for its callbacks for a whole interval.
-        let wait = if publisher.health().has_missing_topics() {
-            interval.min(MISSING_TOPIC_RECHECK)
-        } else {
-            interval
-        };
-        tokio::time::sleep(wait).await;
-        probe(&publisher).await;
+        tokio::time::sleep(interval.min(RECHECK_WHILE_UNHEALTHY)).await;
+        if probed.elapsed() >= interval || publisher.health().needs_recheck() {
+            probe(&publisher).await;
+            probed = Instant::now();
+        }
     }
 }
 

@@ -143,8 +143,9 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("5000"),
         shown_default: None,
         meaning: "How often Kafka is asked for metadata (reachability, missing topics). While \
-                  a configured topic is missing, every second instead (at most this interval), \
-                  so that one broker's lagging view costs a second of 503s, not an interval.",
+                  Kafka is unreachable or a configured topic is missing, every second instead (at \
+                  most this interval): Kafka's return, or a topic created late, is seen within a \
+                  second.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_CALLBACK_SECRETS",

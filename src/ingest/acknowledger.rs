@@ -219,20 +219,18 @@ impl Acknowledger for Spooled {
 
     async fn take_unrefused(&self, event: &Event<'_>, payload: Vec<u8>) {
         let record = OutgoingRecord::for_event(event, self.publisher.topics(), payload);
-        match self.spool.submit(&record) {
-            Ok(written) => {
-                let publisher = self.publisher.clone();
-                tokio::spawn(async move {
-                    if let Err(err) = written.await.unwrap_or(Err(SpoolError::Closed)) {
-                        publisher
-                            .dead_letter_record(&record, &format!("could not be spooled: {err}"));
-                    }
-                });
+        let submitted = self.spool.submit(&record);
+        let publisher = self.publisher.clone();
+        // Answered without waiting for the disk: what the spool does not take is dead-lettered.
+        tokio::spawn(async move {
+            let written = match submitted {
+                Ok(written) => written.await.unwrap_or(Err(SpoolError::Closed)),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = written {
+                publisher.dead_letter_record(&record, &format!("could not be spooled: {err}"));
             }
-            Err(err) => self
-                .publisher
-                .dead_letter_record(&record, &format!("could not be spooled: {err}")),
-        }
+        });
     }
 
     fn not_ready_reasons(&self) -> Vec<String> {

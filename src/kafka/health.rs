@@ -97,8 +97,10 @@ impl KafkaHealth {
             .contains(topic)
     }
 
-    pub fn has_missing_topics(&self) -> bool {
-        !self.missing_topics.read().expect("health lock").is_empty()
+    /// Whether something is wrong that the next probe may find repaired: Kafka unreachable,
+    /// or a configured topic missing.
+    pub fn needs_recheck(&self) -> bool {
+        !self.is_reachable() || !self.missing_topics.read().expect("health lock").is_empty()
     }
 
     /// Replaces the set of missing topics; returns true when it changed.

@@ -252,14 +252,23 @@ where
         let delivered = seqs(&records);
         assert!(!load.accepted.is_empty(), "{name}-{mode}: nothing accepted");
         assert_all_accounted(&load.accepted, &delivered, &BTreeSet::new());
-        eprintln!(
-            "WINDOW {name}-{mode}: fault {:?}..{:?}, 200s in it {accepted_during}, other answers in it {}; 503s by reason over the run: {refusals}",
-            window.began,
-            window.repaired,
+        let refused_at = |during: &dyn Fn(Duration) -> bool| {
             load.answers
                 .iter()
-                .filter(|(_, status, at)| *status != 200 && *at >= window.began && *at < window.repaired)
-                .count()
+                .filter(|(_, status, at)| *status != 200 && during(*at))
+                .map(|(_, _, at)| *at)
+                .collect::<Vec<_>>()
+        };
+        let refused_during = refused_at(&|at| at >= window.began && at < window.repaired);
+        let refused_after = refused_at(&|at| at >= window.repaired);
+        eprintln!(
+            "WINDOW {name}-{mode}: fault {:.1?}..{:.1?}, 200s in it {accepted_during}, other answers in it {}; \
+             after the repair {} other answers, the last {:.1?} after it; 503s by reason over the run: {refusals}",
+            window.began,
+            window.repaired,
+            refused_during.len(),
+            refused_after.len(),
+            refused_after.last().map_or(Duration::ZERO, |at| *at - window.repaired),
         );
         if mode == "spooled" {
             // The mode's promise: whatever Kafka does, the spool takes every callback.
@@ -521,4 +530,70 @@ async fn ack_latency_by_mode() {
         medians[0] < medians[1],
         "queued does not wait for Kafka, delivered does: {medians:?}"
     );
+}
+
+/// The only broker killed and started again, with a probe interval far longer than the test:
+/// the bridge is not ready while Kafka is away and takes callbacks again within seconds of its
+/// return, as Kafka is asked again every second while it is unreachable. Nothing is posted
+/// during the outage, so no delivery can tell the bridge that Kafka is back: only the probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broker_back_is_seen_within_seconds() {
+    let cluster = KafkaCluster::start(1, false).await;
+    let prefix = unique_prefix();
+    create_replicated_topics(&cluster.bootstrap, &prefix, 1).await;
+    let app = spawn_app_on(
+        &prefix,
+        &cluster.bootstrap,
+        &[
+            ("ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS", "300000"),
+            ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "0"),
+        ],
+    )
+    .await;
+    wait_for_topics(&app).await;
+    assert_eq!(app.post_signed(&mix_start(0)).await.status, 200);
+    // Delivered before the broker goes: nothing is left in the queue to be delivered on its
+    // return, which would tell the bridge that Kafka is back.
+    let since = Instant::now();
+    let delivered = |metrics: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with(r#"zego_bridge_kafka_deliveries_total{outcome="delivered""#)
+                && !line.ends_with(" 0")
+        })
+    };
+    while !delivered(&app.metrics().await) {
+        assert!(since.elapsed() < Duration::from_secs(10), "not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let broker = cluster.broker_ids()[0];
+    cluster.node(NodeAction::Kill, broker).await;
+    let since = Instant::now();
+    while app.get("/readyz").await.0 != 503 {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "still ready 30 s after the only broker was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Returns once the broker answers metadata.
+    cluster.node(NodeAction::Start, broker).await;
+    let back = Instant::now();
+    for seq in 1.. {
+        let answer = app.post_signed(&mix_start(seq)).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(8),
+            "still refused 8 s after the broker was back: {} {:?}",
+            answer.status,
+            answer.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "FIGURES one-broker-back: accepted again {:.1?} after the broker was ready",
+        back.elapsed()
+    );
+    assert_eq!(app.stop().await.undelivered, 0);
 }

@@ -88,6 +88,12 @@ impl ProducerContext for DeliveryContext {
                 shared
                     .metrics
                     .delivery(message.topic(), DeliveryOutcome::Delivered, elapsed);
+                // A broker took the record: Kafka is reachable, whatever the last probe met (its
+                // metadata request may have gone to the one broker that hangs).
+                if !shared.health.is_reachable() && shared.health.mark_reachable() {
+                    info!("Kafka is reachable again (a delivery succeeded)");
+                    shared.metrics.set_kafka_reachable(true);
+                }
                 if shared.log_events {
                     let payload = message
                         .payload()
