@@ -567,14 +567,7 @@ async fn one_broker_back_is_seen_within_seconds() {
     }
     let broker = cluster.broker_ids()[0];
     cluster.node(NodeAction::Kill, broker).await;
-    let since = Instant::now();
-    while app.get("/readyz").await.0 != 503 {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "still ready 30 s after the only broker was killed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_readiness(503, Duration::from_secs(30)).await;
     // Returns once the broker answers metadata.
     cluster.node(NodeAction::Start, broker).await;
     let back = Instant::now();

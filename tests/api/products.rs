@@ -323,14 +323,7 @@ async fn before_send_msg_is_answered_at_once_while_kafka_is_down_and_published_a
             assert_eq!(answer.status, 503, "{mode}: other callbacks wait for Kafka");
         }
         cluster.broker_up(1).unwrap();
-        let started = Instant::now();
-        while app.get("/readyz").await.0 != 200 {
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "{mode}: never recovered"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        app.wait_for_readiness(200, Duration::from_secs(15)).await;
         let records = consume_mock(
             &cluster.bootstrap_servers(),
             &app.topic("zim.message.before_send"),

@@ -147,14 +147,7 @@ async fn a_long_outage_turns_callbacks_away_and_the_bridge_recovers_by_itself() 
     );
 
     cluster.broker_up(1).unwrap();
-    let started = Instant::now();
-    while app.get("/readyz").await.0 != 200 {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "never recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_readiness(200, Duration::from_secs(15)).await;
     assert_eq!(app.post_signed(&mix_stop(3)).await.status, 200);
     let delivered = seqs_in(&cluster.bootstrap_servers(), &app.topic("mix.stopped"), 1).await;
     assert_eq!(delivered, BTreeSet::from([3]));

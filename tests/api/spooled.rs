@@ -457,15 +457,7 @@ async fn a_spool_whose_disk_fills_up_recovers_when_it_empties() {
     assert_eq!(alive, 503, "{body}");
     // Space comes back: the spool recovers by itself, without a request to try.
     std::fs::remove_file(&filler).unwrap();
-    let started = Instant::now();
-    while app.get("/readyz").await.0 != 200 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the spool did not recover: {}",
-            app.get("/readyz").await.1
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_readiness(200, Duration::from_secs(10)).await;
     assert_eq!(app.get("/healthz").await.0, 200);
     let accepted_after = post_parallel(&app.callbacks_url, 100..120, 5).await;
     assert_eq!(accepted_after.len(), 20);

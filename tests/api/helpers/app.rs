@@ -161,6 +161,22 @@ impl TestApp {
         self.get("/metrics").await.1
     }
 
+    /// Polls `/readyz` until it answers `status`; panics with its last answer after `limit`.
+    pub async fn wait_for_readiness(&self, status: u16, limit: Duration) {
+        let since = std::time::Instant::now();
+        loop {
+            let (answered, body) = self.get("/readyz").await;
+            if answered == status {
+                return;
+            }
+            assert!(
+                since.elapsed() < limit,
+                "/readyz still answers {answered} (not {status}) after {limit:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Shuts the bridge down as SIGTERM would and returns its report.
     pub async fn stop(mut self) -> ShutdownReport {
         self.shutdown.shutdown();
