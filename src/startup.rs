@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 use crate::configuration::{KafkaTarget, Settings};
 use crate::ingest::{acknowledger, Pipeline, PipelineSettings, Readiness};
 use crate::kafka::{
-    producer_config, DeadLetterRetrier, EmbeddedCluster, Publisher, PublisherOptions,
+    producer_config, DeadLetterRetrier, EmbeddedCluster, ProbeSchedule, Publisher, PublisherOptions,
 };
 use crate::metrics::Metrics;
 use crate::routes::{self, BodyLimits, RequestLogging};
@@ -23,8 +23,6 @@ use crate::secrets::{LiveSecrets, SecretsWatcher};
 pub use crate::ingest::ShutdownReport;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How soon Kafka is asked again while it is unreachable or a configured topic is missing.
-const RECHECK_WHILE_UNHEALTHY: Duration = Duration::from_secs(1);
 /// Partitions of each topic of the embedded cluster.
 const EMBEDDED_PARTITIONS: i32 = 3;
 
@@ -342,16 +340,16 @@ async fn probe(publisher: &Arc<Publisher>) {
 }
 
 async fn probe_loop(publisher: Arc<Publisher>, interval: Duration) {
-    // One probe asks one broker. Its view can lag the cluster's for a moment after a topic is
-    // created or the broker restarts, and a broker that hangs (frozen, or swapping) times the
-    // request out while the others serve. So while Kafka is unreachable or a topic missing,
-    // Kafka is asked again every second rather than refusing callbacks for a whole interval.
+    let mut schedule = ProbeSchedule::new(interval);
+    let mut due = schedule.after_probe(publisher.health());
     let mut probed = Instant::now();
     loop {
-        tokio::time::sleep(interval.min(RECHECK_WHILE_UNHEALTHY)).await;
-        if probed.elapsed() >= interval || publisher.health().needs_recheck() {
+        tokio::time::sleep(schedule.tick()).await;
+        // librdkafka can find every broker down between two probes: then at once.
+        if probed.elapsed() >= due || !publisher.health().is_reachable() {
             probe(&publisher).await;
             probed = Instant::now();
+            due = schedule.after_probe(publisher.health());
         }
     }
 }

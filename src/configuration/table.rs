@@ -143,9 +143,8 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("5000"),
         shown_default: None,
         meaning: "How often Kafka is asked for metadata (reachability, missing topics). While \
-                  Kafka is unreachable or a configured topic is missing, every second instead (at \
-                  most this interval): Kafka's return, or a topic created late, is seen within a \
-                  second.",
+                  Kafka is unreachable, every second instead, so that its return is seen at once; \
+                  while a configured topic is missing, after 1, 2, 4… s up to this interval.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_CALLBACK_SECRETS",

@@ -97,10 +97,8 @@ impl KafkaHealth {
             .contains(topic)
     }
 
-    /// Whether something is wrong that the next probe may find repaired: Kafka unreachable,
-    /// or a configured topic missing.
-    pub fn needs_recheck(&self) -> bool {
-        !self.is_reachable() || !self.missing_topics.read().expect("health lock").is_empty()
+    pub fn has_missing_topics(&self) -> bool {
+        !self.missing_topics.read().expect("health lock").is_empty()
     }
 
     /// Replaces the set of missing topics; returns true when it changed.
@@ -114,9 +112,90 @@ impl KafkaHealth {
     }
 }
 
+/// When Kafka is asked for its metadata next. Every `interval` while all is well. Every second
+/// while Kafka is unreachable: asking costs the cluster nothing then, and its return is seen at
+/// once. While a topic is missing, after 1 s, then 2, 4… up to `interval`: one broker's view can
+/// lag the cluster's just after a topic is created or the broker restarts, and is corrected
+/// within a second, while a topic left uncreated on purpose soon costs no more than the usual
+/// probe (each asks for every topic of the cluster, which on a large one is not small).
+#[derive(Debug)]
+pub struct ProbeSchedule {
+    interval: Duration,
+    missing_wait: Duration,
+}
+
+impl ProbeSchedule {
+    const RECHECK: Duration = Duration::from_secs(1);
+
+    pub fn new(interval: Duration) -> Self {
+        ProbeSchedule {
+            interval,
+            missing_wait: Self::RECHECK.min(interval),
+        }
+    }
+
+    /// How long after a probe that left `health` as it is the next one is due.
+    pub fn after_probe(&mut self, health: &KafkaHealth) -> Duration {
+        self.next_wait(health.is_reachable(), health.has_missing_topics())
+    }
+
+    /// The pause between two checks of whether a probe is due: short enough that an outage
+    /// librdkafka reports between probes is rechecked within a second.
+    pub fn tick(&self) -> Duration {
+        Self::RECHECK.min(self.interval)
+    }
+
+    fn next_wait(&mut self, reachable: bool, missing: bool) -> Duration {
+        if !missing {
+            self.missing_wait = self.tick();
+        }
+        if !reachable {
+            // What is missing was learnt before the outage: its backoff waits for Kafka.
+            return self.tick();
+        }
+        if !missing {
+            return self.interval;
+        }
+        let wait = self.missing_wait;
+        self.missing_wait = (wait * 2).min(self.interval);
+        wait
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_come_every_second_while_kafka_is_away_and_back_off_while_a_topic_is_missing() {
+        let secs = Duration::from_secs;
+        let mut schedule = ProbeSchedule::new(secs(5));
+        assert_eq!(schedule.next_wait(true, false), secs(5));
+        assert_eq!(schedule.next_wait(false, false), secs(1));
+        assert_eq!(schedule.next_wait(false, true), secs(1));
+        let missing: Vec<Duration> = (0..5).map(|_| schedule.next_wait(true, true)).collect();
+        assert_eq!(missing, [secs(1), secs(2), secs(4), secs(5), secs(5)]);
+        assert_eq!(
+            schedule.next_wait(false, true),
+            secs(1),
+            "unreachable: every second"
+        );
+        assert_eq!(
+            schedule.next_wait(true, true),
+            secs(5),
+            "the backoff goes on"
+        );
+        assert_eq!(schedule.next_wait(true, false), secs(5));
+        assert_eq!(
+            schedule.next_wait(true, true),
+            secs(1),
+            "a topic missing anew starts again at a second"
+        );
+        let mut fast = ProbeSchedule::new(Duration::from_millis(200));
+        assert_eq!(fast.tick(), Duration::from_millis(200));
+        assert_eq!(fast.next_wait(true, true), Duration::from_millis(200));
+        assert_eq!(fast.next_wait(false, false), Duration::from_millis(200));
+    }
 
     #[test]
     fn an_outage_counts_from_its_first_failure() {

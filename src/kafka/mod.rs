@@ -19,7 +19,7 @@ pub use config::{
 };
 pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 pub use embedded::EmbeddedCluster;
-pub use health::KafkaHealth;
+pub use health::{KafkaHealth, ProbeSchedule};
 pub use producer::{
     DeliveryFailure, DeliveryOutcomeReport, PublishError, Publisher, PublisherOptions,
 };

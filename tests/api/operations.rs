@@ -236,8 +236,8 @@ async fn a_missing_topic_is_reported_its_callbacks_get_503_until_it_is_created()
     assert_eq!(app.post_signed(room_close).await.status, 200);
     assert_eq!(app.get("/readyz").await.0, 200);
 
-    // Created now, as an operator (or a broker whose view lagged) would: accepted within
-    // seconds, not after the next regular probe.
+    // Created now, as an operator would: accepted within seconds (the bridge asks again after
+    // 1, 2, 4… s while a topic is missing), not after the next regular probe 300 s on.
     let layout = zego_kafka_bridge::kafka::TopicLayout {
         partitions: PARTITIONS,
         replication_factor: 1,
@@ -253,11 +253,15 @@ async fn a_missing_topic_is_reported_its_callbacks_get_503_until_it_is_created()
         }
         assert_eq!(status, 503);
         assert!(
-            created.elapsed() < Duration::from_secs(5),
-            "still refused 5 s after the topic was created"
+            created.elapsed() < Duration::from_secs(15),
+            "still refused 15 s after the topic was created"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    eprintln!(
+        "FIGURES missing-topic-created: accepted {:.1?} after the topic was created",
+        created.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
