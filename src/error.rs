@@ -68,6 +68,8 @@ pub enum CallbackError {
     WrongProduct { sent_by: Product, path: Product },
     #[error("{}", .0.refusal().unwrap_or("this product's callbacks are not supported"))]
     ProductNotSupported(Product),
+    #[error("{} callbacks are not taken by this bridge: ZEGO_BRIDGE_PRODUCTS does not list `{}`", .0.title(), .0.name())]
+    ProductNotServed(Product),
     #[error("callback refused: {0}")]
     Refused(#[from] SignatureRefusal),
     #[error("cannot accept the callback now, retry later: {cause}")]
@@ -90,9 +92,9 @@ impl CallbackError {
                 error: cause,
             },
             CallbackError::EventTooLarge { .. } => Refusal::EventTooLarge { error: self },
-            CallbackError::WrongProduct { .. } | CallbackError::ProductNotSupported(_) => {
-                Refusal::Misdirected { error: self }
-            }
+            CallbackError::WrongProduct { .. }
+            | CallbackError::ProductNotSupported(_)
+            | CallbackError::ProductNotServed(_) => Refusal::Misdirected { error: self },
             _ => Refusal::BadRequest { error: self },
         }
     }
@@ -111,6 +113,8 @@ impl ResponseError for CallbackError {
             | CallbackError::WrongProduct { .. } => StatusCode::BAD_REQUEST,
             // Not a passing failure: no retry of it will be taken.
             CallbackError::ProductNotSupported(_) => StatusCode::NOT_IMPLEMENTED,
+            // The path exists for other deployments: not this one's.
+            CallbackError::ProductNotServed(_) => StatusCode::NOT_FOUND,
             CallbackError::Refused(_) => StatusCode::UNAUTHORIZED,
             CallbackError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -161,6 +161,7 @@ impl Application {
                 max_event_bytes,
                 retry_after_secs: settings.retry_after_secs,
                 zim_verdict: settings.zim_verdict,
+                products: settings.products,
             },
             acknowledger.clone(),
             readiness.clone(),

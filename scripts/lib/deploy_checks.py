@@ -302,6 +302,10 @@ def chart_render_and_validate() -> None:
            f"the Ingress exposes the callback paths only (RTC's and each product's below it): {paths}")
     job = by_kind(all_on, "Job")[0]
     expect(container(job)["args"][:2] == ["topics", "--create"], "the topics Job")
+    # The Job creates the topics of the products the bridge takes: both read the same setting.
+    for workload in (job, by_kind(all_on, "Deployment")[0]):
+        products = [e.get("value") for e in container(workload)["env"] if e["name"] == "ZEGO_BRIDGE_PRODUCTS"]
+        expect(products == ["all"], f"{workload['kind']}: ZEGO_BRIDGE_PRODUCTS {products}")
     job_labels = job["spec"]["template"]["metadata"]["labels"]
     for service in by_kind(all_on, "Service"):
         selector = service["spec"]["selector"]
@@ -320,6 +324,7 @@ BAD_VALUES = [
     ({"kafka": {"brokers": "kafka without port"}}, "brokers"),
     ({"config": {"maxBodyBytes": 100}}, "maxBodyBytes"),
     ({"config": {"logFormat": "xml"}}, "logFormat"),
+    ({"config": {"products": "rtc,chat"}}, "products"),
     ({"kafka": {"brokers": ""}}, "kafka.brokers is required"),
     ({"callbackSecrets": ""}, "callbackSecrets is required"),
     ({"config": {"ackMode": "spooled"}, "autoscaling": {"enabled": True}}, "autoscaling.enabled cannot be used"),

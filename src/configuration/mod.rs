@@ -18,7 +18,7 @@ pub use table::{
 use crate::event::catalog;
 use crate::kafka::{LibrdkafkaProperties, TopicError, TopicMap};
 use crate::zego::zim::BeforeSendVerdict;
-use crate::zego::{CallbackSecrets, Secret};
+use crate::zego::{CallbackSecrets, ProductSet, Secret};
 use table::Env;
 
 pub use effective::render as render_effective;
@@ -26,6 +26,7 @@ pub use effective::render as render_effective;
 pub const PREFIX: &str = "ZEGO_BRIDGE_";
 const LIBRDKAFKA_PREFIX: &str = "ZEGO_BRIDGE_LIBRDKAFKA_";
 const TOPIC_PREFIX_VARIABLE: &str = "ZEGO_BRIDGE_TOPIC_PREFIX";
+const PRODUCTS_VARIABLE: &str = "ZEGO_BRIDGE_PRODUCTS";
 const TOPIC_OVERRIDE_PREFIX: &str = "ZEGO_BRIDGE_TOPIC_";
 /// Variables a test harness may set in the same environment; the service ignores them.
 const IGNORED_PREFIX: &str = "ZEGO_BRIDGE_TEST_";
@@ -152,7 +153,10 @@ pub struct Settings {
     /// The answer to ZIM's `before_send_msg`.
     pub zim_verdict: BeforeSendVerdict,
     pub max_body_bytes: usize,
+    /// The topic of each type, of the products served.
     pub topics: TopicMap,
+    /// The products whose callbacks are taken (`ZEGO_BRIDGE_PRODUCTS`).
+    pub products: ProductSet,
     /// `ZEGO_BRIDGE_LIBRDKAFKA_*`, as librdkafka property names.
     pub librdkafka: LibrdkafkaProperties,
     pub shutdown_timeout: Duration,
@@ -259,6 +263,7 @@ impl Settings {
             }
         };
 
+        let products = products(&env)?;
         let topics = topic_map(&ours, &env)?;
 
         let librdkafka = librdkafka_with_password_file(&ours, &env)?;
@@ -283,6 +288,7 @@ impl Settings {
             .expect("the table lists the verdicts' names"),
             max_body_bytes: env.number("ZEGO_BRIDGE_MAX_BODY_BYTES")? as usize,
             topics,
+            products,
             librdkafka,
             shutdown_timeout: millis("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS")?,
             retry_after_secs: env.number("ZEGO_BRIDGE_RETRY_AFTER_SECS")?,
@@ -514,7 +520,14 @@ pub fn topic_map_from_env() -> Result<TopicMap, ConfigError> {
     topic_map(&vars, &Env::new(&vars))
 }
 
+fn products(env: &Env) -> Result<ProductSet, ConfigError> {
+    let value = env.text(PRODUCTS_VARIABLE).expect("a default");
+    ProductSet::parse(&value).map_err(|reason| ConfigError::new(PRODUCTS_VARIABLE, reason))
+}
+
+/// The topic of each type, of the products `ZEGO_BRIDGE_PRODUCTS` names.
 fn topic_map(vars: &[(String, String)], env: &Env) -> Result<TopicMap, ConfigError> {
+    let products = products(env)?;
     let prefix = env
         .text(TOPIC_PREFIX_VARIABLE)
         .expect("the prefix has a default");
@@ -541,10 +554,11 @@ fn topic_map(vars: &[(String, String)], env: &Env) -> Result<TopicMap, ConfigErr
         };
         overrides.push((*kind, topic.clone()));
     }
-    TopicMap::new(&prefix, &overrides).map_err(|err| match err {
+    let topics = TopicMap::new(&prefix, &overrides).map_err(|err| match err {
         TopicError::Prefix(reason) => ConfigError::new(TOPIC_PREFIX_VARIABLE, reason),
         TopicError::Override { kind, reason } => ConfigError::new(topic_variable(kind), reason),
-    })
+    })?;
+    Ok(topics.serving(products))
 }
 
 /// The variable that overrides the topic of the type named `kind`:

@@ -176,6 +176,19 @@ pub const SETTINGS: &[Setting] = &[
                   counted and alerted on. Must be valid at start.",
     },
     Setting {
+        variable: "ZEGO_BRIDGE_PRODUCTS",
+        section: Section::Callbacks,
+        kind: Kind::Text,
+        default: Some("all"),
+        shown_default: None,
+        meaning: "The products whose callbacks the bridge takes: `all`, or some of `rtc`, `zim`, \
+                  `ai_agent`, `asr`, `digital_human`, `cloud_recording`, `cloud_player`, \
+                  `super_board` separated by commas. The paths of the others answer 404, and \
+                  their topics are neither expected in Kafka (probed, alerted on) nor listed or \
+                  created by `topics`. Cloud Recording's callbacks on the RTC path need \
+                  `cloud_recording`.",
+    },
+    Setting {
         variable: "ZEGO_BRIDGE_ZIM_BEFORE_SEND_VERDICT",
         section: Section::Callbacks,
         kind: Kind::Choice(crate::zego::zim::BeforeSendVerdict::NAMES),

@@ -19,7 +19,7 @@ use crate::secrets::LiveSecrets;
 use crate::zego::zim::BeforeSendVerdict;
 use crate::zego::{
     check_clock_skew, classify, sniff, CommonFields, Encoding, MalformedCallback, Product,
-    RawCallback,
+    ProductSet, RawCallback,
 };
 
 /// The pipeline's own settings.
@@ -37,6 +37,8 @@ pub struct PipelineSettings {
     pub retry_after_secs: u64,
     /// The answer to ZIM's `before_send_msg`.
     pub zim_verdict: BeforeSendVerdict,
+    /// The products whose callbacks are taken.
+    pub products: ProductSet,
 }
 
 /// How a callback was taken.
@@ -149,6 +151,9 @@ impl Pipeline {
             Some(sender) => sender,
             None => product,
         };
+        if !self.settings.products.serves(product) {
+            return Outcome::unidentified(CallbackError::ProductNotServed(product));
+        }
         let common = match CommonFields::read_for(&callback.root, product) {
             Ok(common) => common,
             Err(err) => return Outcome::unidentified(err.into()),

@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use crate::event::catalog::{self, EventType};
+use crate::zego::ProductSet;
 
 /// Topic of every event type, fixed at startup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMap {
     /// Same order as [`catalog::ALL`].
     topics: Vec<Arc<str>>,
+    /// Whose topics are expected in Kafka: listed, created, probed.
+    products: ProductSet,
 }
 
 /// Why a topic map cannot be built.
@@ -43,21 +46,35 @@ impl TopicMap {
             })?;
             topics[catalog::index_of(kind)] = Arc::from(topic);
         }
-        Ok(TopicMap { topics })
+        Ok(TopicMap {
+            topics,
+            products: ProductSet::ALL,
+        })
+    }
+
+    /// The map of a bridge that serves `products` only: the others' topics are neither listed
+    /// nor expected.
+    pub fn serving(self, products: ProductSet) -> Self {
+        TopicMap { products, ..self }
     }
 
     pub fn topic(&self, kind: &EventType) -> &Arc<str> {
         &self.topics[catalog::index_of(kind)]
     }
 
-    /// Every `(type, topic)` pair, in catalog order.
+    /// Every `(type, topic)` pair of the products served, in catalog order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static EventType, &Arc<str>)> {
-        catalog::ALL.iter().copied().zip(&self.topics)
+        catalog::ALL
+            .iter()
+            .copied()
+            .zip(&self.topics)
+            .filter(|(kind, _)| self.products.serves(kind.product))
     }
 
-    /// The distinct topic names (two types may share one through overrides).
+    /// The distinct topic names of the products served (two types may share one through
+    /// overrides).
     pub fn distinct(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.topics.iter().map(|topic| topic.to_string()).collect();
+        let mut names: Vec<String> = self.iter().map(|(_, topic)| topic.to_string()).collect();
         names.sort();
         names.dedup();
         names
@@ -98,6 +115,15 @@ mod tests {
         );
         assert_eq!(&**map.topic(&catalog::UNRECOGNIZED), "dead-ends");
         assert_eq!(map.distinct().len(), catalog::ALL.len());
+        let rtc = map.serving(ProductSet::parse("rtc").unwrap());
+        assert!(rtc.distinct().contains(&"zego.media.recorded".to_owned()));
+        assert!(!rtc
+            .distinct()
+            .iter()
+            .any(|topic| topic.starts_with("zego.zim.")));
+        assert!(rtc
+            .iter()
+            .all(|(kind, _)| kind.product == crate::zego::Product::Rtc));
         assert!(matches!(
             TopicMap::new("a b", &[]),
             Err(TopicError::Prefix(_))

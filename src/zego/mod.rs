@@ -9,7 +9,7 @@ pub mod zim;
 use std::borrow::Cow;
 
 pub use body::{sniff, DecodeError, Encoding, Node, Object, RawCallback, Scalar};
-pub use product::{classify, Product, TimestampUnit};
+pub use product::{classify, Product, ProductSet, TimestampUnit};
 pub use signature::{
     check_clock_skew, sign, CallbackSecrets, Secret, SecretsError, SignatureRefusal,
 };

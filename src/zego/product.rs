@@ -26,6 +26,56 @@ pub enum Product {
     MiniGame,
 }
 
+/// The products one bridge serves (`ZEGO_BRIDGE_PRODUCTS`): their paths take callbacks and their
+/// topics are expected in Kafka. A company that uses RTC alone need not create, nor be alerted
+/// about, the topics of In-app Chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductSet(u16);
+
+impl ProductSet {
+    /// Every product (the default).
+    pub const ALL: ProductSet = ProductSet(u16::MAX);
+
+    /// `all`, or product names ([`Product::name`]) separated by commas.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim() == "all" {
+            return Ok(ProductSet::ALL);
+        }
+        let mut set = ProductSet(0);
+        for name in text.split(',').map(str::trim) {
+            match Product::from_name(name) {
+                Some(product) if product.refusal().is_none() => set.0 |= product.bit(),
+                _ => {
+                    let known: Vec<&str> = Product::ALL
+                        .into_iter()
+                        .filter(|product| product.refusal().is_none())
+                        .map(Product::name)
+                        .collect();
+                    return Err(format!(
+                        "{name:?} is not a product the bridge serves: give `all`, or some of \
+                         {} separated by commas",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    pub fn serves(self, product: Product) -> bool {
+        self.0 & product.bit() != 0
+    }
+
+    /// The names of the products served, as `ZEGO_BRIDGE_PRODUCTS` spells them.
+    pub fn names(self) -> Vec<&'static str> {
+        Product::ALL
+            .into_iter()
+            .filter(|product| product.refusal().is_none() && self.serves(*product))
+            .map(Product::name)
+            .collect()
+    }
+}
+
 /// The unit of a product's `timestamp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampUnit {
@@ -132,6 +182,10 @@ impl Product {
         Product::ALL
             .into_iter()
             .find(|product| product.path_segment() == Some(segment))
+    }
+
+    fn bit(self) -> u16 {
+        1 << self as u16
     }
 
     /// The product with this [`Product::name`].
@@ -281,6 +335,20 @@ fn classify_event(event: &str, has: &dyn Fn(&str) -> bool) -> Option<Product> {
 mod tests {
     use super::*;
     use crate::zego::{sniff, RawCallback};
+
+    #[test]
+    fn a_product_set_is_all_or_a_list_of_names() {
+        assert_eq!(ProductSet::parse("all"), Ok(ProductSet::ALL));
+        let set = ProductSet::parse(" rtc , cloud_recording").unwrap();
+        assert!(set.serves(Product::Rtc) && set.serves(Product::CloudRecording));
+        assert!(!set.serves(Product::Zim));
+        assert_eq!(set.names(), ["rtc", "cloud_recording"]);
+        assert_eq!(ProductSet::ALL.names().len(), Product::ALL.len() - 1);
+        for bad in ["", "rtc,", "RTC", "chat", "minigame", "rtc,all"] {
+            let err = ProductSet::parse(bad).unwrap_err();
+            assert!(err.contains("ai_agent"), "{bad:?}: {err}");
+        }
+    }
 
     fn product_of(body: &str) -> Option<Product> {
         let callback = RawCallback::decode(body.as_bytes(), sniff(body.as_bytes())).unwrap();

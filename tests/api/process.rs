@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use zego_kafka_bridge::sender::{self, Signing};
+use zego_kafka_bridge::zego::Product;
 
 use crate::helpers::*;
 
@@ -230,6 +231,38 @@ fn topics_lists_every_topic_with_its_overrides() {
     assert!(
         !listed.contains(&"acme.room.closed".to_owned()),
         "{listed:?}"
+    );
+
+    // A bridge for some products lists (and creates) their topics only.
+    let output = bridge_command()
+        .args(["topics"])
+        .env("ZEGO_BRIDGE_TOPIC_PREFIX", "acme")
+        .env("ZEGO_BRIDGE_PRODUCTS", "zim,asr")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let listed = String::from_utf8(output.stdout).unwrap();
+    let expected = zego_kafka_bridge::event::catalog::ALL
+        .iter()
+        .filter(|kind| matches!(kind.product, Product::Zim | Product::Asr))
+        .count();
+    assert_eq!(listed.lines().count(), expected, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .all(|topic| topic.starts_with("acme.zim.") || topic.starts_with("acme.asr.")),
+        "{listed}"
+    );
+    let refused = bridge_command()
+        .args(["topics"])
+        .env("ZEGO_BRIDGE_PRODUCTS", "rtc,chat")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("ZEGO_BRIDGE_PRODUCTS") && stderr.contains("\"chat\""),
+        "{stderr}"
     );
 
     let refused = bridge_command()

@@ -338,3 +338,45 @@ async fn before_send_msg_is_answered_at_once_while_kafka_is_down_and_published_a
         assert_eq!(app.stop().await.undelivered, 0, "{mode}");
     }
 }
+
+/// A bridge for RTC alone: the other products' paths answer 404 naming the setting, their
+/// topics are neither expected nor reported missing (the pod is ready with RTC's topics only),
+/// and Cloud Recording's callbacks on the RTC path need `cloud_recording` listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_takes_only_the_products_it_is_configured_for() {
+    let prefix = unique_prefix();
+    create_topics_of_products(&prefix, &[Product::Rtc]).await;
+    let app = spawn_app_on(&prefix, &brokers(), &[("ZEGO_BRIDGE_PRODUCTS", "rtc")]).await;
+    let metrics = app.metrics().await;
+    let missing: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("zego_bridge_kafka_topic_missing{"))
+        .collect();
+    assert!(!missing.is_empty());
+    assert!(
+        missing
+            .iter()
+            .all(|line| line.ends_with(" 0") && !line.contains(".zim.")),
+        "{missing:?}"
+    );
+    assert_eq!(app.get("/readyz").await.0, 200);
+
+    let zim_room = r#"{"event":"room_create","appid":"1","timestamp":1,"nonce":"n","signature":"s","room_id":"r","operator_account":"u"}"#;
+    let answer = app.post_signed_to(Product::Zim, zim_room).await;
+    assert_eq!(answer.status, 404, "{:?}", answer.body);
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("ZEGO_BRIDGE_PRODUCTS") && message.contains("`zim`"),
+        "{message}"
+    );
+    let recording =
+        r#"{"event_type":1,"app_id":1,"task_id":"t","timestamp":"1","nonce":"n","signature":"s"}"#;
+    let answer = app.post_signed(recording).await;
+    assert_eq!(answer.status, 404, "{:?}", answer.body);
+    assert!(answer.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("`cloud_recording`"));
+    assert_eq!(app.post_signed(&mix_start(1)).await.status, 200);
+    assert_eq!(app.stop().await.undelivered, 0);
+}

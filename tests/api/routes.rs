@@ -92,6 +92,7 @@ impl Harness {
                 max_event_bytes: 100_000,
                 retry_after_secs: 7,
                 zim_verdict: Default::default(),
+                products: zego_kafka_bridge::zego::ProductSet::ALL,
             },
             fake.clone(),
             readiness.clone(),

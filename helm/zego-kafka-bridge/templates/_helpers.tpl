@@ -107,6 +107,8 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
   value: {{ .Values.kafka.brokers | quote }}
 - name: ZEGO_BRIDGE_TOPIC_PREFIX
   value: {{ .Values.kafka.topicPrefix | quote }}
+- name: ZEGO_BRIDGE_PRODUCTS
+  value: {{ .Values.config.products | quote }}
 {{- range $type, $topic := .Values.kafka.topics }}
 - name: {{ printf "ZEGO_BRIDGE_TOPIC_%s" ($type | replace "." "_" | upper) }}
   value: {{ $topic | quote }}

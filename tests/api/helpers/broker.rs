@@ -171,6 +171,11 @@ pub async fn create_replicated_topics(bootstrap: &str, prefix: &str, replication
     }
 }
 
+/// Creates the topics of `products`' event types under `prefix` on the test broker.
+pub async fn create_topics_of_products(prefix: &str, products: &[Product]) {
+    create_topics_of(&brokers(), prefix, |kind| products.contains(&kind.product)).await;
+}
+
 /// Creates every event type's topic under `prefix` on the given brokers.
 pub async fn create_topics_on(bootstrap: &str, prefix: &str) {
     create_topics_of(bootstrap, prefix, |_| true).await;
