@@ -264,7 +264,7 @@ impl Settings {
         };
 
         let products = products(&env)?;
-        let topics = topic_map(&ours, &env)?;
+        let topics = topic_map(&ours, &env, products)?;
 
         let librdkafka = librdkafka_with_password_file(&ours, &env)?;
         crate::kafka::check_properties(&librdkafka).map_err(|err| {
@@ -517,7 +517,8 @@ pub fn topic_map_from_env() -> Result<TopicMap, ConfigError> {
     let vars: Vec<(String, String)> = std::env::vars()
         .filter(|(name, _)| name.starts_with(PREFIX))
         .collect();
-    topic_map(&vars, &Env::new(&vars))
+    let env = Env::new(&vars);
+    topic_map(&vars, &env, products(&env)?)
 }
 
 fn products(env: &Env) -> Result<ProductSet, ConfigError> {
@@ -526,8 +527,11 @@ fn products(env: &Env) -> Result<ProductSet, ConfigError> {
 }
 
 /// The topic of each type, of the products `ZEGO_BRIDGE_PRODUCTS` names.
-fn topic_map(vars: &[(String, String)], env: &Env) -> Result<TopicMap, ConfigError> {
-    let products = products(env)?;
+fn topic_map(
+    vars: &[(String, String)],
+    env: &Env,
+    products: ProductSet,
+) -> Result<TopicMap, ConfigError> {
     let prefix = env
         .text(TOPIC_PREFIX_VARIABLE)
         .expect("the prefix has a default");

@@ -46,16 +46,11 @@ impl ProductSet {
             match Product::from_name(name) {
                 Some(product) if product.refusal().is_none() => set.0 |= product.bit(),
                 _ => {
-                    let known: Vec<&str> = Product::ALL
-                        .into_iter()
-                        .filter(|product| product.refusal().is_none())
-                        .map(Product::name)
-                        .collect();
                     return Err(format!(
                         "{name:?} is not a product the bridge serves: give `all`, or some of \
                          {} separated by commas",
-                        known.join(", ")
-                    ));
+                        ProductSet::ALL.names().join(", ")
+                    ))
                 }
             }
         }
