@@ -86,6 +86,51 @@ async fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> i32 {
     .unwrap()
 }
 
+/// Acknowledged events the reading consumer did not find: says where they could have gone (the
+/// partitions' offsets, a second read by a new consumer) and returns what the second read
+/// found, which is in Kafka after all.
+async fn explain_missing(
+    bootstrap: &str,
+    topic: &str,
+    expected: &BTreeSet<usize>,
+    found: &BTreeSet<usize>,
+) -> BTreeSet<usize> {
+    let missing: BTreeSet<usize> = expected.difference(found).copied().collect();
+    let watermarks = {
+        let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let client: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .create()
+                .unwrap();
+            (0..PARTITIONS)
+                .map(|partition| {
+                    let marks = client.fetch_watermarks(&topic, partition, Duration::from_secs(10));
+                    format!("p{partition} {marks:?}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .await
+        .unwrap()
+    };
+    let again = seqs(
+        &consume_until(bootstrap, topic, Duration::from_secs(20), |records| {
+            seqs(records).is_superset(&missing)
+        })
+        .await,
+    );
+    let found_again: BTreeSet<usize> = missing.intersection(&again).copied().collect();
+    eprintln!(
+        "MISSING from the first read of {topic}: {} events, e.g. {:?}; a second read found {} of them; \
+         offsets (low, high): {watermarks}",
+        missing.len(),
+        missing.iter().take(10).collect::<Vec<_>>(),
+        found_again.len(),
+    );
+    found_again
+}
+
 /// What one mode's bridge saw under a fault.
 struct ModeOutcome {
     mode: &'static str,
@@ -307,7 +352,11 @@ where
             refused_after.len(),
             refused_after.last().map_or(Duration::ZERO, |at| *at - window.repaired),
         );
-        let delivered = seqs(&records);
+        let mut delivered = seqs(&records);
+        if !delivered.is_superset(expected) {
+            delivered
+                .extend(explain_missing(&cluster.bootstrap, &topic, expected, &delivered).await);
+        }
         assert!(!load.accepted.is_empty(), "{name}-{mode}: nothing accepted");
         assert_all_accounted(&load.accepted, &delivered, &BTreeSet::new());
         if mode == "spooled" {
