@@ -19,6 +19,7 @@ pub mod samples;
 pub mod secrets;
 pub mod sender;
 pub mod spool;
+pub mod stack_replies;
 pub mod startup;
 pub mod telemetry;
 pub mod zego;

@@ -5,7 +5,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::Server;
+use actix_http::error::DispatchError;
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config, ServiceFactory, ServiceFactoryExt as _};
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
+use actix_web::rt::net::TcpStream;
 use actix_web::{web, App, HttpServer};
 use rdkafka::error::KafkaError;
 use tokio::sync::Notify;
@@ -19,6 +23,7 @@ use crate::kafka::{
 use crate::metrics::Metrics;
 use crate::routes::{self, BodyLimits, RequestLogging};
 use crate::secrets::{LiveSecrets, SecretsWatcher};
+use crate::stack_replies::StackReplies;
 
 pub use crate::ingest::ShutdownReport;
 
@@ -173,9 +178,14 @@ impl Application {
             settings.http_limits.max_buffered_body_bytes,
         ));
 
-        let request_logging = web::Data::new(RequestLogging::new(
+        let request_logging = Arc::new(RequestLogging::new(
             settings.trusted_proxies.clone(),
             settings.access_log,
+        ));
+        let stack_replies = Arc::new(StackReplies::new(
+            metrics.clone(),
+            request_logging.clone(),
+            settings.http_limits.request_timeout,
         ));
 
         let public_listener = bind("ZEGO_BRIDGE_LISTEN_ADDR", settings.listen_addr)?;
@@ -184,25 +194,19 @@ impl Application {
         let admin_port = port_of(&admin_listener)?;
         let drain_secs = settings.shutdown_timeout.as_secs().max(1);
 
-        let public_server = HttpServer::new(move || {
-            App::new()
-                .app_data(pipeline.clone())
-                .app_data(body_limits.clone())
-                .app_data(request_logging.clone())
-                .configure(routes::configure_public)
-        })
-        .workers(settings.http_workers)
-        .client_request_timeout(settings.http_limits.request_timeout)
-        .keep_alive(settings.http_limits.keep_alive)
-        // A connection refused mid-body (413, 503 past the body budget) is closed at once
-        // rather than lingering with its buffers for the default second.
-        .client_disconnect_timeout(Duration::from_millis(100))
-        .max_connections(settings.http_limits.max_connections_per_worker)
-        .disable_signals()
-        .shutdown_timeout(drain_secs)
-        .listen(public_listener)
-        .map_err(StartupError::Server)?
-        .run();
+        let public_server = public_server(
+            public_listener,
+            &settings,
+            drain_secs,
+            stack_replies,
+            move || {
+                App::new()
+                    .app_data(pipeline.clone())
+                    .app_data(body_limits.clone())
+                    .app_data(web::Data::from(request_logging.clone()))
+                    .configure(routes::configure_public)
+            },
+        )?;
 
         let admin_readiness = web::Data::from(readiness.clone());
         let admin_metrics = web::Data::from(metrics.clone());
@@ -318,6 +322,62 @@ impl Application {
         drop(embedded);
         Ok(report)
     }
+}
+
+/// The public listener: what `HttpServer::listen` assembles, by hand, so that each connection
+/// is wrapped in [`JsonStackReplies`](crate::stack_replies::JsonStackReplies) before actix-http
+/// serves it.
+fn public_server<F, T>(
+    listener: TcpListener,
+    settings: &Settings,
+    drain_secs: u64,
+    stack_replies: Arc<StackReplies>,
+    app: F,
+) -> Result<Server, StartupError>
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    let local_addr = listener.local_addr().map_err(StartupError::Server)?;
+    let limits = settings.http_limits;
+    let builder = actix_server::Server::build();
+    let shutdown = builder.graceful_shutdown_signal();
+    let server = builder
+        .workers(settings.http_workers)
+        .max_concurrent_connections(limits.max_connections_per_worker)
+        .disable_signals()
+        .shutdown_timeout(drain_secs)
+        .listen("public", listener, move || {
+            let shutdown = shutdown.clone();
+            let http = HttpService::build()
+                .keep_alive(limits.keep_alive)
+                .client_request_timeout(limits.request_timeout)
+                // A connection refused mid-body (413, 503 past the body budget) is closed at
+                // once rather than lingering with its buffers for the default second.
+                .client_disconnect_timeout(Duration::from_millis(100))
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .local_addr(local_addr)
+                .h1(map_config(app(), |_| AppConfig::default()));
+            let stack_replies = stack_replies.clone();
+            fn_service(move |stream: TcpStream| {
+                let peer = stream.peer_addr().ok();
+                let wrapped = stack_replies.wrap(stream, peer.map(|peer| peer.ip()));
+                std::future::ready(Ok::<_, DispatchError>((wrapped, peer)))
+            })
+            .and_then(http)
+        })
+        .map_err(StartupError::Server)?
+        .run();
+    Ok(server)
 }
 
 fn bind(variable: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, StartupError> {

@@ -346,7 +346,7 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("10000"),
         shown_default: None,
         meaning: "Open connections per worker. Beyond it, new connections wait in the accept \
-                  backlog. An idle connection costs a few KiB (6,000 idle ones: 31–82 MiB RSS in \
+                  backlog. An idle connection costs a few KiB (6,000 idle ones: 31–87 MiB RSS in \
                   all, measured), and one that is cut off or refused is closed at once.",
     },
     Setting {

@@ -128,12 +128,12 @@ impl Metrics {
             registry: Registry::new(),
             callbacks: counter_vec(
                 "zego_bridge_callbacks_total",
-                "Callbacks answered; type: the normalized event type (docs/events.md), or none when the request got no further than naming one; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 500, 503, or other.",
+                "Callbacks answered; type: the normalized event type (docs/events.md), or none when the request got no further than naming one; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 431, 500, 501, 503, or other.",
                 &["type", "status"],
             ),
             ack_latency: histogram_vec(
                 "zego_bridge_ack_latency_seconds",
-                "Time from request start to the reply; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 500, 503, or other.",
+                "Time from request start to the reply; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 431, 500, 501, 503, or other.",
                 &["status"],
                 ACK_BUCKETS,
             ),
@@ -353,7 +353,7 @@ impl Metrics {
                     .with_label_values(&[event_type, status_label(status)]);
             }
         }
-        for status in [400, 401, 408, 413, 415, 503] {
+        for status in [400, 401, 408, 413, 415, 431, 503] {
             self.callbacks
                 .with_label_values(&[NO_TYPE, status_label(status)]);
         }
@@ -597,7 +597,9 @@ fn status_label(status: u16) -> &'static str {
         408 => "408",
         413 => "413",
         415 => "415",
+        431 => "431",
         500 => "500",
+        501 => "501",
         503 => "503",
         _ => "other",
     }

@@ -360,6 +360,138 @@ async fn slow_clients_are_cut_off_and_do_not_starve_others() {
     assert!(reply.contains(r#""code":408"#), "{reply}");
 }
 
+/// Sends `request` on a new connection and reads until the server closes it.
+async fn raw_exchange(address: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    // The server may answer and close before taking all of an oversized head.
+    let _ = stream.write_all(request).await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// The replies of one response stream: (status, JSON body) each, by their `content-length`.
+fn replies(stream: &str) -> Vec<(u16, Json)> {
+    let mut replies = Vec::new();
+    let mut rest = stream;
+    while let Some(head_end) = rest.find("\r\n\r\n") {
+        let head = &rest[..head_end];
+        let status = head[9..12].parse().unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no content-length in {head:?}"));
+        let body = &rest[head_end + 4..head_end + 4 + length];
+        replies.push((status, serde_json::from_str(body).unwrap_or(Json::Null)));
+        rest = &rest[head_end + 4 + length..];
+    }
+    replies
+}
+
+/// The replies actix-http makes itself, before any route sees the request, carry the same
+/// JSON body as every other, and are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_stacks_own_refusals_carry_the_json_contract() {
+    let app = spawn_app_with(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "1000")]).await;
+    let address = app
+        .callbacks_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/callbacks")
+        .to_owned();
+    let before = app.metrics().await;
+    let counted = |metrics: &str, status: u16| -> u64 {
+        let series = format!(r#"zego_bridge_callbacks_total{{status="{status}",type="none"}} "#);
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .map_or(0, |value| value.parse().unwrap())
+    };
+
+    let many_headers: String = (0..100).map(|n| format!("X-Header-{n}: {n}\r\n")).collect();
+    let huge_header = format!("X-Huge: {}\r\n", "a".repeat(140 * 1024));
+    let cases = [
+        (
+            "malformed Content-Length",
+            "Content-Length: 12abc\r\n".to_owned(),
+            400,
+            "Content-Length",
+        ),
+        (
+            "two Content-Lengths",
+            "Content-Length: 2\r\nContent-Length: 3\r\n".to_owned(),
+            400,
+            "parsed",
+        ),
+        ("over 96 headers", many_headers, 431, "96 headers"),
+        ("a head over 128 KiB", huge_header, 431, "128 KiB"),
+    ];
+    for (name, headers, status, says) in &cases {
+        let request = format!("POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\n{headers}\r\n{{}}");
+        let reply = raw_exchange(&address, request.as_bytes()).await;
+        let answered = replies(&reply);
+        assert_eq!(answered.len(), 1, "{name}: {reply}");
+        let (answered_status, body) = &answered[0];
+        assert_eq!(answered_status, status, "{name}: {reply}");
+        assert_eq!(body["code"], *status, "{name}: {reply}");
+        assert!(
+            body["message"].as_str().unwrap().contains(says),
+            "{name}: {reply}"
+        );
+        assert!(
+            reply.contains("\r\ncontent-type: application/json\r\n"),
+            "{name}: {reply}"
+        );
+        assert!(reply.contains("\r\nx-request-id: "), "{name}: {reply}");
+    }
+
+    // On a kept-alive connection: a good callback, then a malformed request. The first reply is
+    // the route's, untouched; the second the stack's, with its body.
+    let good = sign(ROOM_CLOSE, SECRET);
+    let first = format!(
+        "POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
+        good.content_type,
+        good.body.len(),
+        String::from_utf8_lossy(&good.body)
+    );
+    let second = "POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nContent-Length: -1\r\n\r\n";
+    let reply = raw_exchange(&address, format!("{first}{second}").as_bytes()).await;
+    let answered = replies(&reply);
+    assert_eq!(answered.len(), 2, "{reply}");
+    assert_eq!(answered[0].0, 200, "{reply}");
+    assert_eq!(answered[0].1["message"], "accepted", "{reply}");
+    assert_eq!(answered[1].0, 400, "{reply}");
+    assert_eq!(answered[1].1["code"], 400, "{reply}");
+
+    // Headers that never finish: 408 after the request timeout, with its body. actix-http
+    // starts its timers from a clock it updates every 500 ms: the reply may come that early.
+    let started = Instant::now();
+    let reply = raw_exchange(&address, b"POST /v1/callbacks HTTP/1.1\r\nHost: bri").await;
+    let answered = replies(&reply);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}: {reply:?}",
+        started.elapsed()
+    );
+    assert_eq!(answered.len(), 1, "{reply}");
+    assert_eq!(answered[0].0, 408, "{reply}");
+    assert!(
+        answered[0].1["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000 ms"),
+        "{reply}"
+    );
+
+    let after = app.metrics().await;
+    assert_eq!(counted(&after, 400) - counted(&before, 400), 3, "{after}");
+    assert_eq!(counted(&after, 431) - counted(&before, 431), 2, "{after}");
+    assert_eq!(counted(&after, 408) - counted(&before, 408), 1, "{after}");
+}
+
 /// Resident memory of a process, in bytes.
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -1,0 +1,650 @@
+//! The HTTP stack's own error replies, brought under the bridge's contract.
+//!
+//! actix-http answers a few requests itself, before any route sees them: 400 for a request head
+//! it cannot parse (a malformed `Content-Length`, say), 408 when the headers are too slow, 431
+//! for a head over its buffer. It writes them with an empty body and has no hook to change
+//! that, nor to tell anyone: they would be the only replies without the `{"code","message"}`
+//! body and the only ones no metric or log line counts.
+//!
+//! [`JsonStackReplies`] sits between actix-http and the socket. It follows the framing of the
+//! responses going out (a head, then `Content-Length` bytes of body) and replaces each error
+//! response with an empty body by the same response with the contract's JSON body, counting and
+//! logging it as a refusal. Everything else passes through unchanged, byte for byte.
+//!
+//! Why it cannot damage a reply of the bridge's own: it only ever rewrites a complete response
+//! head that starts where a response starts and declares an error status with no body. Every
+//! reply the routes make has a JSON body, never empty, and a JSON body cannot hold the CR LF
+//! that a head needs. Where it loses track of the framing (a chunked or close-delimited body, an
+//! upgrade, a head it cannot parse, the reply to a `HEAD` request that declares a length it
+//! does not send) it stops looking and passes the rest of the connection through as it is.
+
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::error::Reply;
+use crate::internal_events::{CallbackRefused, InternalEvent, Refusal};
+use crate::metrics::{Metrics, NO_TYPE};
+use crate::routes::request_log::request_id;
+use crate::routes::RequestLogging;
+
+/// The longest response head followed: the bridge's are a few hundred bytes.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Headers parsed per response head; a head with more is passed through unchanged.
+const MAX_HEADERS: usize = 32;
+/// What actix-http takes in a request head before answering 431 (its own constants).
+const STACK_HEAD_LIMITS: &str = "128 KiB or 96 headers";
+
+/// What every connection's wrapper shares: where refusals are counted and logged, and what
+/// their messages name.
+pub struct StackReplies {
+    metrics: Arc<Metrics>,
+    /// The routes' own: one budget of refusal lines for both.
+    logging: Arc<RequestLogging>,
+    request_timeout: Duration,
+}
+
+impl StackReplies {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        logging: Arc<RequestLogging>,
+        request_timeout: Duration,
+    ) -> Self {
+        StackReplies {
+            metrics,
+            logging,
+            request_timeout,
+        }
+    }
+
+    /// Wraps one accepted connection; `client` names it in the log lines.
+    pub fn wrap<IO>(self: &Arc<Self>, io: IO, client: Option<IpAddr>) -> JsonStackReplies<IO> {
+        JsonStackReplies {
+            io,
+            shared: self.clone(),
+            client,
+            outgoing: Outgoing::Head,
+            head: Vec::new(),
+            unwritten: Vec::new(),
+            unwritten_from: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// The contract's message for a reply the HTTP stack made with this status.
+    fn message(&self, status: StatusCode) -> String {
+        match status {
+            StatusCode::BAD_REQUEST => {
+                "the request line or a header could not be parsed (a malformed Content-Length, say)"
+                    .to_owned()
+            }
+            StatusCode::REQUEST_TIMEOUT => format!(
+                "the request headers did not arrive within {} ms (ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS)",
+                self.request_timeout.as_millis()
+            ),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                format!("the request headers are larger than the HTTP server takes ({STACK_HEAD_LIMITS})")
+            }
+            other => other
+                .canonical_reason()
+                .unwrap_or("refused by the HTTP server")
+                .to_ascii_lowercase(),
+        }
+    }
+}
+
+/// A connection whose error replies without a body get the contract's JSON body.
+pub struct JsonStackReplies<IO> {
+    io: IO,
+    shared: Arc<StackReplies>,
+    client: Option<IpAddr>,
+    outgoing: Outgoing,
+    /// The response head being taken, while `outgoing` is [`Outgoing::Head`]. Kept, like
+    /// `unwritten`, from one response to the next: no allocation per response.
+    head: Vec<u8>,
+    /// Bytes taken from the HTTP stack and not yet written to `io`, from `unwritten_from`.
+    unwritten: Vec<u8>,
+    unwritten_from: usize,
+    /// When the connection was accepted or its last response finished: what a reply the stack
+    /// makes took, for the latency histogram.
+    since: Instant,
+}
+
+/// Where the outgoing byte stream is.
+#[derive(Debug, PartialEq, Eq)]
+enum Outgoing {
+    /// At or inside a response head.
+    Head,
+    /// Inside a body of known length: the bytes left.
+    Body(u64),
+    /// Framing this wrapper does not follow: the rest of the connection passes through.
+    PassThrough,
+}
+
+/// What to do with a complete response head.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// The stack's own error reply: send this instead.
+    Rewrite(StatusCode),
+    /// Send it as it is; then this many bytes of body.
+    Body(u64),
+    /// Send it as it is; stop following the framing.
+    PassThrough,
+}
+
+/// Reads the response head at the start of `bytes`: `None` while it is incomplete, else where
+/// it ends (just past its blank line) and what follows it. About a hundred nanoseconds for the
+/// bridge's replies.
+fn read_head(bytes: &[u8]) -> Option<(usize, Next)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let end = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(end)) => end,
+        Ok(httparse::Status::Partial) => return None,
+        // Not a head this wrapper can read: it, and everything after it, passes on as it is.
+        Err(_) => return Some((bytes.len(), Next::PassThrough)),
+    };
+    let Some(status) = response
+        .code
+        .and_then(|code| StatusCode::from_u16(code).ok())
+    else {
+        return Some((end, Next::PassThrough));
+    };
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|header| header.name.eq_ignore_ascii_case(name))
+    };
+    let next = if status == StatusCode::SWITCHING_PROTOCOLS || header("transfer-encoding").is_some()
+    {
+        Next::PassThrough
+    } else if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Next::Body(0)
+    } else {
+        let length = header("content-length").and_then(|header| {
+            std::str::from_utf8(header.value)
+                .ok()
+                .and_then(|value| value.trim().parse::<u64>().ok())
+        });
+        match length {
+            Some(0) if status.is_client_error() || status.is_server_error() => {
+                Next::Rewrite(status)
+            }
+            Some(length) => Next::Body(length),
+            // Close-delimited: nothing follows that could be a head.
+            None => Next::PassThrough,
+        }
+    };
+    Some((end, next))
+}
+
+/// The head and body that replace the stack's empty reply: its status line and headers, with
+/// the contract's body and its type and length.
+fn rewrite(head: &[u8], status: StatusCode, message: &str, request_id: &str) -> Vec<u8> {
+    let status_line_end = head
+        .windows(2)
+        .position(|pair| pair == b"\r\n")
+        .map_or(head.len(), |at| at + 2);
+    let body = serde_json::to_vec(&Reply {
+        code: status.as_u16(),
+        message,
+    })
+    .expect("a reply serializes");
+    let mut out = Vec::with_capacity(head.len() + body.len() + 96);
+    out.extend_from_slice(&head[..status_line_end]);
+    for line in head[status_line_end..].split(|&byte| byte == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let name = line.split(|&byte| byte == b':').next().unwrap_or_default();
+        if line.is_empty()
+            || name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"content-type")
+        {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"content-type: application/json\r\n");
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(format!("x-request-id: {request_id}\r\n\r\n").as_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The stack's refusal, as the route's refusals are logged.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct StackRefusal(String);
+
+impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
+    /// Writes what is held back; ready once nothing is.
+    fn poll_write_unwritten(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.unwritten_from < self.unwritten.len() {
+            let n = ready!(
+                Pin::new(&mut self.io).poll_write(cx, &self.unwritten[self.unwritten_from..])
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.unwritten_from += n;
+        }
+        self.unwritten.clear();
+        self.unwritten_from = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Passes on a response whose head is whole at the start of `buf` and is not the stack's
+    /// error reply: the head and what `buf` holds of its body in one write, as the stack made
+    /// them, so that following the framing costs no copy and no extra system call. `None`
+    /// when it is not such a head.
+    fn poll_write_whole_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        if !self.head.is_empty() {
+            return None;
+        }
+        let (end, next) = read_head(buf)?;
+        let span = match next {
+            Next::Rewrite(_) => return None,
+            Next::Body(length) => {
+                end + usize::try_from(length)
+                    .map_or(buf.len() - end, |length| length.min(buf.len() - end))
+            }
+            Next::PassThrough => buf.len(),
+        };
+        let written = match Pin::new(&mut self.io).poll_write(cx, &buf[..span]) {
+            Poll::Ready(Ok(written)) => written,
+            other => return Some(other),
+        };
+        self.enter(next);
+        if written < end {
+            // The rest of the head waits, taken: what follows must not overtake it.
+            self.unwritten.extend_from_slice(&buf[written..end]);
+            return Some(Poll::Ready(Ok(end)));
+        }
+        self.body_written(written - end);
+        Some(Poll::Ready(Ok(written)))
+    }
+
+    /// Takes bytes of a response head; once it is complete, queues it (or its replacement).
+    /// Returns how many bytes of `buf` were taken.
+    fn take_head_bytes(&mut self, buf: &[u8]) -> usize {
+        let held = self.head.len();
+        self.head.extend_from_slice(buf);
+        let Some((end, next)) = read_head(&self.head) else {
+            if self.head.len() > MAX_HEAD_BYTES {
+                self.pass_through();
+            }
+            return buf.len();
+        };
+        let taken = end - held;
+        self.head.truncate(end);
+        if let Next::Rewrite(status) = next {
+            let request_id = request_id(None);
+            let message = self.shared.message(status);
+            self.refused(status, &message, &request_id);
+            let reply = rewrite(&self.head, status, &message, &request_id);
+            self.unwritten.extend_from_slice(&reply);
+        } else {
+            self.unwritten.extend_from_slice(&self.head);
+        }
+        self.head.clear();
+        self.enter(next);
+        taken
+    }
+
+    /// Moves past a complete head, sent or queued.
+    fn enter(&mut self, next: Next) {
+        match next {
+            Next::Rewrite(_) | Next::Body(0) => self.response_finished(),
+            Next::Body(length) => self.outgoing = Outgoing::Body(length),
+            Next::PassThrough => self.outgoing = Outgoing::PassThrough,
+        }
+    }
+
+    /// Counts bytes of body written.
+    fn body_written(&mut self, written: usize) {
+        if let Outgoing::Body(left) = self.outgoing {
+            let left = left.saturating_sub(written as u64);
+            if left == 0 {
+                self.response_finished();
+            } else {
+                self.outgoing = Outgoing::Body(left);
+            }
+        }
+    }
+
+    /// Gives up following the framing: what is held of a head goes out as it is.
+    fn pass_through(&mut self) {
+        self.outgoing = Outgoing::PassThrough;
+        self.unwritten.append(&mut self.head);
+    }
+
+    fn response_finished(&mut self) {
+        self.outgoing = Outgoing::Head;
+        self.since = Instant::now();
+    }
+
+    fn refused(&mut self, status: StatusCode, message: &str, request_id: &str) {
+        let metrics = &self.shared.metrics;
+        CallbackRefused {
+            event_type: NO_TYPE,
+            app_id: None,
+            refusal: Refusal::BadRequest {
+                error: &StackRefusal(message.to_owned()),
+            },
+            request_id,
+            client: self.client,
+            log: self.shared.logging.refusal_log(),
+        }
+        .emit(metrics);
+        metrics.callback_answered(NO_TYPE, status.as_u16(), self.since.elapsed());
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonStackReplies<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_unwritten(cx))?;
+        match this.outgoing {
+            Outgoing::PassThrough => Pin::new(&mut this.io).poll_write(cx, buf),
+            Outgoing::Body(left) => {
+                let chunk = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let written = ready!(Pin::new(&mut this.io).poll_write(cx, &buf[..chunk]))?;
+                this.body_written(written);
+                Poll::Ready(Ok(written))
+            }
+            Outgoing::Head => {
+                if let Some(poll) = this.poll_write_whole_head(cx, buf) {
+                    return poll;
+                }
+                let taken = this.take_head_bytes(buf);
+                // Start sending at once; what the socket does not take now waits for the next
+                // write or flush. The bytes are taken either way.
+                let _ = this.poll_write_unwritten(cx)?;
+                Poll::Ready(Ok(taken))
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // A head is always written whole before a flush; if not, it is not waited for.
+        if this.outgoing == Outgoing::Head && !this.head.is_empty() {
+            this.pass_through();
+        }
+        ready!(this.poll_write_unwritten(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for JsonStackReplies<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A socket that takes at most `per_write` bytes per write and says Pending every other
+    /// call, to exercise every way a write can be split.
+    struct StingySocket {
+        written: Vec<u8>,
+        per_write: usize,
+        calls: usize,
+    }
+
+    impl AsyncWrite for StingySocket {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            this.calls += 1;
+            if this.calls % 2 == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let n = buf.len().min(this.per_write);
+            this.written.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn shared() -> Arc<StackReplies> {
+        Arc::new(StackReplies::new(
+            Arc::new(Metrics::new()),
+            Arc::new(RequestLogging::new(Vec::new(), false)),
+            Duration::from_millis(5000),
+        ))
+    }
+
+    /// A reply as the routes make it: a JSON body and its length.
+    fn own_reply(status: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\ncontent-type: application/json\r\ndate: Fri, 04 Dec 2026 08:00:00 GMT\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn own_400() -> Vec<u8> {
+        own_reply(
+            "400 Bad Request",
+            r#"{"code":400,"message":"malformed: no event"}"#,
+        )
+    }
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+    const STACK_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\ndate: Fri, 04 Dec 2026 08:00:00 GMT\r\n\r\n";
+
+    /// Writes `chunks` through the wrapper onto a socket taking `per_write` bytes at a time.
+    async fn send(chunks: &[&[u8]], per_write: usize) -> (Vec<u8>, Arc<StackReplies>) {
+        let shared = shared();
+        let socket = StingySocket {
+            written: Vec::new(),
+            per_write,
+            calls: 0,
+        };
+        let mut wrapped = shared.wrap(socket, None);
+        for chunk in chunks {
+            wrapped.write_all(chunk).await.unwrap();
+        }
+        wrapped.flush().await.unwrap();
+        (wrapped.io.written, shared)
+    }
+
+    fn body_of(reply: &[u8]) -> serde_json::Value {
+        let at = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        serde_json::from_slice(&reply[at..]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_stacks_empty_reply_gets_the_contracts_body_and_is_counted() {
+        let (out, shared) = send(&[STACK_400], usize::MAX).await;
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+        assert!(
+            text.contains("\r\ncontent-type: application/json\r\n"),
+            "{text}"
+        );
+        assert!(!text.contains("content-length: 0"), "{text}");
+        assert!(text.contains("\r\nx-request-id: "), "{text}");
+        let body = body_of(&out);
+        assert_eq!(body["code"], 400);
+        assert!(body["message"].as_str().unwrap().contains("Content-Length"));
+        let declared: usize = text
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(declared, out.len() - text.find("\r\n\r\n").unwrap() - 4);
+        let exported = shared.metrics.render();
+        assert!(
+            exported.contains(r#"zego_bridge_callbacks_total{status="400",type="none"} 1"#),
+            "{exported}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_status_the_stack_makes_gets_its_own_message() {
+        for (status, expected) in [
+            ("408 Request Timeout", "5000 ms"),
+            ("431 Request Header Fields Too Large", "96 headers"),
+        ] {
+            let reply =
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let (out, _) = send(&[reply.as_bytes()], usize::MAX).await;
+            let body = body_of(&out);
+            assert_eq!(body["code"], status[..3].parse::<u16>().unwrap());
+            assert!(
+                body["message"].as_str().unwrap().contains(expected),
+                "{body}"
+            );
+        }
+    }
+
+    /// The bridge's own replies, a 100 Continue and a success, then the stack's: however the
+    /// writes are split and however little the socket takes at a time, the first three go out
+    /// byte for byte and only the last is rewritten.
+    #[tokio::test]
+    async fn only_the_stacks_reply_changes_however_the_bytes_are_split() {
+        let ok = own_reply("200 OK", r#"{"code":200,"message":"accepted"}"#);
+        let own = [CONTINUE, &own_400(), &ok].concat();
+        let stream = [&own, STACK_400].concat();
+        let (whole, _) = send(&[&stream], usize::MAX).await;
+        assert_eq!(&whole[..own.len()], &own[..]);
+        let rewritten = &whole[own.len()..];
+        assert_eq!(body_of(rewritten)["code"], 400);
+        let without_id = |bytes: &[u8]| {
+            String::from_utf8_lossy(bytes)
+                .lines()
+                .filter(|line| !line.starts_with("x-request-id"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        for split in 0..=stream.len() {
+            for per_write in [1, 7, usize::MAX] {
+                let (out, _) = send(&[&stream[..split], &stream[split..]], per_write).await;
+                assert_eq!(
+                    without_id(&out),
+                    without_id(&whole),
+                    "split at {split}, {per_write} bytes per write"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn framing_it_does_not_follow_passes_through_unchanged() {
+        let chunked =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        // The reply to a HEAD request declares a length it does not send: what follows is
+        // taken for body, then not for a head, and passes through.
+        let head_reply =
+            b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 45\r\nallow: POST\r\n\r\n";
+        let close_delimited = b"HTTP/1.1 200 OK\r\n\r\nuntil the end";
+        let not_http = b"\x16\x03\x01 not a response";
+        for first in [
+            &chunked[..],
+            &head_reply[..],
+            &close_delimited[..],
+            &not_http[..],
+        ] {
+            let stream = [first, STACK_400, STACK_400].concat();
+            let (out, shared) = send(&[&stream], 3).await;
+            assert_eq!(out, stream, "{}", String::from_utf8_lossy(first));
+            assert!(!shared
+                .metrics
+                .render()
+                .contains(r#"status="400",type="none"} 1"#));
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a route's message says (client text included) and wherever the writes are
+        /// split, the bridge's own replies go out byte for byte.
+        #[test]
+        fn the_bridges_own_replies_are_never_changed(
+            messages in proptest::collection::vec(("\\PC*", 200u16..600), 1..4),
+            split in 0usize..2000,
+            per_write in 1usize..64,
+        ) {
+            let stream: Vec<u8> = messages
+                .iter()
+                .flat_map(|(message, code)| {
+                    let status = StatusCode::from_u16(*code).unwrap();
+                    let body = serde_json::to_string(&Reply { code: *code, message }).unwrap();
+                    own_reply(&status.to_string(), &body)
+                })
+                .collect();
+            let split = split.min(stream.len());
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (out, _) =
+                runtime.block_on(send(&[&stream[..split], &stream[split..]], per_write));
+            proptest::prop_assert_eq!(out, stream);
+        }
+    }
+
+    #[test]
+    fn an_error_reply_with_a_body_is_the_bridges_own() {
+        let classify = |head: &[u8]| {
+            let (end, next) = read_head(head).expect("a whole head");
+            assert_eq!(
+                end,
+                head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4
+            );
+            next
+        };
+        assert_eq!(classify(&own_400()), Next::Body(44));
+        assert_eq!(classify(STACK_400), Next::Rewrite(StatusCode::BAD_REQUEST));
+        assert_eq!(classify(CONTINUE), Next::Body(0));
+        assert_eq!(
+            classify(b"HTTP/1.1 204 No Content\r\n\r\n"),
+            Next::Body(0),
+            "no body, and not an error"
+        );
+        assert_eq!(
+            classify(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+            Next::Body(0)
+        );
+        assert_eq!(read_head(b"garbage\r\n\r\n"), Some((11, Next::PassThrough)));
+        assert_eq!(read_head(b"HTTP/1.1 200 OK\r\ncontent-le"), None);
+    }
+}
