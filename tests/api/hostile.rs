@@ -310,11 +310,7 @@ async fn thirty_odd_malformed_and_hostile_requests_get_their_exact_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off_and_do_not_starve_others() {
     let app = spawn_app_with(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "1000")]).await;
-    let address = app
-        .callbacks_url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1/callbacks")
-        .to_owned();
+    let address = app.public_address();
     // Slow-loris: many connections that send part of their headers, then nothing.
     let mut slow = Vec::new();
     for _ in 0..200 {
@@ -397,11 +393,7 @@ fn replies(stream: &str) -> Vec<(u16, Json)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_stacks_own_refusals_carry_the_json_contract() {
     let app = spawn_app_with(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "1000")]).await;
-    let address = app
-        .callbacks_url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1/callbacks")
-        .to_owned();
+    let address = app.public_address();
     let before = app.metrics().await;
     let counted = |metrics: &str, status: u16| -> u64 {
         let series = format!(r#"zego_bridge_callbacks_total{{status="{status}",type="none"}} "#);

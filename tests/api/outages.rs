@@ -64,15 +64,19 @@ fn busiest_partition() -> i32 {
     (crc32fast::hash(b"t") % PARTITIONS as u32) as i32
 }
 
+/// A client for metadata and offsets; its calls block.
+fn metadata_client(bootstrap: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap()
+}
+
 /// The broker leading `partition` of `topic`, from the cluster's metadata.
 async fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> i32 {
     let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
-        let client: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .create()
-            .unwrap();
-        let metadata = client
+        let metadata = metadata_client(&bootstrap)
             .fetch_metadata(Some(&topic), Duration::from_secs(10))
             .expect("metadata");
         metadata.topics()[0]
@@ -99,10 +103,7 @@ async fn explain_missing(
     let watermarks = {
         let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
         tokio::task::spawn_blocking(move || {
-            let client: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .create()
-                .unwrap();
+            let client = metadata_client(&bootstrap);
             (0..PARTITIONS)
                 .map(|partition| {
                     let marks = client.fetch_watermarks(&topic, partition, Duration::from_secs(10));

@@ -97,6 +97,14 @@ pub struct Answer {
 }
 
 impl TestApp {
+    /// `host:port` of the public listener, for raw sockets.
+    pub fn public_address(&self) -> String {
+        self.callbacks_url
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1/callbacks")
+            .to_owned()
+    }
+
     pub fn topic(&self, kind: &str) -> String {
         format!("{}.{kind}", self.prefix)
     }
