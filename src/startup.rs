@@ -366,6 +366,8 @@ where
                     async move { shutdown.notified().await }
                 })
                 .local_addr(local_addr)
+                // The routes build no URLs: the host and address this config would give them
+                // are never read.
                 .h1(map_config(app(), |_| AppConfig::default()));
             let stack_replies = stack_replies.clone();
             fn_service(move |stream: TcpStream| {
