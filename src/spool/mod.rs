@@ -912,8 +912,9 @@ impl Drainer {
 
     /// Hands a record to the producer, waiting while it cannot take it (queue full, producer
     /// being rebuilt). A record the producer refuses for good (larger than `message.max.bytes`,
-    /// say) is dead-lettered at once, so it cannot block the records behind it. `None` when the
-    /// bridge stops first, or when the record was dead-lettered.
+    /// say) is dead-lettered at once, so it cannot block the records behind it, and its outcome
+    /// comes back already successful: done, like a delivered one. `None` when the bridge stops
+    /// first.
     async fn enqueue(
         &self,
         record: &OutgoingRecord,
