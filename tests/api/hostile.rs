@@ -356,16 +356,6 @@ async fn slow_clients_are_cut_off_and_do_not_starve_others() {
     assert!(reply.contains(r#""code":408"#), "{reply}");
 }
 
-/// Sends `request` on a new connection and reads until the server closes it.
-async fn raw_exchange(address: &str, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    // The server may answer and close before taking all of an oversized head.
-    let _ = stream.write_all(request).await;
-    let mut reply = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
-    String::from_utf8_lossy(&reply).into_owned()
-}
-
 /// The replies of one response stream: (status, JSON body) each, by their `content-length`.
 fn replies(stream: &str) -> Vec<(u16, Json)> {
     let mut replies = Vec::new();

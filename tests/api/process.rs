@@ -496,6 +496,41 @@ async fn callback_secrets_rotate_from_a_kubernetes_secret_volume_without_a_resta
     );
 }
 
+/// A request the HTTP stack refuses before any route sees it is logged like any other refusal:
+/// the client, and the request id its reply carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_stacks_refusals_are_logged_with_their_request_id() {
+    let running = BridgeProcess::start(&[("ZEGO_BRIDGE_LOG_FORMAT", "json")]).await;
+    let reply = raw_exchange(
+        &running.address(),
+        b"POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nContent-Length: 1x\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+    let request_id = reply
+        .lines()
+        .find_map(|line| line.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no request id: {reply}"))
+        .to_owned();
+    let (code, output) = running.terminate();
+    assert_eq!(code, Some(0), "{output}");
+    let line = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no line for {request_id}: {output}"));
+    assert_eq!(line["message"], "bad callback request", "{line}");
+    assert_eq!(line["client"], "127.0.0.1", "{line}");
+    assert_eq!(line["type"], "none", "{line}");
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be parsed"),
+        "{line}"
+    );
+}
+
 /// What an SRE debugging from the logs gets: request ids taken or made and returned, the client
 /// behind a trusted proxy (and only behind one), an access line per request, the published
 /// payload as a JSON object; and a flood of forged callbacks that is counted in full but

@@ -148,3 +148,15 @@ pub fn bridge_command() -> std::process::Command {
         .current_dir(workdir);
     command
 }
+
+/// Sends `request` as it is on a new connection to `address` and reads until the server closes
+/// it.
+pub async fn raw_exchange(address: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // The server may answer and close before taking all of an oversized head.
+    let _ = stream.write_all(request).await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+    String::from_utf8_lossy(&reply).into_owned()
+}
