@@ -221,11 +221,6 @@ fn rewrite(head: &[u8], status: StatusCode, message: &str, request_id: &str) -> 
     out
 }
 
-/// The stack's refusal, as the route's refusals are logged.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct StackRefusal(String);
-
 impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
     /// Writes what is held back; ready once nothing is.
     fn poll_write_unwritten(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -342,9 +337,7 @@ impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
         CallbackRefused {
             event_type: NO_TYPE,
             app_id: None,
-            refusal: Refusal::BadRequest {
-                error: &StackRefusal(message.to_owned()),
-            },
+            refusal: Refusal::BadRequest { error: &message },
             request_id,
             client: self.client,
             log: self.shared.logging.refusal_log(),

@@ -385,12 +385,11 @@ async fn the_http_stacks_own_refusals_carry_the_json_contract() {
     let app = spawn_app_with(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "1000")]).await;
     let address = app.public_address();
     let before = app.metrics().await;
-    let counted = |metrics: &str, status: u16| -> u64 {
-        let series = format!(r#"zego_bridge_callbacks_total{{status="{status}",type="none"}} "#);
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(series.as_str()))
-            .map_or(0, |value| value.parse().unwrap())
+    let counted = |metrics: &str, status: u16| {
+        metric(
+            metrics,
+            &format!(r#"zego_bridge_callbacks_total{{status="{status}",type="none"}}"#),
+        )
     };
 
     let many_headers: String = (0..100).map(|n| format!("X-Header-{n}: {n}\r\n")).collect();
@@ -469,9 +468,9 @@ async fn the_http_stacks_own_refusals_carry_the_json_contract() {
     );
 
     let after = app.metrics().await;
-    assert_eq!(counted(&after, 400) - counted(&before, 400), 3, "{after}");
-    assert_eq!(counted(&after, 431) - counted(&before, 431), 2, "{after}");
-    assert_eq!(counted(&after, 408) - counted(&before, 408), 1, "{after}");
+    assert_eq!(counted(&after, 400) - counted(&before, 400), 3.0, "{after}");
+    assert_eq!(counted(&after, 431) - counted(&before, 431), 2.0, "{after}");
+    assert_eq!(counted(&after, 408) - counted(&before, 408), 1.0, "{after}");
 }
 
 /// Resident memory of a process, in bytes.

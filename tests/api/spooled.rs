@@ -12,17 +12,6 @@ fn spool_dir() -> PathBuf {
 
 /// The value of an unlabelled series. Missing is a failure, not 0: a gauge that is never
 /// exported would otherwise pass every "drained to 0" check.
-fn metric(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(name)
-                .filter(|rest| rest.starts_with(' '))
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("{name} is not exported:\n{metrics}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spool_acknowledges_from_disk_and_drains_everything_to_kafka() {
     let dir = spool_dir();

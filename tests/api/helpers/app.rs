@@ -249,3 +249,15 @@ pub fn assert_matches_schema(value: &Json) {
         .collect();
     assert!(errors.is_empty(), "{kind}: {errors:?}\n{value:#}");
 }
+
+/// The value of one series (`name`, with its labels as exported) in a `/metrics` text.
+pub fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(name)
+                .filter(|rest| rest.starts_with(' '))
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("{name} is not exported:\n{metrics}"))
+}
