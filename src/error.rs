@@ -172,6 +172,7 @@ mod tests {
             PublishError::NotDelivered(DeliveryFailure(KafkaError::Canceled)).into(),
             PublishError::Dropped.into(),
             PublishError::DeliveryTimeout(1).into(),
+            PublishError::NoSchema("t".into()).into(),
             SpoolError::Full.into(),
             SpoolError::Failed("disk".into()).into(),
             SpoolError::Closed.into(),

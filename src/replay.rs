@@ -1,5 +1,6 @@
 //! `zego-kafka-bridge replay FILE`: publishes the events of a dead-letter file again, to the
-//! topics, keys and headers they had.
+//! topics, keys and headers they had; with a schema registry configured, in its wire format,
+//! each type's schema registered under its topic's subject first.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,8 +8,13 @@ use std::time::Duration;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
-use crate::configuration::kafka_client_from_env;
-use crate::kafka::{owned_headers, producer_config, DeadLetterFile};
+use std::collections::HashMap;
+
+use crate::configuration::{kafka_client_from_env, schema_registry_from_env};
+use crate::kafka::{
+    framed, kind_of_headers, owned_headers, producer_config, subject_of, DeadLetter,
+    DeadLetterFile, RegistryClient,
+};
 
 /// What a replay achieved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +30,11 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
     let producer: FutureProducer = producer_config(&brokers, &[], &properties)
         .create()
         .map_err(|err| format!("cannot create the Kafka producer: {err}"))?;
+    let registry = schema_registry_from_env()
+        .map_err(|err| err.to_string())?
+        .map(|settings| RegistryClient::new(settings).map_err(|err| err.to_string()))
+        .transpose()?;
+    let mut schema_ids: HashMap<(String, &'static str), u32> = HashMap::new();
     let letters = DeadLetterFile::read(path)
         .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     let mut report = ReplayReport::default();
@@ -36,8 +47,23 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
                 continue;
             }
         };
+        let value = match &registry {
+            None => letter.event.get().as_bytes().to_vec(),
+            Some(registry) => match schema_id(registry, &mut schema_ids, &letter).await {
+                Ok(id) => framed(id, letter.event.get().as_bytes()),
+                Err(err) => {
+                    report.failed += 1;
+                    on_failure(&format!(
+                        "event {} to {}: {err}",
+                        id_of(&letter),
+                        letter.topic
+                    ));
+                    continue;
+                }
+            },
+        };
         let mut record = FutureRecord::to(&letter.topic)
-            .payload(letter.event.get())
+            .payload(&value)
             .headers(owned_headers(letter.headers.iter()));
         if let Some(key) = &letter.key {
             record = record.key(key);
@@ -49,10 +75,42 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
             Ok(_) => report.published += 1,
             Err((err, _)) => {
                 report.failed += 1;
-                let id = letter.headers.get("ce_id").map_or("?", String::as_str);
-                on_failure(&format!("event {id} to {}: {err}", letter.topic));
+                on_failure(&format!(
+                    "event {} to {}: {err}",
+                    id_of(&letter),
+                    letter.topic
+                ));
             }
         }
     }
     Ok(report)
+}
+
+/// The schema id of a letter's type under its topic's subject, registered on first use.
+async fn schema_id(
+    registry: &RegistryClient,
+    known: &mut HashMap<(String, &'static str), u32>,
+    letter: &DeadLetter,
+) -> Result<u32, String> {
+    let kind = kind_of_headers(
+        letter
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    )
+    .ok_or("its ce_type header names no event type, so its schema is unknown")?;
+    let key = (letter.topic.clone(), kind.name);
+    if let Some(id) = known.get(&key) {
+        return Ok(*id);
+    }
+    let id = registry
+        .register(&subject_of(&letter.topic), kind)
+        .await
+        .map_err(|err| err.to_string())?;
+    known.insert(key, id);
+    Ok(id)
+}
+
+fn id_of(letter: &DeadLetter) -> &str {
+    letter.headers.get("ce_id").map_or("?", String::as_str)
 }

@@ -53,6 +53,8 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Spool(#[from] acknowledger::SpoolOpenError),
+    #[error(transparent)]
+    SchemaRegistry(crate::kafka::RegistryError),
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -131,11 +133,21 @@ impl Application {
                 path: settings.dead_letter_path.clone(),
                 source,
             })?;
+        // Before the publisher starts: a spool left by the last run drains at once, framed.
+        let schema_ids = match &settings.schema_registry {
+            Some(registry) => Some(
+                crate::kafka::register_topics(registry, &settings.topics)
+                    .await
+                    .map_err(StartupError::SchemaRegistry)?,
+            ),
+            None => None,
+        };
         let options = PublisherOptions {
             topics: settings.topics.clone(),
             log_events: settings.log_events,
             dead_letter_path: settings.dead_letter_path.clone(),
             unavailable_after: settings.unavailable_after,
+            schema_ids,
         };
         let publisher = Arc::new(Publisher::new(&config, options, metrics.clone()).map_err(
             |err| {

@@ -8,6 +8,10 @@ event they carry, each value is validated against its JSON Schema, and duplicate
     pip install -r examples/python/requirements.txt
     python3 examples/python/consume.py --brokers localhost:9092 --topic zego.room.closed
 
+With --registry URL the values are in a schema registry's wire format (the bridge runs with
+ZEGO_BRIDGE_SCHEMA_REGISTRY_URL): Confluent's JSON Schema deserializer reads each one, fetching
+the schema by the id the value carries and validating the event against it.
+
 With --expect N it stops once N distinct events have arrived and exits 1 if they do not within
 --timeout seconds, or if any record fails a check: CI runs it that way, so it cannot rot.
 """
@@ -24,6 +28,9 @@ from pathlib import Path
 import jsonschema
 from cloudevents.core.bindings import kafka as cloudevents_kafka
 from confluent_kafka import Consumer, KafkaError
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -34,11 +41,39 @@ def schema_validator(event_type: str, schemas: Path) -> jsonschema.Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-def problems_of(message, validators: dict, schemas: Path) -> tuple[dict | None, list[str]]:
+class Registry:
+    """A schema registry's reader of the Confluent wire format: byte 0, the schema id in four
+    bytes big-endian, then the JSON."""
+
+    def __init__(self, url: str):
+        self.client = SchemaRegistryClient({"url": url})
+        # No schema of its own: the writer's schema, fetched by the id in each value.
+        self.deserializer = JSONDeserializer(None, schema_registry_client=self.client)
+
+    def read(self, message) -> tuple[bytes, dict | None, list[str]]:
+        """The JSON of a framed value, the schema it names, and what is wrong."""
+        raw = message.value()
+        if len(raw) < 5 or raw[0] != 0:
+            return raw, None, ["the value is not in the schema registry's wire format"]
+        problems = []
+        try:
+            self.deserializer(raw, SerializationContext(message.topic(), MessageField.VALUE))
+        except Exception as error:  # an unknown id, or an event its schema refuses
+            problems.append(f"registry: {error}")
+        schema = json.loads(self.client.get_schema(int.from_bytes(raw[1:5], "big")).schema_str)
+        return raw[5:], schema, problems
+
+
+def problems_of(
+    message, validators: dict, schemas: Path, registry: Registry | None
+) -> tuple[dict | None, list[str]]:
     """The event a record carries, and what is wrong with it (nothing, for a good record)."""
     headers = {name: value for name, value in (message.headers() or [])}
+    raw, registry_schema, problems = message.value(), None, []
+    if registry is not None:
+        raw, registry_schema, problems = registry.read(message)
     event = cloudevents_kafka.from_binary_event(
-        cloudevents_kafka.KafkaMessage(headers=headers, key=message.key(), value=message.value())
+        cloudevents_kafka.KafkaMessage(headers=headers, key=message.key(), value=raw)
     )
     value = event.get_data()
     if not isinstance(value, dict):
@@ -46,7 +81,9 @@ def problems_of(message, validators: dict, schemas: Path) -> tuple[dict | None, 
     event_type = value.get("type", "")
     if event_type not in validators:
         validators[event_type] = schema_validator(event_type, schemas)
-    problems = [f"schema: {error.message}" for error in validators[event_type].iter_errors(value)]
+    problems += [f"schema: {error.message}" for error in validators[event_type].iter_errors(value)]
+    if registry_schema is not None and registry_schema != validators[event_type].schema:
+        problems.append("the registry's schema of the record is not the repository's")
     key = message.key().decode() if message.key() is not None else None
     expected = {
         "specversion": (event.get_specversion(), "1.0"),
@@ -73,6 +110,7 @@ def main() -> int:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--group", default=f"zego-example-{uuid.uuid4()}")
     parser.add_argument("--schemas", type=Path, default=SCHEMAS)
+    parser.add_argument("--registry", help="the schema registry's URL: values are framed")
     parser.add_argument("--expect", type=int, help="stop after this many distinct events")
     parser.add_argument("--expect-duplicates", type=int, help="and check how many were repeats")
     parser.add_argument("--timeout", type=float, default=60.0)
@@ -86,6 +124,7 @@ def main() -> int:
         "enable.auto.commit": False,
     })
     consumer.subscribe([args.topic])
+    registry = Registry(args.registry) if args.registry else None
     validators: dict = {}
     seen: set[str] = set()
     duplicates = 0
@@ -100,7 +139,7 @@ def main() -> int:
                 if message.error().code() == KafkaError._PARTITION_EOF:
                     continue
                 raise RuntimeError(message.error())
-            value, problems = problems_of(message, validators, args.schemas)
+            value, problems = problems_of(message, validators, args.schemas, registry)
             where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
             failures.extend(f"{where}: {problem}" for problem in problems)
             if value is None or value["id"] in seen:
@@ -114,7 +153,7 @@ def main() -> int:
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            value, problems = problems_of(message, validators, args.schemas)
+            value, problems = problems_of(message, validators, args.schemas, registry)
             failures.extend(problems)
             if value is not None and value["id"] in seen:
                 duplicates += 1

@@ -31,6 +31,32 @@ start_kafka() {
   BROKER=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["bootstrap"])' <<<"$summary")
   BROKER_PID=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["nodes"][0]["pid"])' <<<"$summary")
   KAFKA_DIRS+=("$dir")
-  trap 'for d in "${KAFKA_DIRS[@]}"; do scripts/kafka stop --kill --keep --dir "$d" || true; done' EXIT
+  trap stop_started EXIT
 }
 KAFKA_DIRS=()
+STARTED_PIDS=()
+
+# Stops what start_kafka and start_schema_registry started. A script with an EXIT trap of its
+# own calls it from there.
+stop_started() {
+  local dir pid
+  for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for dir in "${KAFKA_DIRS[@]}"; do
+    "$(dirname "${BASH_SOURCE[0]}")/../kafka" stop --kill --keep --dir "$dir" || true
+  done
+}
+
+# Starts a schema registry with the Confluent-compatible API on loopback, in memory (rivven-schema,
+# built from crates.io by ensure_schema_registry in scripts/lib/tools.sh); sets REGISTRY_URL and
+# stops it when the calling script exits.
+start_schema_registry() {
+  local log_file=$1 port pid
+  port=$(free_port)
+  log "starting a schema registry (rivven-schema $RIVVEN_SCHEMA_VERSION) on 127.0.0.1:$port"
+  "$SCHEMA_REGISTRY_BIN" serve --host 127.0.0.1 --port "$port" --log-level warn >"$log_file" 2>&1 &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  trap stop_started EXIT
+  wait_for_port "$port" "$pid" || { cat "$log_file" >&2; return 1; }
+  REGISTRY_URL="http://127.0.0.1:$port"
+}

@@ -286,6 +286,27 @@ def chart_render_and_validate() -> None:
     expect("lifecycle" not in container(by_kind(quiet, "Deployment")[0]),
            "preStopSleepSeconds 0 leaves the hook out (a zero sleep needs Kubernetes 1.33)")
 
+    # The schema registry: the chart's Secret's password as a file, existingSecret's through the
+    # environment, the CA from its Secret.
+    env = {e["name"]: e for e in main["env"]}
+    password_file = env["ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE"]["value"]
+    secret_volume = next(v for v in pod["volumes"] if v["name"] == "callback-secrets")
+    expect(password_file.endswith("/schema-registry-password")
+           and {"key": "schema-registry-password", "path": "schema-registry-password"} in secret_volume["secret"]["items"]
+           and by_kind(all_on, "Secret")[0]["stringData"]["schema-registry-password"] == "r3gistry",
+           "the registry's password: in the chart's Secret, mounted as a file")
+    ca_file = env["ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE"]["value"]
+    ca_mount = next(m for m in main["volumeMounts"] if m["name"] == "registry-ca")
+    expect(ca_file.startswith(ca_mount["mountPath"] + "/")
+           and any(v.get("secret", {}).get("secretName") == "registry-ca" for v in pod["volumes"]),
+           "the registry's CA from its Secret")
+    spooled_env = {e["name"]: e for e in container(by_kind(spooled, "StatefulSet")[0])["env"]}
+    expect(spooled_env["ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD"]["valueFrom"]["secretKeyRef"]
+           == {"name": "zego-bridge-secrets", "key": "schema-registry-password"},
+           "with existingSecret, the registry's password from its key")
+    expect(not any(e["name"].startswith("ZEGO_BRIDGE_SCHEMA_REGISTRY_") for e in container(by_kind(default, "Deployment")[0])["env"]),
+           "no registry by default")
+
     rule = by_kind(all_on, "PrometheusRule")[0]
     expect(rule["spec"] == yaml.safe_load(ALERTS.read_text()), "the PrometheusRule carries deploy/prometheus/alerts.yml")
     monitor = by_kind(all_on, "ServiceMonitor")[0]
@@ -331,6 +352,7 @@ BAD_VALUES = [
     ({"persistence": {"enabled": True}, "autoscaling": {"enabled": True}}, "autoscaling.enabled cannot be used"),
     ({"terminationGracePeriodSeconds": 10}, "shorter than preStopSleepSeconds"),
     ({"kafka": {"librdkafka": {"sasl.password": "x"}}}, "kafka.librdkafka.sasl.password"),
+    ({"schemaRegistry": {"url": "schema-registry:8081"}}, "url"),
 ]
 
 

@@ -166,8 +166,9 @@ mod tests {
             text.contains("(unset: the embedded in-memory cluster"),
             "{text}"
         );
-        // Only the other ack modes' settings go unread: anything else the service reads
-        // without noting it would be missing from the printout.
+        // Only the other ack modes' settings and, with no registry URL, the registry's go
+        // unread: anything else the service reads without noting it would be missing from the
+        // printout.
         let unused: Vec<&str> = effective
             .iter()
             .filter(|setting| setting.origin == Origin::Unused)
@@ -176,6 +177,10 @@ mod tests {
         assert_eq!(
             unused,
             [
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME",
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD",
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE",
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE",
                 "ZEGO_BRIDGE_DELIVERY_TIMEOUT_MS",
                 "ZEGO_BRIDGE_SPOOL_DIR",
                 "ZEGO_BRIDGE_SPOOL_MAX_BYTES",

@@ -1,6 +1,7 @@
 //! Settings, read from `ZEGO_BRIDGE_*` environment variables and checked before anything starts.
 //! Every error names the variable to fix.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 #[cfg(test)]
 use std::path::Path;
@@ -16,7 +17,7 @@ pub use table::{
 };
 
 use crate::event::catalog;
-use crate::kafka::{LibrdkafkaProperties, TopicError, TopicMap};
+use crate::kafka::{LibrdkafkaProperties, RegistrySettings, TopicError, TopicMap};
 use crate::zego::zim::BeforeSendVerdict;
 use crate::zego::{CallbackSecrets, ProductSet, Secret};
 use table::Env;
@@ -159,6 +160,8 @@ pub struct Settings {
     pub products: ProductSet,
     /// `ZEGO_BRIDGE_LIBRDKAFKA_*`, as librdkafka property names.
     pub librdkafka: LibrdkafkaProperties,
+    /// `ZEGO_BRIDGE_SCHEMA_REGISTRY_*`; `None`: values are plain JSON.
+    pub schema_registry: Option<RegistrySettings>,
     pub shutdown_timeout: Duration,
     pub retry_after_secs: u64,
     pub http_workers: usize,
@@ -275,6 +278,10 @@ impl Settings {
         })?;
 
         let ack_mode = ack_mode(&env)?;
+        let schema_registry = schema_registry(&env)?;
+        if schema_registry.is_some() {
+            one_type_per_topic(&topics)?;
+        }
         let millis = |variable| env.number(variable).map(Duration::from_millis);
         let settings = Settings {
             listen_addr: env.address("ZEGO_BRIDGE_LISTEN_ADDR")?,
@@ -290,6 +297,7 @@ impl Settings {
             topics,
             products,
             librdkafka,
+            schema_registry,
             shutdown_timeout: millis("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS")?,
             retry_after_secs: env.number("ZEGO_BRIDGE_RETRY_AFTER_SECS")?,
             http_workers: env.number_or(
@@ -409,6 +417,88 @@ fn ack_mode(env: &Env) -> Result<AckMode, ConfigError> {
     })
 }
 
+/// The schema registry, when `ZEGO_BRIDGE_SCHEMA_REGISTRY_URL` is set. Its other variables
+/// without it, or a user without a password, are refused rather than ignored.
+fn schema_registry(env: &Env) -> Result<Option<RegistrySettings>, ConfigError> {
+    const URL: &str = "ZEGO_BRIDGE_SCHEMA_REGISTRY_URL";
+    const USERNAME: &str = "ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME";
+    const PASSWORD: &str = "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD";
+    const PASSWORD_FILE: &str = "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE";
+    const CA_FILE: &str = "ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE";
+    let Some(url) = env.text(URL) else {
+        if let Some(variable) = [USERNAME, PASSWORD, PASSWORD_FILE, CA_FILE]
+            .into_iter()
+            .find(|variable| env.is_set(variable))
+        {
+            return Err(ConfigError::new(
+                variable,
+                format!("only applies with {URL}, which is not set"),
+            ));
+        }
+        return Ok(None);
+    };
+    let url = url.trim().trim_end_matches('/').to_owned();
+    let parsed = reqwest::Url::parse(&url).map_err(|err| {
+        ConfigError::new(
+            URL,
+            format!("is not a URL ({err}): give `https://host:port[/path]`"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ConfigError::new(
+            URL,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ConfigError::new(
+            URL,
+            format!("must not hold credentials (they would show in logs): use {USERNAME} and {PASSWORD_FILE}"),
+        ));
+    }
+    let password = match (env.text(PASSWORD), env.text(PASSWORD_FILE)) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                PASSWORD_FILE,
+                format!("and {PASSWORD} are both set: give the password one way"),
+            ))
+        }
+        (Some(password), None) => Some(password),
+        (None, Some(path)) => {
+            let password = std::fs::read_to_string(&path).map_err(|err| {
+                ConfigError::new(PASSWORD_FILE, format!("cannot read {path}: {err}"))
+            })?;
+            let password = password.trim();
+            if password.is_empty() {
+                return Err(ConfigError::new(PASSWORD_FILE, format!("{path} is empty")));
+            }
+            Some(password.to_owned())
+        }
+        (None, None) => None,
+    };
+    let credentials = match (env.text(USERNAME), password) {
+        (Some(username), Some(password)) => Some((username, Secret::new(&password))),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                USERNAME,
+                format!("is set without a password: give {PASSWORD} or {PASSWORD_FILE}"),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                USERNAME,
+                "is needed with the registry's password",
+            ))
+        }
+    };
+    Ok(Some(RegistrySettings {
+        url,
+        credentials,
+        ca_file: env.text(CA_FILE).map(PathBuf::from),
+    }))
+}
+
 /// `ZEGO_BRIDGE_LIBRDKAFKA_*` with the SASL password of `ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE`,
 /// as the service and its Kafka tools (`replay`, `topics --create`) read them.
 fn librdkafka_with_password_file(
@@ -511,6 +601,15 @@ pub fn kafka_client_from_vars(
     ))
 }
 
+/// The schema registry of `ZEGO_BRIDGE_SCHEMA_REGISTRY_*`, as the service reads it (for
+/// `zego-kafka-bridge replay`, which frames what it publishes the same way).
+pub fn schema_registry_from_env() -> Result<Option<RegistrySettings>, ConfigError> {
+    let vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| name.starts_with(PREFIX))
+        .collect();
+    schema_registry(&Env::new(&vars))
+}
+
 /// The topic of every event type, from `ZEGO_BRIDGE_TOPIC_PREFIX` and `ZEGO_BRIDGE_TOPIC_<TYPE>`,
 /// as the service reads them (for `zego-kafka-bridge topics`).
 pub fn topic_map_from_env() -> Result<TopicMap, ConfigError> {
@@ -565,6 +664,26 @@ fn topic_map(
     Ok(topics.serving(products))
 }
 
+/// With a schema registry a topic carries one schema, the versions of its subject
+/// (`{topic}-value`): two types sent to one topic by overrides are refused.
+fn one_type_per_topic(topics: &TopicMap) -> Result<(), ConfigError> {
+    let mut owners: HashMap<&str, &'static str> = HashMap::new();
+    for (kind, topic) in topics.iter() {
+        if let Some(first) = owners.insert(&**topic, kind.name) {
+            return Err(ConfigError::new(
+                topic_variable(kind.name),
+                format!(
+                    "sends {} to {topic}, the topic of {first} too: with \
+                     ZEGO_BRIDGE_SCHEMA_REGISTRY_URL a topic carries one schema (subject \
+                     {topic}-value); give each type a topic of its own",
+                    kind.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The variable that overrides the topic of the type named `kind`:
 /// `ZEGO_BRIDGE_TOPIC_MODERATION_AUDIO_RESULT` for `moderation.audio.result`.
 fn topic_variable(kind: &str) -> String {
@@ -614,6 +733,98 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, content).unwrap();
         path.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn the_schema_registry_is_off_unless_its_url_is_set_and_its_settings_are_checked() {
+        const BROKERS: (&str, &str) = ("ZEGO_BRIDGE_KAFKA_BROKERS", "k:9092");
+        const SECRETS: (&str, &str) = ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s");
+        const URL: &str = "ZEGO_BRIDGE_SCHEMA_REGISTRY_URL";
+        let refused = |vars: &[(&str, &str)]| {
+            let mut all = vec![BROKERS, SECRETS];
+            all.extend_from_slice(vars);
+            settings(&all).unwrap_err()
+        };
+        assert!(settings(&[BROKERS, SECRETS])
+            .unwrap()
+            .schema_registry
+            .is_none());
+        let password = scratch("password", " p4ss\n");
+        let on = settings(&[
+            BROKERS,
+            SECRETS,
+            (URL, " https://registry:8081/ "),
+            ("ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME", "key"),
+            ("ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE", &password),
+        ])
+        .unwrap()
+        .schema_registry
+        .unwrap();
+        assert_eq!(
+            on.url, "https://registry:8081",
+            "trimmed, no trailing slash"
+        );
+        let (username, secret) = on.credentials.unwrap();
+        assert_eq!((username.as_str(), secret.expose()), ("key", "p4ss"));
+
+        for (vars, variable, says) in [
+            (
+                vec![("ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME", "key")],
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME",
+                "only applies with ZEGO_BRIDGE_SCHEMA_REGISTRY_URL",
+            ),
+            (vec![(URL, "registry:8081")], URL, "http:// or https://"),
+            (vec![(URL, "ftp://registry")], URL, "http:// or https://"),
+            (
+                vec![(URL, "https://u:p@registry")],
+                URL,
+                "must not hold credentials",
+            ),
+            (
+                vec![
+                    (URL, "https://r"),
+                    ("ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME", "key"),
+                ],
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME",
+                "without a password",
+            ),
+            (
+                vec![
+                    (URL, "https://r"),
+                    ("ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD", "p"),
+                ],
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME",
+                "is needed",
+            ),
+            (
+                vec![
+                    (URL, "https://r"),
+                    ("ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD", "p"),
+                    ("ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE", &password),
+                ],
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE",
+                "both set",
+            ),
+            (
+                vec![
+                    (URL, "https://r"),
+                    ("ZEGO_BRIDGE_TOPIC_ROOM_CLOSED", "zego.room.created"),
+                ],
+                "ZEGO_BRIDGE_TOPIC_ROOM_CLOSED",
+                "the topic of room.created too",
+            ),
+        ] {
+            let err = refused(&vars);
+            assert_eq!(err.variable, variable, "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        // Without a registry, two types may share a topic.
+        assert!(settings(&[
+            BROKERS,
+            SECRETS,
+            ("ZEGO_BRIDGE_TOPIC_ROOM_CLOSED", "zego.room.created")
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub enum Kind {
 pub enum Section {
     Listeners,
     Kafka,
+    SchemaRegistry,
     Callbacks,
     AckMode,
     Http,
@@ -42,6 +43,7 @@ impl Section {
         match self {
             Section::Listeners => "Listeners",
             Section::Kafka => "Kafka",
+            Section::SchemaRegistry => "Schema registry",
             Section::Callbacks => "Callbacks",
             Section::AckMode => "Ack mode and what happens to events",
             Section::Http => "HTTP limits",
@@ -145,6 +147,52 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "How often Kafka is asked for metadata (reachability, missing topics). While \
                   Kafka is unreachable, every second instead, so that its return is seen at once; \
                   while a configured topic is missing, after 1, 2, 4… s up to this interval.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SCHEMA_REGISTRY_URL",
+        section: Section::SchemaRegistry,
+        kind: Kind::Text,
+        default: None,
+        shown_default: Some("*(unset: no registry, plain JSON values)*"),
+        meaning: "The root of a Confluent-compatible schema registry API (`https://registry:8081`; \
+                  Apicurio Registry: `…/apis/ccompat/v7`). Set, the bridge registers each event \
+                  type's JSON Schema under its topic's subject (`{topic}-value`) at start, the \
+                  registry checking compatibility, and writes every value in the Confluent wire \
+                  format (byte 0, the schema id in 4 bytes, the JSON). A registry that cannot be \
+                  reached within about 30 s, or refuses a schema, stops the start with the reason.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME",
+        section: Section::SchemaRegistry,
+        kind: Kind::Text,
+        default: None,
+        shown_default: None,
+        meaning: "HTTP basic user name for the registry (a Confluent Cloud API key, say); needs a \
+                  password.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD",
+        section: Section::SchemaRegistry,
+        kind: Kind::Secret,
+        default: None,
+        shown_default: None,
+        meaning: "Its password (not with `ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE`).",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE",
+        section: Section::SchemaRegistry,
+        kind: Kind::Text,
+        default: None,
+        shown_default: None,
+        meaning: "A file holding the password, read at start; edge whitespace is cut.",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE",
+        section: Section::SchemaRegistry,
+        kind: Kind::Text,
+        default: None,
+        shown_default: None,
+        meaning: "PEM certificates to trust for the registry's TLS, besides the system's.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_CALLBACK_SECRETS",

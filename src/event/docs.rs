@@ -198,6 +198,31 @@ mod tests {
         );
     }
 
+    /// The chart's values schema lists the types whose topic `kafka.topics` may override: every
+    /// type of the catalog, so that a product's override is not refused by `helm install`.
+    #[test]
+    fn the_charts_topic_overrides_take_every_type() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("helm/zego-kafka-bridge/values.schema.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let names: Vec<&str> = ALL.iter().map(|kind| kind.name).collect();
+        let listed =
+            &mut schema["properties"]["kafka"]["properties"]["topics"]["propertyNames"]["enum"];
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            *listed = serde_json::json!(names);
+            let updated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert_eq!(
+            *listed,
+            serde_json::json!(names),
+            "kafka.topics in {} is stale: run `UPDATE_DOCS=1 cargo test docs`",
+            path.display()
+        );
+    }
+
     #[test]
     fn every_type_but_unrecognized_has_a_sample_example() {
         for kind in ALL.iter() {

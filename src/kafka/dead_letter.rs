@@ -38,7 +38,10 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// The letter of a record librdkafka gave back.
     pub fn of_message(error: &str, message: &BorrowedMessage<'_>) -> serde_json::Result<Self> {
-        let payload = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+        // The JSON, without the schema registry's framing: the file keeps what replay frames again.
+        let payload =
+            String::from_utf8_lossy(super::json_of(message.payload().unwrap_or_default()))
+                .into_owned();
         let headers = message
             .headers()
             .map(|headers| {

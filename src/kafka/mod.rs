@@ -1,5 +1,6 @@
-//! Publishing to Kafka: topic names and their creation, producer configuration, record encoding, the producer with
-//! its delivery accounting, dead letters and health, and the embedded cluster for a first run.
+//! Publishing to Kafka: topic names and their creation, producer configuration, record encoding
+//! (with a schema registry's wire format when one is configured), the producer with its delivery
+//! accounting, dead letters and health, and the embedded cluster for a first run.
 
 mod admin;
 mod config;
@@ -9,6 +10,7 @@ mod health;
 mod producer;
 mod record;
 mod redrive;
+mod schema_registry;
 mod topics;
 
 pub use admin::{create_topics, TopicCreation, TopicLayout};
@@ -25,4 +27,8 @@ pub use producer::{
 };
 pub use record::{header_pairs, headers_for, owned_headers, OutgoingRecord, CONTENT_TYPE};
 pub use redrive::{DeadLetterRetrier, RetryReport};
+pub use schema_registry::{
+    framed, json_of, kind_of_headers, register_topics, subject_of, RegistryClient, RegistryError,
+    RegistrySettings, SchemaIds,
+};
 pub use topics::{TopicError, TopicMap};

@@ -19,7 +19,7 @@ use prometheus::{
 pub const NO_TYPE: &str = "none";
 
 /// Every `reason` of `zego_bridge_unavailable_total` (503), listed in its HELP.
-pub const UNAVAILABLE_REASONS: [&str; 12] = [
+pub const UNAVAILABLE_REASONS: [&str; 13] = [
     "shutting_down",
     "body_budget",
     "queue_full",
@@ -30,6 +30,7 @@ pub const UNAVAILABLE_REASONS: [&str; 12] = [
     "producer_error",
     "not_delivered",
     "delivery_timeout",
+    "no_schema",
     "spool_full",
     "spool_failed",
 ];

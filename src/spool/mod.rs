@@ -912,7 +912,7 @@ impl Drainer {
 
     /// Hands a record to the producer, waiting while it cannot take it (queue full, producer
     /// being rebuilt). A record the producer refuses for good (larger than `message.max.bytes`,
-    /// say) is dead-lettered at once, so it cannot block the records behind it, and its outcome
+    /// or with a schema registry, of a type whose schema it does not hold) is dead-lettered at once, so it cannot block the records behind it, and its outcome
     /// comes back already successful: done, like a delivered one. `None` when the bridge stops
     /// first.
     async fn enqueue(
@@ -925,15 +925,31 @@ impl Drainer {
                 Ok(()) => return Some(outcome),
                 Err(_) if self.stopping.load(Ordering::Acquire) => return None,
                 Err(PublishError::Producer(err)) if never_fits(&err) => {
-                    let (waiter, outcome) = oneshot::channel();
-                    self.publisher
-                        .dead_letter_record(record, &format!("refused by the producer: {err}"));
-                    let _ = waiter.send(Ok(()));
-                    return Some(outcome);
+                    return Some(
+                        self.dead_letter_at_once(
+                            record,
+                            &format!("refused by the producer: {err}"),
+                        ),
+                    );
+                }
+                Err(err @ PublishError::NoSchema(_)) => {
+                    return Some(self.dead_letter_at_once(record, &err.to_string()));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
+    }
+
+    /// Dead-letters a record no retry can publish, and gives the outcome of a finished one.
+    fn dead_letter_at_once(
+        &self,
+        record: &OutgoingRecord,
+        error: &str,
+    ) -> oneshot::Receiver<crate::kafka::DeliveryOutcomeReport> {
+        let (waiter, outcome) = oneshot::channel();
+        self.publisher.dead_letter_record(record, error);
+        let _ = waiter.send(Ok(()));
+        outcome
     }
 
     /// What a delivery report means for the spool: delivered (or dead-lettered for good) and

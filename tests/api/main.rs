@@ -12,6 +12,7 @@ mod process;
 mod products;
 mod reliability;
 mod routes;
+mod schema_registry;
 mod security;
 mod sender;
 mod spooled;

@@ -149,6 +149,12 @@ can be mounted as a file (a key missing from an existingSecret would stop the po
 {{- if and (not .Values.existingSecret) .Values.kafka.sasl.password }}true{{ end }}
 {{- end }}
 
+{{/* "true" when the chart's own Secret holds the schema registry's password: mounted as a
+file, like the SASL password. */}}
+{{- define "zkb.registryPasswordFile" -}}
+{{- if and (not .Values.existingSecret) .Values.schemaRegistry.password }}true{{ end }}
+{{- end }}
+
 {{- define "zkb.kafkaVolumeMounts" -}}
 {{- if .Values.kafka.tls.caSecret }}
 - name: kafka-ca
@@ -277,6 +283,28 @@ spec:
         - name: ZEGO_BRIDGE_SPOOL_LIVENESS_GRACE_MS
           value: {{ .Values.config.spoolLivenessGraceMs | quote }}
         {{- end }}
+        {{- with .Values.schemaRegistry.url }}
+        - name: ZEGO_BRIDGE_SCHEMA_REGISTRY_URL
+          value: {{ . | quote }}
+        {{- with $.Values.schemaRegistry.username }}
+        - name: ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME
+          value: {{ . | quote }}
+        {{- if include "zkb.registryPasswordFile" $ }}
+        - name: ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE
+          value: /etc/zego-kafka-bridge/secrets/schema-registry-password
+        {{- else }}
+        - name: ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "zkb.secretName" $ }}
+              key: schema-registry-password
+        {{- end }}
+        {{- end }}
+        {{- if $.Values.schemaRegistry.caSecret }}
+        - name: ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE
+          value: /etc/zego-kafka-bridge/registry-ca/ca.crt
+        {{- end }}
+        {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -331,6 +359,11 @@ spec:
           mountPath: /etc/zego-kafka-bridge/secrets
           readOnly: true
         {{- include "zkb.kafkaVolumeMounts" . | nindent 8 }}
+        {{- if and .Values.schemaRegistry.url .Values.schemaRegistry.caSecret }}
+        - name: registry-ca
+          mountPath: /etc/zego-kafka-bridge/registry-ca
+          readOnly: true
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -357,9 +390,18 @@ spec:
           - key: sasl-password
             path: sasl-password
           {{- end }}
+          {{- if include "zkb.registryPasswordFile" . }}
+          - key: schema-registry-password
+            path: schema-registry-password
+          {{- end }}
         # Readable by the bridge's group (fsGroup) only.
         defaultMode: 0440
     {{- include "zkb.kafkaVolumes" . | nindent 4 }}
+    {{- if and .Values.schemaRegistry.url .Values.schemaRegistry.caSecret }}
+    - name: registry-ca
+      secret:
+        secretName: {{ .Values.schemaRegistry.caSecret }}
+    {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

@@ -95,10 +95,9 @@ impl ProducerContext for DeliveryContext {
                     shared.metrics.set_kafka_reachable(true);
                 }
                 if shared.log_events {
-                    let payload = message
-                        .payload()
-                        .map(String::from_utf8_lossy)
-                        .unwrap_or_default();
+                    let payload = String::from_utf8_lossy(crate::kafka::json_of(
+                        message.payload().unwrap_or_default(),
+                    ));
                     info!(
                         event_id = %pending.event_id,
                         topic = message.topic(),

@@ -24,6 +24,7 @@ use crate::internal_events::{AcknowledgedEventLost, InternalEvent};
 use crate::kafka::dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 use crate::kafka::health::KafkaHealth;
 use crate::kafka::record::{headers_for, owned_headers, OutgoingRecord};
+use crate::kafka::schema_registry::{self, SchemaIds};
 use crate::kafka::topics::TopicMap;
 use crate::metrics::Metrics;
 
@@ -51,6 +52,11 @@ pub enum PublishError {
     Dropped,
     #[error("Kafka did not acknowledge the event within {0} ms")]
     DeliveryTimeout(u128),
+    /// With a schema registry, a record whose type's schema was not registered at start (a
+    /// spooled or dead-lettered record of a product the bridge no longer serves): it is never
+    /// published unframed.
+    #[error("the schema registry holds no schema of the bridge for {0}; `zego-kafka-bridge replay` registers it")]
+    NoSchema(String),
 }
 
 impl PublishError {
@@ -65,6 +71,7 @@ impl PublishError {
             PublishError::Producer(_) => "producer_error",
             PublishError::NotDelivered(_) | PublishError::Dropped => "not_delivered",
             PublishError::DeliveryTimeout(_) => "delivery_timeout",
+            PublishError::NoSchema(_) => "no_schema",
         }
     }
 }
@@ -77,6 +84,7 @@ impl PublishError {
                 .rdkafka_error_code()
                 .is_some_and(context::never_succeeds),
             PublishError::NotDelivered(failure) => failure.is_permanent(),
+            PublishError::NoSchema(_) => true,
             _ => false,
         }
     }
@@ -119,6 +127,8 @@ pub struct PublisherOptions {
     pub dead_letter_path: std::path::PathBuf,
     /// Refuse callbacks once no broker has been reachable for this long.
     pub unavailable_after: Duration,
+    /// With a schema registry: the id of each type's schema, and values in its wire format.
+    pub schema_ids: Option<SchemaIds>,
 }
 
 struct Generation {
@@ -242,6 +252,17 @@ impl Publisher {
             waiter,
             rescues: 0,
         });
+        let framed;
+        let payload = match &self.options.schema_ids {
+            None => payload,
+            Some(ids) => {
+                let id = ids
+                    .of(event.kind)
+                    .ok_or_else(|| PublishError::NoSchema(event.kind.name.to_owned()))?;
+                framed = schema_registry::framed(id, payload);
+                &framed
+            }
+        };
         self.send(
             self.options.topics.topic(event.kind),
             event.partition_key.as_deref().map(str::as_bytes),
@@ -258,6 +279,17 @@ impl Publisher {
         record: &OutgoingRecord,
         waiter: oneshot::Sender<DeliveryOutcomeReport>,
     ) -> Result<(), PublishError> {
+        let framed;
+        let payload = match &self.options.schema_ids {
+            None => record.payload.as_bytes(),
+            Some(ids) => {
+                let id = ids.of_record(&record.headers).ok_or_else(|| {
+                    PublishError::NoSchema(format!("the record of topic {}", record.topic))
+                })?;
+                framed = schema_registry::framed(id, record.payload.as_bytes());
+                &framed[..]
+            }
+        };
         let pending = Box::new(PendingDelivery {
             event_id: record.event_id,
             enqueued_at: Instant::now(),
@@ -268,7 +300,7 @@ impl Publisher {
             &record.topic,
             record.key.as_deref().map(str::as_bytes),
             owned_headers(record.headers.iter().map(|(name, value)| (name, value))),
-            record.payload.as_bytes(),
+            payload,
             pending,
         )
         .map_err(|(err, _)| err)

@@ -33,6 +33,17 @@ pub async fn spawn_products_app_with(extra: &[(&str, &str)]) -> TestApp {
 }
 
 pub async fn spawn_app_on(prefix: &str, brokers: &str, extra: &[(&str, &str)]) -> TestApp {
+    try_spawn_app_on(prefix, brokers, extra)
+        .await
+        .expect("application starts")
+}
+
+/// [`spawn_app_on`], for the tests of what stops a start.
+pub async fn try_spawn_app_on(
+    prefix: &str,
+    brokers: &str,
+    extra: &[(&str, &str)],
+) -> Result<TestApp, StartupError> {
     let mut vars: HashMap<String, String> = [
         ("ZEGO_BRIDGE_LISTEN_ADDR", "127.0.0.1:0"),
         ("ZEGO_BRIDGE_ADMIN_ADDR", "127.0.0.1:0"),
@@ -58,9 +69,7 @@ pub async fn spawn_app_on(prefix: &str, brokers: &str, extra: &[(&str, &str)]) -
     }
     init_logs();
     let settings = Settings::from_vars(vars).expect("valid test settings");
-    let application = Application::build(settings)
-        .await
-        .expect("application starts");
+    let application = Application::build(settings).await?;
     let callbacks_url = format!(
         "http://127.0.0.1:{}/v1/callbacks",
         application.public_port()
@@ -68,7 +77,7 @@ pub async fn spawn_app_on(prefix: &str, brokers: &str, extra: &[(&str, &str)]) -
     let admin_url = format!("http://127.0.0.1:{}", application.admin_port());
     let shutdown = application.shutdown_handle();
     let task = tokio::spawn(application.run_until_stopped());
-    TestApp {
+    Ok(TestApp {
         callbacks_url,
         admin_url,
         prefix: prefix.to_owned(),
@@ -78,7 +87,7 @@ pub async fn spawn_app_on(prefix: &str, brokers: &str, extra: &[(&str, &str)]) -
             .unwrap(),
         shutdown,
         task: Some(task),
-    }
+    })
 }
 
 fn init_logs() {

@@ -39,6 +39,8 @@ pub struct Record {
     pub key: Option<String>,
     pub headers: HashMap<String, String>,
     pub value: Json,
+    /// The schema id of a value in a schema registry's wire format; `None` for plain JSON.
+    pub schema_id: Option<u32>,
 }
 
 /// Reads every record of `topic` from the beginning until `count` have arrived or `wait`
@@ -119,6 +121,7 @@ async fn consume_partitions(
             }
         };
         quiet = Duration::ZERO;
+        let payload = message.payload().expect("a value");
         let headers = message
             .headers()
             .map(|headers| {
@@ -139,7 +142,8 @@ async fn consume_partitions(
                 .key()
                 .map(|key| String::from_utf8(key.to_vec()).unwrap()),
             headers,
-            value: serde_json::from_slice(message.payload().expect("a value")).expect("JSON value"),
+            value: serde_json::from_slice(kafka::json_of(payload)).expect("JSON value"),
+            schema_id: schema_id_of(payload),
         });
         if records.len() % 1000 == 0 && done(&records) {
             break;
@@ -216,4 +220,12 @@ pub fn mock_cluster(
             .expect("mock topic");
     }
     cluster
+}
+
+/// The schema id of a value in the Confluent wire format (byte 0, the id in 4 bytes, the JSON).
+pub fn schema_id_of(value: &[u8]) -> Option<u32> {
+    match value {
+        [0, id @ ..] if id.len() >= 4 => Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]])),
+        _ => None,
+    }
 }
