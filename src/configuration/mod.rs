@@ -492,10 +492,16 @@ fn schema_registry(env: &Env) -> Result<Option<RegistrySettings>, ConfigError> {
             ))
         }
     };
+    let ca_file = env.text(CA_FILE).map(PathBuf::from);
+    if let Some(path) = &ca_file {
+        crate::kafka::read_ca_file(path).map_err(|reason| {
+            ConfigError::new(CA_FILE, format!("cannot use {}: {reason}", path.display()))
+        })?;
+    }
     Ok(Some(RegistrySettings {
         url,
         credentials,
-        ca_file: env.text(CA_FILE).map(PathBuf::from),
+        ca_file,
     }))
 }
 
@@ -804,6 +810,22 @@ mod tests {
                 ],
                 "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE",
                 "both set",
+            ),
+            (
+                vec![
+                    (URL, "https://r"),
+                    ("ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE", &password),
+                ],
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE",
+                "no PEM certificate",
+            ),
+            (
+                vec![
+                    (URL, "https://r"),
+                    ("ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE", "/nonexistent/ca.pem"),
+                ],
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE",
+                "cannot use /nonexistent/ca.pem",
             ),
             (
                 vec![

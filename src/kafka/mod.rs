@@ -28,7 +28,7 @@ pub use producer::{
 pub use record::{header_pairs, headers_for, owned_headers, OutgoingRecord, CONTENT_TYPE};
 pub use redrive::{DeadLetterRetrier, RetryReport};
 pub use schema_registry::{
-    framed, json_of, kind_of_headers, register_topics, subject_of, RegistryClient, RegistryError,
-    RegistrySettings, SchemaIds,
+    framed, json_of, kind_of_headers, read_ca_file, register_topics, subject_of, RegistryClient,
+    RegistryError, RegistrySettings, SchemaIds,
 };
 pub use topics::{TopicError, TopicMap};

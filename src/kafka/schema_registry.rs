@@ -6,15 +6,16 @@
 //!
 //! Registration happens at start, before anything is published, rather than by a separate
 //! command: a record cannot be framed without its schema's id, and a bridge that registers its
-//! own schemas cannot publish with ids of another version's. The registry checks compatibility
-//! as it registers, so a new version whose schemas the registry refuses stops at its first pod,
-//! with the subject and the registry's reasons, while the pods of the old version keep serving.
+//! own schemas cannot publish with ids of another version's. Each schema's compatibility with
+//! its subject's versions is checked as it is registered, so a new version whose schemas the
+//! registry refuses stops at its first pod, with the subject and the registry's reasons, while
+//! the pods of the old version keep serving.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::TopicMap;
 use crate::event::catalog::{self, EventType};
@@ -149,6 +150,12 @@ pub async fn register_topics(
     settings: &RegistrySettings,
     topics: &TopicMap,
 ) -> Result<SchemaIds, RegistryError> {
+    if settings.credentials.is_some() && settings.url.starts_with("http://") {
+        warn!(
+            registry = settings.url,
+            "the schema registry's password goes over plain HTTP: use an https:// URL"
+        );
+    }
     let client = RegistryClient::new(settings.clone())?;
     let registered: Vec<(&'static EventType, u32)> = stream::iter(topics.iter())
         .map(|(kind, topic)| {
@@ -156,7 +163,7 @@ pub async fn register_topics(
             async move {
                 let subject = subject_of(topic);
                 let id = client.register(&subject, kind).await?;
-                info!(subject, schema_id = id, "schema registered");
+                debug!(subject, schema_id = id, "schema registered");
                 Ok::<_, RegistryError>((kind, id))
             }
         })
@@ -185,16 +192,10 @@ impl RegistryClient {
     pub fn new(settings: RegistrySettings) -> Result<Self, RegistryError> {
         let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
         if let Some(path) = &settings.ca_file {
-            let ca_error = |reason: String| RegistryError::CaFile {
+            let certificates = read_ca_file(path).map_err(|reason| RegistryError::CaFile {
                 path: path.clone(),
                 reason,
-            };
-            let pem = std::fs::read(path).map_err(|err| ca_error(err.to_string()))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|err| ca_error(err.to_string()))?;
-            if certificates.is_empty() {
-                return Err(ca_error("it holds no PEM certificate".to_owned()));
-            }
+            })?;
             for certificate in certificates {
                 builder = builder.add_root_certificate(certificate);
             }
@@ -319,6 +320,17 @@ impl RegistryClient {
             tokio::time::sleep(*pause).await;
         }
     }
+}
+
+/// The certificates of a PEM file, at least one; the configuration checks the file with it.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|err| err.to_string())?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| err.to_string())?;
+    if certificates.is_empty() {
+        return Err("it holds no PEM certificate".to_owned());
+    }
+    Ok(certificates)
 }
 
 const URL_HINT: &str = " (is ZEGO_BRIDGE_SCHEMA_REGISTRY_URL the root of a Confluent-compatible \

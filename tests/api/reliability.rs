@@ -14,12 +14,6 @@ use zego_kafka_bridge::kafka::DeadLetterFile;
 
 use crate::helpers::*;
 
-fn mix_stop(seq: usize) -> String {
-    format!(
-        r#"{{"event":"mix_stop","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{seq}"}}"#
-    )
-}
-
 /// Posts `count` distinct callbacks and returns the event ids of those answered 200.
 async fn post_many(app: &TestApp, count: usize) -> (BTreeSet<usize>, usize) {
     let mut accepted = BTreeSet::new();

@@ -13,12 +13,6 @@ use zego_kafka_bridge::event::{catalog, schema};
 use zego_kafka_bridge::kafka::DeadLetterFile;
 use zego_kafka_bridge::zego::Product;
 
-fn mix_stop(seq: usize) -> String {
-    format!(
-        r#"{{"event":"mix_stop","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{seq}"}}"#
-    )
-}
-
 fn the_schema_of(kind: &str) -> serde_json::Value {
     schema::schema_for(catalog::by_name(kind).expect("a type of the catalog"))
 }

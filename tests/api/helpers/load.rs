@@ -9,6 +9,13 @@ pub fn mix_start(seq: usize) -> String {
     )
 }
 
+/// The `mix_stop` of the same task.
+pub fn mix_stop(seq: usize) -> String {
+    format!(
+        r#"{{"event":"mix_stop","appid":"1","timestamp":"1","nonce":"1","signature":"s","task_id":"t","seq":"{seq}"}}"#
+    )
+}
+
 /// Signs `body` afresh with the shared secret and posts it; the status, or 0 when the request
 /// failed.
 pub async fn post_signed_to(client: &reqwest::Client, url: &str, body: &str) -> u16 {
