@@ -2,13 +2,12 @@
 //! topics, keys and headers they had; with a schema registry configured, in its wire format,
 //! each type's schema registered under its topic's subject first.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-
-use std::collections::HashMap;
 
 use crate::configuration::{kafka_client_from_env, schema_registry_from_env};
 use crate::kafka::{

@@ -912,9 +912,9 @@ impl Drainer {
 
     /// Hands a record to the producer, waiting while it cannot take it (queue full, producer
     /// being rebuilt). A record the producer refuses for good (larger than `message.max.bytes`,
-    /// or with a schema registry, of a type whose schema it does not hold) is dead-lettered at once, so it cannot block the records behind it, and its outcome
-    /// comes back already successful: done, like a delivered one. `None` when the bridge stops
-    /// first.
+    /// or, with a schema registry, of a type whose schema it does not hold) is dead-lettered at
+    /// once, so it cannot block the records behind it, and its outcome comes back already
+    /// successful: done, like a delivered one. `None` when the bridge stops first.
     async fn enqueue(
         &self,
         record: &OutgoingRecord,
