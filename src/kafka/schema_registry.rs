@@ -61,6 +61,12 @@ pub enum RegistryError {
     )]
     Unreachable { url: String, reason: String },
     #[error(
+        "the schema registry at {url} presents a certificate the bridge does not trust: {reason} \
+         (give its CA in ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE, and check that the URL's host is \
+         one the certificate names)"
+    )]
+    UntrustedCertificate { url: String, reason: String },
+    #[error(
         "the schema registry refuses the bridge's credentials (HTTP {status}): check \
          ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME and ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD(_FILE), \
          and that they may register schemas"
@@ -308,7 +314,17 @@ impl RegistryClient {
                     }
                     format!("HTTP {status}: {}", registry_message(&text))
                 }
-                Err(err) => error_chain(&err),
+                Err(err) => {
+                    let reason = error_chain(&err);
+                    // Waiting does not make a certificate trusted: say so at once.
+                    if is_untrusted_certificate(&reason) {
+                        return Err(RegistryError::UntrustedCertificate {
+                            url: self.settings.url.clone(),
+                            reason,
+                        });
+                    }
+                    reason
+                }
             };
             let Some(pause) = pauses.next() else {
                 return Err(RegistryError::Unreachable {
@@ -363,13 +379,24 @@ fn registry_message(body: &str) -> String {
     }
 }
 
+/// Whether a request failed on the registry's certificate (untrusted issuer, expired, another
+/// host's). OpenSSL, under native-tls, reports it only in its message, which has said
+/// "certificate verify failed" for every such reason since its first versions.
+fn is_untrusted_certificate(reason: &str) -> bool {
+    reason.contains("certificate verify failed")
+}
+
 /// An error with its causes: reqwest's own message alone says little ("error sending request").
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // Layers often repeat their cause's message in their own (OpenSSL's, say).
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

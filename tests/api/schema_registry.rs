@@ -109,6 +109,87 @@ async fn an_unreachable_registry_stops_the_start_after_half_a_minute() {
     );
 }
 
+/// A registry reached as companies expose theirs: over HTTPS with a certificate of their own CA,
+/// behind basic authentication. With the CA file and the credentials (the password from a
+/// file) the bridge registers and frames; without the CA it stops at once naming the setting
+/// (a certificate does not become trusted by waiting); with a wrong password, at once too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_behind_tls_and_basic_auth_is_reached_with_the_ca_file_and_the_credentials() {
+    let gateway = RegistryGateway::start("bridge", "s3cret:with=odd,chars");
+    let password = scratch_file("registry-password");
+    std::fs::write(&password, "s3cret:with=odd,chars\n").unwrap();
+    let wrong = scratch_file("wrong-password");
+    std::fs::write(&wrong, "not-it").unwrap();
+    let ca = gateway.ca.to_str().unwrap();
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let settings = |password: &std::path::Path, ca: Option<&str>| {
+        let mut settings = vec![
+            ("ZEGO_BRIDGE_SCHEMA_REGISTRY_URL", gateway.url.clone()),
+            ("ZEGO_BRIDGE_SCHEMA_REGISTRY_USERNAME", "bridge".to_owned()),
+            (
+                "ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE",
+                password.to_str().unwrap().to_owned(),
+            ),
+            ("ZEGO_BRIDGE_PRODUCTS", "rtc".to_owned()),
+        ];
+        if let Some(ca) = ca {
+            settings.push(("ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE", ca.to_owned()));
+        }
+        settings
+    };
+    let start = |settings: Vec<(&'static str, String)>| {
+        let prefix = prefix.clone();
+        async move {
+            let vars: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let started = Instant::now();
+            let result = try_spawn_app_on(&prefix, &brokers(), &vars).await;
+            (result, started.elapsed())
+        }
+    };
+
+    let (untrusted, waited) = start(settings(&password, None)).await;
+    let error = untrusted
+        .err()
+        .expect("an untrusted certificate stops the start")
+        .to_string();
+    assert!(
+        error.contains("certificate") && error.contains("ZEGO_BRIDGE_SCHEMA_REGISTRY_CA_FILE"),
+        "{error}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "at once, not after the retries: {waited:?}"
+    );
+
+    let (refused, waited) = start(settings(&wrong, Some(ca))).await;
+    let error = refused
+        .err()
+        .expect("a wrong password stops the start")
+        .to_string();
+    assert!(
+        error.contains("refuses the bridge's credentials (HTTP 401)"),
+        "{error}"
+    );
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+
+    let (app, _) = start(settings(&password, Some(ca))).await;
+    let app = app.expect("with the CA file and the credentials the bridge starts");
+    let accepted = post_parallel(&app.callbacks_url, 0..10, 5).await;
+    assert_eq!(accepted.len(), 10);
+    let topic = app.topic("mix.started");
+    let (id, registered) = latest_schema(&format!("{topic}-value")).await;
+    assert_eq!(
+        registered,
+        the_schema_of("mix.started"),
+        "registered through the gateway"
+    );
+    let records = consume(&topic, 10, Duration::from_secs(15)).await;
+    assert_eq!(seqs(&records), accepted);
+    assert!(records.iter().all(|record| record.schema_id == Some(id)));
+    app.stop().await;
+}
+
 /// Records spooled by a bridge without a registry (or by the previous version) are framed when
 /// a bridge with one drains them; a spooled record of a product the new bridge no longer serves,
 /// whose schema it did not register, is dead-lettered rather than published unframed.

@@ -48,3 +48,47 @@ pub async fn latest_schema(subject: &str) -> (u32, Json) {
         .expect("a JSON schema");
     (id, schema)
 }
+
+/// The test registry behind HTTPS, with a certificate of a CA made for the test, and HTTP basic
+/// authentication (`registry_gateway.py`): how a company's registry is usually reached.
+pub struct RegistryGateway {
+    child: std::process::Child,
+    /// `https://localhost:{port}`.
+    pub url: String,
+    /// The PEM file of the CA that signed the gateway's certificate.
+    pub ca: std::path::PathBuf,
+}
+
+impl RegistryGateway {
+    pub fn start(username: &str, password: &str) -> RegistryGateway {
+        use std::io::BufRead;
+        let dir = scratch_file("registry-gateway");
+        let mut child = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/api/helpers/registry_gateway.py"
+            ))
+            .args([dir.to_str().unwrap(), &registry_url(), username, password])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the registry gateway");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("the gateway says where it listens");
+        let listening: Json = serde_json::from_str(&line)
+            .unwrap_or_else(|_| panic!("the gateway did not start: {line:?}"));
+        RegistryGateway {
+            child,
+            url: listening["url"].as_str().unwrap().to_owned(),
+            ca: listening["ca"].as_str().unwrap().into(),
+        }
+    }
+}
+
+impl Drop for RegistryGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
