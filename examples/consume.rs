@@ -7,6 +7,11 @@
 //! cargo run --example consume -- --brokers localhost:9092 --topic zego.room.closed
 //! ```
 //!
+//! When the bridge uses a schema registry, give it too (`--registry http://localhost:8081`):
+//! each value is then in the registry's wire format (byte 0, the schema id in 4 bytes
+//! big-endian, the JSON), and it is validated against the schema the registry holds under
+//! that id, fetched once per id.
+//!
 //! With `--expect N` it stops once N distinct events have arrived, and exits 1 if they do not
 //! within `--timeout` seconds or if any record fails a check: CI runs it that way.
 
@@ -29,6 +34,9 @@ struct Args {
     topic: String,
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas"))]
     schemas: PathBuf,
+    /// The schema registry the bridge writes to: values are framed, schemas come from it.
+    #[arg(long)]
+    registry: Option<String>,
     /// Stop after this many distinct events.
     #[arg(long)]
     expect: Option<usize>,
@@ -45,21 +53,80 @@ struct Schema {
     validator: jsonschema::Validator,
 }
 
-fn load_schema(args: &Args, event_type: &str) -> Result<Schema, String> {
-    let path = args.schemas.join(format!("{event_type}.schema.json"));
-    let text =
-        std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-    let schema: Value = serde_json::from_str(&text).map_err(|err| err.to_string())?;
-    Ok(Schema {
-        id: schema["$id"].as_str().unwrap_or_default().to_owned(),
-        validator: jsonschema::validator_for(&schema).map_err(|err| err.to_string())?,
-    })
+impl Schema {
+    fn of(schema: &Value) -> Result<Schema, String> {
+        Ok(Schema {
+            id: schema["$id"].as_str().unwrap_or_default().to_owned(),
+            validator: jsonschema::validator_for(schema).map_err(|err| err.to_string())?,
+        })
+    }
+}
+
+/// Where schemas come from: the repository's files, or the registry by the id a record names.
+enum Schemas {
+    Files(PathBuf),
+    Registry {
+        url: String,
+        // The consumer is synchronous; a small runtime runs the registry's HTTP requests.
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Schemas {
+    /// Splits a value into the schema id it is framed with (registry only) and its JSON.
+    fn unframe<'a>(&self, payload: &'a [u8]) -> Result<(Option<u32>, &'a [u8]), String> {
+        match (self, payload) {
+            (Schemas::Files(_), json) => Ok((None, json)),
+            (Schemas::Registry { .. }, [0, a, b, c, d, json @ ..]) => {
+                Ok((Some(u32::from_be_bytes([*a, *b, *c, *d])), json))
+            }
+            (Schemas::Registry { .. }, _) => Err(
+                "the value is not in the registry's wire format (byte 0 and a schema id)".into(),
+            ),
+        }
+    }
+
+    /// The key a schema is cached under: the type's for files, the id's for the registry.
+    fn key(schema_id: Option<u32>, event_type: &str) -> String {
+        match schema_id {
+            Some(id) => format!("registry schema {id}"),
+            None => event_type.to_owned(),
+        }
+    }
+
+    fn load(&self, schema_id: Option<u32>, event_type: &str) -> Result<Schema, String> {
+        match (self, schema_id) {
+            (Schemas::Registry { url, runtime }, Some(id)) => {
+                let url = format!("{url}/schemas/ids/{id}");
+                let body = runtime.block_on(async {
+                    let response = reqwest::get(&url).await.map_err(|err| err.to_string())?;
+                    let status = response.status();
+                    let text = response.text().await.map_err(|err| err.to_string())?;
+                    if !status.is_success() {
+                        return Err(format!("{url}: HTTP {status}: {text}"));
+                    }
+                    Ok::<_, String>(text)
+                })?;
+                let body: Value = serde_json::from_str(&body).map_err(|err| err.to_string())?;
+                let schema = serde_json::from_str(body["schema"].as_str().unwrap_or_default())
+                    .map_err(|err| format!("{url}: the schema is not JSON: {err}"))?;
+                Schema::of(&schema)
+            }
+            (Schemas::Files(dir), _) => {
+                let path = dir.join(format!("{event_type}.schema.json"));
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|err| format!("{}: {err}", path.display()))?;
+                Schema::of(&serde_json::from_str(&text).map_err(|err| err.to_string())?)
+            }
+            (Schemas::Registry { .. }, None) => unreachable!("a framed value names its schema"),
+        }
+    }
 }
 
 /// The event a record carries, and what is wrong with it (nothing, for a good record).
 fn check(
     message: &BorrowedMessage<'_>,
-    args: &Args,
+    source: &Schemas,
     schemas: &mut HashMap<String, Schema>,
 ) -> (Option<Value>, Vec<String>) {
     let headers: HashMap<String, String> = message
@@ -77,8 +144,12 @@ fn check(
                 .collect()
         })
         .unwrap_or_default();
-    let value: Value = match message.payload().map(serde_json::from_slice) {
-        Some(Ok(value @ Value::Object(_))) => value,
+    let (schema_id, json) = match source.unframe(message.payload().unwrap_or_default()) {
+        Ok(unframed) => unframed,
+        Err(problem) => return (None, vec![problem]),
+    };
+    let value: Value = match serde_json::from_slice(json) {
+        Ok(value @ Value::Object(_)) => value,
         other => {
             return (
                 None,
@@ -87,15 +158,16 @@ fn check(
         }
     };
     let event_type = value["type"].as_str().unwrap_or_default().to_owned();
-    if !schemas.contains_key(&event_type) {
-        match load_schema(args, &event_type) {
+    let key = Schemas::key(schema_id, &event_type);
+    if !schemas.contains_key(&key) {
+        match source.load(schema_id, &event_type) {
             Ok(schema) => {
-                schemas.insert(event_type.clone(), schema);
+                schemas.insert(key.clone(), schema);
             }
             Err(err) => return (None, vec![format!("no schema for {event_type:?}: {err}")]),
         }
     }
-    let schema = &schemas[&event_type];
+    let schema = &schemas[&key];
     let mut problems: Vec<String> = schema
         .validator
         .iter_errors(&value)
@@ -143,6 +215,16 @@ fn main() -> ExitCode {
         .create()
         .expect("a consumer");
     consumer.subscribe(&[&args.topic]).expect("subscribed");
+    let source = match &args.registry {
+        Some(url) => Schemas::Registry {
+            url: url.trim_end_matches('/').to_owned(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime"),
+        },
+        None => Schemas::Files(args.schemas.clone()),
+    };
     let mut schemas = HashMap::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut duplicates = 0;
@@ -161,7 +243,7 @@ fn main() -> ExitCode {
                 break;
             }
         };
-        let (value, problems) = check(&message, &args, &mut schemas);
+        let (value, problems) = check(&message, &source, &mut schemas);
         let place = format!(
             "{}[{}]@{}",
             message.topic(),
