@@ -1,6 +1,8 @@
 # Shared by scripts/test, scripts/check-deploy and scripts/bench: Apache Kafka on loopback,
 # through the harness in scripts/kafka (jars from Maven Central, plain `java`).
 # shellcheck shell=bash
+# BROKER, BROKER_PID and REGISTRY_URL are set here for the scripts that source this file.
+# shellcheck disable=SC2034
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 

@@ -68,8 +68,8 @@ def expect(condition: bool, message: str) -> None:
         raise CheckFailed(message)
 
 
-def run(*command: str, stdin: str | None = None) -> str:
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True)
+def run(*command: str, stdin: str | None = None, cwd: Path | None = None) -> str:
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=cwd)
     if result.returncode != 0:
         raise CheckFailed(f"`{' '.join(command)}` exited {result.returncode}:\n{result.stdout}{result.stderr}")
     return result.stdout
@@ -659,6 +659,17 @@ def release_workflow() -> None:
     expect((ROOT / "LICENSE").read_text().lstrip().startswith("Apache License"), "LICENSE is Apache-2.0")
 
 
+def shell_scripts() -> None:
+    """The project's own bash scripts and the libraries they source."""
+    commands = [ROOT / ".ci" / "run", *sorted((ROOT / "scripts").iterdir())]
+    scripts = [str(path) for path in commands
+               if path.is_file() and path.read_text().startswith("#!/usr/bin/env bash")]
+    scripts += [str(path) for path in sorted((ROOT / "scripts" / "lib").glob("*.sh"))]
+    expect(len(scripts) >= 8, f"expected the project's bash scripts, found {scripts}")
+    # From the root, where the scripts' `source scripts/lib/…` paths start.
+    run("shellcheck", "--shell=bash", "--external-sources", *scripts, cwd=ROOT)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", type=Path, help="the static release binary to run")
@@ -680,6 +691,7 @@ def main() -> int:
     check("alerts: promtool check rules, promtool test rules, same as the chart's", alerts)
     check("release workflow: actionlint; one image name in the workflow, the chart and compose; "
           "one version in Cargo.toml, the chart and CHANGELOG.md", release_workflow)
+    check("shell scripts: shellcheck", shell_scripts)
     if args.binary:
         check("static binary in an empty root: topics, check-config, serve, healthcheck, send, SIGTERM; "
               "promtool check metrics; dashboard and alerts query only exported metrics",
