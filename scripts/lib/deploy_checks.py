@@ -670,6 +670,15 @@ def shell_scripts() -> None:
     run("shellcheck", "--shell=bash", "--external-sources", *scripts, cwd=ROOT)
 
 
+def python_scripts() -> None:
+    """The project's Python, pyflakes' rules and syntax errors only: scripts such as the
+    benchmark's run rarely, and an undefined name would wait there for its first use."""
+    tracked = run("git", "ls-files", "*.py", cwd=ROOT).split()
+    files = [str(ROOT / name) for name in tracked] + [str(ROOT / "scripts" / "kafka")]
+    expect(len(files) >= 8, f"expected the project's Python files, found {files}")
+    run("ruff", "check", "--no-cache", "--select", "E9,F", *files)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", type=Path, help="the static release binary to run")
@@ -692,6 +701,7 @@ def main() -> int:
     check("release workflow: actionlint; one image name in the workflow, the chart and compose; "
           "one version in Cargo.toml, the chart and CHANGELOG.md", release_workflow)
     check("shell scripts: shellcheck", shell_scripts)
+    check("Python scripts: ruff (pyflakes' rules)", python_scripts)
     if args.binary:
         check("static binary in an empty root: topics, check-config, serve, healthcheck, send, SIGTERM; "
               "promtool check metrics; dashboard and alerts query only exported metrics",

@@ -203,7 +203,7 @@ class Prometheus:
 
     def api(self, path: str, **params) -> dict:
         query = urllib.parse.urlencode(params)
-        status, body = http(f"http://127.0.0.1:{self.port}/api/v1/{path}?{query}")
+        _, body = http(f"http://127.0.0.1:{self.port}/api/v1/{path}?{query}")
         payload = json.loads(body)
         if payload.get("status") != "success":
             raise SystemExit(f"FAILED  Prometheus {path} {params}: {body[:500]}")
@@ -325,7 +325,7 @@ def main() -> int:
         secrets_file.write_text("4242=\n")
         lost.start(args.binary, kafka, {"ZEGO_BRIDGE_TOPIC_ROOM_CLOSED": "monitoring-check-missing-topic"})
         # Scraped a few times before its callbacks come, as a pod is before traffic reaches it.
-        until("lost-d scraped", lambda: prometheus.query(f'zego_bridge_ready{{namespace="ns-d"}}'), 30)
+        until("lost-d scraped", lambda: prometheus.query('zego_bridge_ready{namespace="ns-d"}'), 30)
         time.sleep(2)
         for seq in range(40):
             lost.post("room_close", room_id="r", room_session_id=seq)

