@@ -312,13 +312,24 @@ where
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         // A clean stop drains the producer.
+        let before_stop = app.metrics().await;
         let report = app.stop().await;
         assert_eq!(report.left_in_spool, 0, "{name}-{mode}");
         let left = dead_lettered_seqs(&dead);
+        // Should the producer still hold events at the stop, say what it was doing.
         assert!(
             left.is_empty(),
-            "{name}-{mode}: {} events left in the dead-letter file",
-            left.len()
+            "{name}-{mode}: {} events left in the dead-letter file ({} undelivered at the \
+             shutdown deadline), {:.1} s after the repair; their reasons: {:?}; the producer \
+             before the stop:\n{}",
+            left.len(),
+            report.undelivered,
+            started
+                .elapsed()
+                .saturating_sub(window.repaired)
+                .as_secs_f64(),
+            dead_letter_reasons(&dead),
+            producer_lines(&before_stop)
         );
         let expected = &load.accepted;
         let records = consume_until(

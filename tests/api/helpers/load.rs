@@ -169,6 +169,32 @@ pub fn report_figures(
 
 /// The `seq` of every event in a dead-letter file (none if there is no file).
 /// The seqs of the events in a dead-letter file and in the claims a retry holds.
+/// How many dead letters of the file give each reason.
+pub fn dead_letter_reasons(path: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut reasons = std::collections::BTreeMap::new();
+    if path.exists() {
+        for letter in zego_kafka_bridge::kafka::DeadLetterFile::read(path).unwrap() {
+            *reasons.entry(letter.unwrap().error).or_insert(0) += 1;
+        }
+    }
+    reasons
+}
+
+/// The lines of a scrape that describe the producer and its brokers.
+pub fn producer_lines(metrics: &str) -> String {
+    metrics
+        .lines()
+        .filter(|line| {
+            !line.starts_with('#')
+                && (line.starts_with("zego_bridge_kafka_")
+                    || line.starts_with("zego_bridge_producer_")
+                    || line.starts_with("zego_bridge_dead_letter"))
+                && !line.contains("_bucket{")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn dead_lettered_seqs(path: &std::path::Path) -> std::collections::BTreeSet<usize> {
     let file = zego_kafka_bridge::kafka::DeadLetterFile::new(path);
     let mut files = file.leftover_claims().unwrap_or_default();
