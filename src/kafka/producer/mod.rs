@@ -7,6 +7,7 @@ mod context;
 mod probe;
 mod rescue;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -238,6 +239,23 @@ impl Publisher {
         Ok(())
     }
 
+    /// A record's value as it goes to Kafka: the JSON itself, or with a schema registry, framed
+    /// with the id of its type's schema (`schema_id`); never unframed when that id is missing.
+    fn wire_value<'a>(
+        &self,
+        json: &'a [u8],
+        schema_id: impl FnOnce(&SchemaIds) -> Option<u32>,
+        what: impl FnOnce() -> String,
+    ) -> Result<Cow<'a, [u8]>, PublishError> {
+        match &self.options.schema_ids {
+            None => Ok(Cow::Borrowed(json)),
+            Some(ids) => {
+                let id = schema_id(ids).ok_or_else(|| PublishError::NoSchema(what()))?;
+                Ok(Cow::Owned(schema_registry::framed(id, json)))
+            }
+        }
+    }
+
     /// Enqueues the event. `Ok` means librdkafka holds it and will deliver it or report why
     /// not: to `waiter` if given, else (it was acknowledged) to the dead-letter file.
     pub fn publish(
@@ -252,22 +270,16 @@ impl Publisher {
             waiter,
             rescues: 0,
         });
-        let framed;
-        let payload = match &self.options.schema_ids {
-            None => payload,
-            Some(ids) => {
-                let id = ids
-                    .of(event.kind)
-                    .ok_or_else(|| PublishError::NoSchema(event.kind.name.to_owned()))?;
-                framed = schema_registry::framed(id, payload);
-                &framed
-            }
-        };
+        let payload = self.wire_value(
+            payload,
+            |ids| ids.of(event.kind),
+            || event.kind.name.to_owned(),
+        )?;
         self.send(
             self.options.topics.topic(event.kind),
             event.partition_key.as_deref().map(str::as_bytes),
             headers_for(event),
-            payload,
+            &payload,
             pending,
         )
         .map_err(|(err, _)| err)
@@ -279,17 +291,11 @@ impl Publisher {
         record: &OutgoingRecord,
         waiter: oneshot::Sender<DeliveryOutcomeReport>,
     ) -> Result<(), PublishError> {
-        let framed;
-        let payload = match &self.options.schema_ids {
-            None => record.payload.as_bytes(),
-            Some(ids) => {
-                let id = ids.of_record(&record.headers).ok_or_else(|| {
-                    PublishError::NoSchema(format!("the record of topic {}", record.topic))
-                })?;
-                framed = schema_registry::framed(id, record.payload.as_bytes());
-                &framed[..]
-            }
-        };
+        let payload = self.wire_value(
+            record.payload.as_bytes(),
+            |ids| ids.of_record(&record.headers),
+            || format!("the record of topic {}", record.topic),
+        )?;
         let pending = Box::new(PendingDelivery {
             event_id: record.event_id,
             enqueued_at: Instant::now(),
@@ -300,7 +306,7 @@ impl Publisher {
             &record.topic,
             record.key.as_deref().map(str::as_bytes),
             owned_headers(record.headers.iter().map(|(name, value)| (name, value))),
-            payload,
+            &payload,
             pending,
         )
         .map_err(|(err, _)| err)
