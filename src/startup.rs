@@ -165,6 +165,7 @@ impl Application {
 
         let live_secrets = Arc::new(LiveSecrets::new(settings.secrets.clone()));
         metrics.set_callback_secrets(settings.secrets.count());
+        metrics.set_max_clock_skew(settings.max_clock_skew_secs);
         let secrets_watcher = settings
             .secrets_file
             .clone()

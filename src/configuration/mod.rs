@@ -338,12 +338,16 @@ impl Settings {
             },
             kafka,
         };
-        if settings.http_limits.max_buffered_body_bytes < settings.max_body_bytes {
+        let largest_body = crate::zego::Product::ALL
+            .iter()
+            .map(|product| settings.max_body_bytes.max(product.body_limit_floor()))
+            .max()
+            .unwrap_or(settings.max_body_bytes);
+        if settings.http_limits.max_buffered_body_bytes < largest_body {
             return Err(ConfigError::new(
                 "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
                 format!(
-                    "must be at least ZEGO_BRIDGE_MAX_BODY_BYTES ({}): no body of the largest size could ever be read",
-                    settings.max_body_bytes
+                    "must be at least the largest body limit ({largest_body}: ZEGO_BRIDGE_MAX_BODY_BYTES, or AI Agent's 262144 if larger): no body of the largest size could ever be read"
                 ),
             ));
         }

@@ -263,7 +263,9 @@ pub const SETTINGS: &[Setting] = &[
         kind: number(256, 16 * 1024 * 1024),
         default: Some("65536"),
         shown_default: None,
-        meaning: "Larger bodies get 413. An event larger than the producer's `message.max.bytes` \
+        meaning: "Larger bodies get 413; on AI Agent's path the limit is at least 262144 (256 \
+                  KiB: its `UserAudioData` carries 1–1.5 s of base64 audio). An event larger \
+                  than the producer's `message.max.bytes` \
                   (librdkafka's default: 1,000,000 bytes, less 4 KiB for key and headers) also \
                   gets 413: no retry could deliver it.",
     },

@@ -120,6 +120,54 @@ pub enum Answer {
     ZimVerdict,
 }
 
+/// What tells two callbacks of a type apart, so that the event id (`normalize::event_id`) is
+/// shared by a callback sent again and never by two occurrences. The rule (docs/events.md,
+/// "Event identity"): two deliveries share an id only when they are the same callback sent
+/// again; where ZEGO does not say what a retry looks like, they do not. A duplicate in Kafka is
+/// recoverable by its consumers; two real callbacks merged into one are lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// When the body carries every one of `distinct_by` (key paths, as the vendor names them,
+    /// each a non-empty scalar), it names one occurrence: the vendor documents them as unique to
+    /// it (a message id, a sequence number). The id is then the body's, without `timestamp`,
+    /// `nonce` and `signature`, and a retry signed afresh keeps it. A body without one of them
+    /// is identified as [`Identity::Delivery`] is.
+    Body {
+        distinct_by: &'static [&'static [&'static str]],
+    },
+    /// Nothing the vendor documents tells two occurrences apart in the body (two entries of one
+    /// user into one room read the same but for `timestamp`): the id covers every value of the
+    /// body, `timestamp` and `nonce` included, so only a delivery sent again as it was shares
+    /// it. A retry that ZEGO signed afresh is published twice, with two ids.
+    Delivery,
+}
+
+impl Identity {
+    /// The identity of a type whose body names one occurrence by these keys.
+    pub const fn body(distinct_by: &'static [&'static [&'static str]]) -> Self {
+        Identity::Body { distinct_by }
+    }
+
+    /// What the generated reference says of the id of a type.
+    pub fn describe(self) -> String {
+        match self {
+            Identity::Body { distinct_by } => format!(
+                "the body without `timestamp`, `nonce` and `signature` when it carries {} (unique \
+                 to one occurrence, by ZEGO's documentation); else also `timestamp` and `nonce`",
+                distinct_by
+                    .iter()
+                    .map(|path| format!("`{}`", path.join(".")))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            Identity::Delivery => {
+                "the whole body with `timestamp` and `nonce` (only a delivery sent again as it was shares the id)"
+                    .to_owned()
+            }
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct EventType {
     /// The normalized type, also the topic suffix: `room.created`, `zim.message.sent`. Types of
@@ -135,6 +183,8 @@ pub struct EventType {
     pub occurred_at: Option<&'static str>,
     pub key: KeyRule,
     pub answer: Answer,
+    /// What tells two of its callbacks apart (its event id).
+    pub identity: Identity,
 }
 
 impl EventType {
@@ -166,6 +216,7 @@ const fn of(
         occurred_at: None,
         key,
         answer: Answer::Receipt,
+        identity: Identity::Delivery,
     }
 }
 
@@ -493,6 +544,7 @@ pub static ROOM_CREATED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["room_session_id"]]),
     zego_events: &["room_create"],
     description: "A room came into existence.",
     fields: &[
@@ -519,6 +571,7 @@ pub static ROOM_CLOSED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["room_session_id"]]),
     zego_events: &["room_close"],
     description: "A room was destroyed.",
     fields: &[
@@ -545,6 +598,7 @@ pub static USER_LOGGED_IN: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["room_seq"], &["user_update_seq"]]),
     zego_events: &["room_login"],
     description: "A user entered a room.",
     fields: &[
@@ -590,6 +644,7 @@ pub static USER_LOGGED_OUT: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["room_seq"], &["user_update_seq"]]),
     zego_events: &["room_logout"],
     description: "A user left a room.",
     fields: &[
@@ -622,6 +677,7 @@ pub static STREAM_CREATED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["stream_sid"], &["stream_seq"]]),
     zego_events: &["stream_create"],
     description: "A published stream appeared on the media server.",
     fields: &[
@@ -690,6 +746,7 @@ pub static STREAM_CLOSED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["stream_sid"], &["stream_seq"]]),
     zego_events: &["stream_close"],
     description: "A published stream ended.",
     fields: &[
@@ -733,6 +790,7 @@ pub static MIX_STARTED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["task_id"], &["seq"]]),
     zego_events: &["mix_start"],
     description: "A stream-mixing task started.",
     fields: &[
@@ -775,6 +833,7 @@ pub static MIX_STOPPED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["task_id"], &["seq"]]),
     zego_events: &["mix_stop"],
     description: "A stream-mixing task ended.",
     fields: &[
@@ -793,6 +852,7 @@ pub static TRANSCODE_STARTED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["transcode_start"],
     description: "A single-stream transcoding task started or was updated.",
     fields: &[
@@ -827,6 +887,7 @@ pub static TRANSCODE_STOPPED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["transcode_stop"],
     description: "A single-stream transcoding task stopped.",
     fields: &[
@@ -849,6 +910,7 @@ pub static MEDIA_RECORDED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["record"],
     description: "A CDN recording file was generated.",
     fields: &[
@@ -891,6 +953,7 @@ pub static MEDIA_COMPOSED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["task_id"]]),
     zego_events: &["compose"],
     description: "A media-file merge finished.",
     fields: &[
@@ -913,6 +976,7 @@ pub static MEDIA_TRANSCODED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["procedure"],
     description: "An on-demand transcoding finished.",
     fields: &[
@@ -939,6 +1003,7 @@ pub static MEDIA_SNAPSHOTTED: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["snapshot"],
     description: "An on-demand screenshot finished.",
     fields: &[
@@ -965,6 +1030,7 @@ pub static MODERATION_AUDIO_RESULT: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["censor_audio_v2_result"],
     description: "Verdict for one audio segment of an audio moderation task.",
     fields: &[
@@ -1002,6 +1068,7 @@ pub static MODERATION_AUDIO_STATUS: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["censor_audio_v2_status"],
     description: "An audio moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
@@ -1013,6 +1080,7 @@ pub static MODERATION_VIDEO_AUDIO_RESULT: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["censor_video_v2_audio_result"],
     description: "Verdict for one audio segment of a video moderation task.",
     fields: &[
@@ -1051,6 +1119,7 @@ pub static MODERATION_VIDEO_AUDIO_STATUS: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["censor_video_v2_audio_status"],
     description: "The audio part of a video moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
@@ -1062,6 +1131,7 @@ pub static MODERATION_VIDEO_IMAGE_RESULT: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["censor_video_v2_img_result"],
     description: "Verdict for one captured frame of a video moderation task.",
     fields: &[
@@ -1100,6 +1170,7 @@ pub static MODERATION_VIDEO_IMAGE_STATUS: EventType = EventType {
     product: Product::Rtc,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &["censor_video_v2_img_status"],
     description: "The image part of a video moderation task finished.",
     fields: MODERATION_STATUS_FIELDS,
@@ -1111,6 +1182,7 @@ pub static CLOUD_RECORDING_STATUS: EventType = EventType {
     product: Product::CloudRecording,
     key: RTC_KEY,
     answer: Answer::Receipt,
+    identity: Identity::body(&[&["task_id"], &["sequence"]]),
     zego_events: &[crate::zego::CLOUD_RECORDING_EVENT],
     description: "Cloud Recording status callback (no `event` key; recognised by `event_type`).",
     fields: &[
@@ -1205,6 +1277,7 @@ pub static UNRECOGNIZED: EventType = EventType {
     product: Product::Rtc,
     key: KeyRule::Body(UNRECOGNIZED_KEY_SOURCES),
     answer: Answer::Receipt,
+    identity: Identity::Delivery,
     zego_events: &[],
     description: "A correctly signed callback of a kind the bridge does not know; every field is under `extra`.",
     fields: &[],

@@ -50,12 +50,13 @@ pub fn consumer_reference() -> String {
         let _ = write!(
             out,
             "\n#### {name}\n\n{description} From {zego} (`POST {path}`); schema [`schemas/{name}.schema.json`](../schemas/{name}.schema.json); \
-             key {key}.\n\n",
+             key {key}; the `id` covers {identity}.\n\n",
             name = kind.name,
             description = kind.description,
             zego = zego_names(kind),
             path = kind.product.callback_path(),
             key = key_description(kind),
+            identity = kind.identity.describe(),
         );
         if !kind.fields.is_empty() {
             out.push_str("| field | JSON type | meaning |\n|---|---|---|\n");

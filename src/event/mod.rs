@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-pub use catalog::{EventType, Field, FieldKind, KeyRule, Product};
+pub use catalog::{EventType, Field, FieldKind, Identity, KeyRule, Product};
 pub use normalize::normalize;
 
 /// Version of the event layout; bumped only on an incompatible change.

@@ -1,12 +1,11 @@
 //! Turns a decoded, verified callback into an [`Event`] by following the catalog.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use uuid::Uuid;
 
-use super::catalog::{self, EventType, Field, FieldKind, KeyRule, Source};
+use super::catalog::{self, EventType, Field, FieldKind, Identity, KeyRule, Source};
 use super::{Event, FieldValue, Value};
 use serde_json::value::RawValue;
 
@@ -69,7 +68,7 @@ pub fn normalize<'a>(
         .and_then(|name| event.get(name))
         .and_then(Value::as_int);
     event.partition_key = partition_key(&event, root);
-    event.id = event_id(kind, root);
+    event.id = event_id(kind, root, common);
     event
 }
 
@@ -261,17 +260,33 @@ fn conversation_key<'a>(
     }
 }
 
-/// The event id: a UUIDv5 of everything the callback says, in a canonical form, except what
-/// changes from one delivery of it to the next (`timestamp`, `nonce`, `signature`, the time it
-/// was received). It is read from the callback as sent, not from the event, so that no lossy
-/// step of normalization can make two callbacks one: two callbacks that differ in any key or
-/// value get two ids, and neither is taken for a retry of the other. ZEGO's retries of one
-/// callback get one id, and so does the same callback sent as JSON or as a form, or with a number
-/// instead of its digits.
-fn event_id(kind: &EventType, root: &Object<'_>) -> Uuid {
+/// The event id: a UUIDv5 of the type and everything the callback says, in a canonical form
+/// that keeps every value (each copy of a repeated key, every level of nested lists). It is read
+/// from the callback as sent, not from the event, so that no lossy step of normalization can
+/// make two callbacks one. The signing envelope is left out or kept by the type's
+/// [`Identity`](catalog::Identity): out where the body names one occurrence (a retry signed
+/// afresh keeps its id), in where it does not (ZIM's `room_enter` differs from the next entry
+/// only by `timestamp`), so that a duplicate is possible, a merge is not. `signature` is never
+/// part of it: it follows from `timestamp`, `nonce` and the secret, and a rotated secret does
+/// not make a callback another. The same callback with a number instead of its digits, or sent
+/// as a form instead of JSON, gets the same id.
+fn event_id(kind: &EventType, root: &Object<'_>, common: &CommonFields<'_>) -> Uuid {
     let mut canonical = Canonical(Vec::with_capacity(512));
     canonical.text(kind.name);
     canonical.object(root, true);
+    let named_by_body = match kind.identity {
+        Identity::Body { distinct_by } => distinct_by.iter().all(|path| {
+            root.get_path(path).is_some_and(|entry| {
+                matches!(entry.node.scalar(), Ok(Some(scalar)) if !scalar.text.trim().is_empty())
+            })
+        }),
+        Identity::Delivery => false,
+    };
+    if !named_by_body {
+        canonical.0.push(b'e');
+        canonical.text(&common.timestamp_text);
+        canonical.text(&common.nonce);
+    }
     uuid_v5(&EVENT_ID_NAMESPACE, &canonical.0)
 }
 
@@ -323,13 +338,10 @@ impl Canonical {
         self.0.push(b'n');
     }
 
-    /// A list of one is written as its item: a form repeats a key for a list, so it cannot tell
-    /// a list of one from a single value, and the catalog reads either as a list.
+    /// A list is a list whatever its length: `["a"]`, `[["a"]]` and `"a"` are three values.
     fn list_header(&mut self, len: usize) {
-        if len != 1 {
-            self.0.push(b'l');
-            self.length(len);
-        }
+        self.0.push(b'l');
+        self.length(len);
     }
 
     /// The entries of an object sorted by key; at the root, without the signing envelope.
@@ -386,8 +398,11 @@ impl Canonical {
                 }
                 Err(_) => self.text(text),
             },
-            Some(b'{') => match serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(text) {
-                Ok(entries) => {
+            Some(b'{') => match serde_json::from_str::<EveryEntry<'_>>(text) {
+                Ok(EveryEntry(mut entries)) => {
+                    // A stable sort: copies of a repeated key stay in the order sent, and each
+                    // counts, since a consumer may read either.
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
                     self.0.push(b'o');
                     self.length(entries.len());
                     for (key, value) in entries {
@@ -400,6 +415,37 @@ impl Canonical {
             Some(b'n') if text == "null" => self.null(),
             _ => self.text(text),
         }
+    }
+}
+
+/// Every entry of a JSON object in the order sent, repeated keys included (a map would keep one
+/// copy and let the other differ unseen).
+struct EveryEntry<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for EveryEntry<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+            type Value = EveryEntry<'de>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((key, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    entries.push((key, value));
+                }
+                Ok(EveryEntry(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor)
     }
 }
 

@@ -120,9 +120,6 @@ impl Pipeline {
         declared: Option<Encoding>,
         product: Product,
     ) -> Outcome {
-        if self.readiness.is_shutting_down() {
-            return Outcome::unidentified(self.unavailable(Unavailable::ShuttingDown));
-        }
         if product.refusal().is_some() {
             return Outcome::unidentified(CallbackError::ProductNotSupported(product));
         }
@@ -162,7 +159,14 @@ impl Pipeline {
         let span = Span::current();
         span.record("type", kind.name);
         span.record("app_id", common.app_id);
-        let result = self.take(&callback, &common, product, kind).await;
+        // While shutting down, callbacks are refused so that ZEGO retries them on another pod;
+        // ZIM's before_send_msg is answered with its verdict until the process ends: its sender
+        // does not wait for another pod, and by default a refusal means the message is not sent.
+        let result = if self.readiness.is_shutting_down() && kind.answer != Answer::ZimVerdict {
+            Err(self.unavailable(Unavailable::ShuttingDown))
+        } else {
+            self.take(&callback, &common, product, kind).await
+        };
         if result.is_ok() {
             debug!(encoding = encoding.as_str(), "callback accepted");
         }
@@ -186,6 +190,11 @@ impl Pipeline {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        // Only once the signature holds: an unsigned request must not move the clock's picture.
+        self.metrics.clock_offset(
+            product.name(),
+            (now.as_millis() as i64 - common.sent_at_ms) as f64 / 1000.0,
+        );
         check_clock_skew(
             common.sent_at_secs(),
             now.as_secs() as i64,
@@ -216,7 +225,9 @@ impl Pipeline {
             return Ok(Accepted::Retry);
         }
         let payload = event.to_json();
-        if payload.len() > self.settings.max_event_bytes {
+        // A verdict is answered whatever the size: the producer then refuses the event, and it is
+        // dead-lettered under its id with the reason, rather than its message held by a 413.
+        if payload.len() > self.settings.max_event_bytes && kind.answer != Answer::ZimVerdict {
             return Err(CallbackError::EventTooLarge {
                 size: payload.len(),
                 limit: self.settings.max_event_bytes,

@@ -44,6 +44,13 @@ const DELIVERY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
+/// Bucket bounds of the clock-offset histogram, in seconds either side of ZEGO's clock: up to
+/// the default skew limit (300 s), beyond which callbacks are refused.
+const CLOCK_OFFSET_BUCKETS: &[f64] = &[
+    -300.0, -240.0, -180.0, -120.0, -60.0, -30.0, -10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0, 30.0,
+    60.0, 120.0, 180.0, 240.0, 300.0,
+];
+
 /// How a delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryOutcome {
@@ -77,6 +84,8 @@ pub struct Metrics {
     ready: IntGauge,
     topic_missing: IntGaugeVec,
     duplicates: IntCounterVec,
+    clock_offset: HistogramVec,
+    max_clock_skew: IntGauge,
     dead_lettered: IntCounterVec,
     dead_letter_write_failures: IntCounter,
     producer_rebuilds: IntCounter,
@@ -204,6 +213,21 @@ impl Metrics {
                 "Retries of an already accepted callback, answered 200 without publishing again; type: the event type.",
                 &["type"],
             ),
+            clock_offset: histogram_vec(
+                "zego_bridge_callback_clock_offset_seconds",
+                "For callbacks whose signature verified: the bridge's clock at receipt minus the \
+                 callback's signed timestamp; product: the sending product (callback path name). \
+                 Network delay and ZEGO's retries add a few seconds; a median that drifts towards \
+                 zego_bridge_max_clock_skew_seconds is a clock going wrong, and past it every \
+                 callback is refused with 401 (for ZIM's before_send_msg, its message is not sent).",
+                &["product"],
+                CLOCK_OFFSET_BUCKETS,
+            ),
+            max_clock_skew: gauge(
+                "zego_bridge_max_clock_skew_seconds",
+                "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS: how far a callback's timestamp may be from the \
+                 bridge's clock before it is refused with 401 (0: not checked).",
+            ),
             dead_lettered: counter_vec(
                 "zego_bridge_dead_lettered_total",
                 "Acknowledged events that could not be delivered and were written to the dead-letter file; topic: the topic they were meant for.",
@@ -308,6 +332,8 @@ impl Metrics {
             Box::new(metrics.ready.clone()),
             Box::new(metrics.topic_missing.clone()),
             Box::new(metrics.duplicates.clone()),
+            Box::new(metrics.clock_offset.clone()),
+            Box::new(metrics.max_clock_skew.clone()),
             Box::new(metrics.dead_lettered.clone()),
             Box::new(metrics.dead_letter_write_failures.clone()),
             Box::new(metrics.producer_rebuilds.clone()),
@@ -416,6 +442,19 @@ impl Metrics {
                 .with_label_values(&[topic])
                 .observe(elapsed.as_secs_f64());
         }
+    }
+
+    /// A verified callback of `product` arrived `offset_secs` after its signed timestamp
+    /// (negative: before it, by the bridge's clock).
+    pub fn clock_offset(&self, product: &str, offset_secs: f64) {
+        self.clock_offset
+            .with_label_values(&[product])
+            .observe(offset_secs);
+    }
+
+    pub fn set_max_clock_skew(&self, secs: u64) {
+        self.max_clock_skew
+            .set(i64::try_from(secs).unwrap_or(i64::MAX));
     }
 
     pub fn duplicate(&self, event_type: &str) {

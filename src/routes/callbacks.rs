@@ -40,6 +40,12 @@ impl BodyLimits {
             budget: Arc::new(Semaphore::new(max_buffered_bytes)),
         }
     }
+
+    /// The largest body taken on the path of `product`: the setting, or more where the vendor's
+    /// own callbacks are larger ([`Product::body_limit_floor`]).
+    pub fn max_bytes_for(&self, product: Product) -> usize {
+        self.max_bytes.max(product.body_limit_floor())
+    }
 }
 
 pub async fn receive_rtc_callback(
@@ -139,7 +145,15 @@ async fn receive(
         Ok(declared) => declared,
         Err(err) => return Outcome::unidentified(err),
     };
-    match read_body(request, payload, limits, pipeline).await {
+    match read_body(
+        request,
+        payload,
+        limits.max_bytes_for(product),
+        limits,
+        pipeline,
+    )
+    .await
+    {
         // The body's bytes count against the budget until the pipeline is done with them.
         Ok((body, _budget)) => pipeline.accept(&body, declared, product).await,
         Err(err) => Outcome::unidentified(err),
@@ -180,10 +194,10 @@ fn declared_encoding(request: &HttpRequest) -> Result<Option<Encoding>, Callback
 async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
+    limit: usize,
     limits: &BodyLimits,
     pipeline: &Pipeline,
 ) -> Result<(BytesMut, OwnedSemaphorePermit), CallbackError> {
-    let limit = limits.max_bytes;
     let declared_length = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -133,6 +133,18 @@ impl Product {
         }
     }
 
+    /// The smallest body limit this product's callbacks need, whatever
+    /// `ZEGO_BRIDGE_MAX_BODY_BYTES` says. AI Agent's `UserAudioData` carries "the first 1–1.5 s"
+    /// of each round's audio as base64 PCM at 16 kHz: 1.5 s of 16-bit mono is 64,000 bytes of
+    /// base64 before the rest of the body, over the 64 KiB default. 256 KiB takes 3.9 s of it,
+    /// or 1.9 s of stereo: room for a vendor that sends a little more than it says.
+    pub fn body_limit_floor(self) -> usize {
+        match self {
+            Product::AiAgent => 256 * 1024,
+            _ => 0,
+        }
+    }
+
     /// The product as ZEGOCLOUD's console and documentation name it.
     pub fn title(self) -> &'static str {
         match self {

@@ -297,6 +297,16 @@ mod tests {
         hex::encode(Sha1::digest(input.as_bytes()))
     }
 
+    /// ZEGO's own example ("SignatureVerificationZH", doc-zh.zego.im article 19700): secret
+    /// `secret`, timestamp `1470820198`, nonce `123412`.
+    #[test]
+    fn the_vendors_test_vector_holds() {
+        assert_eq!(
+            sign("secret", "1470820198", "123412"),
+            "5bd59fd62953a8059fb7eaba95720f66d19e4517"
+        );
+    }
+
     #[test]
     fn signs_the_three_values_sorted_bytewise_and_joined() {
         // "1499676978" < "350176" < "secret" byte-wise.

@@ -496,6 +496,65 @@ async fn minigame_is_refused_with_the_reason_and_unknown_paths_list_the_products
     assert!(harness.taken().is_empty());
 }
 
+/// AI Agent's `UserAudioData` carries "the first 1–1.5 s" of a round's audio, base64 PCM at
+/// 16 kHz: 1.6 s of 16-bit mono is over the 64 KiB of every other path, and is taken on AI
+/// Agent's; the same size on RTC's path still gets 413.
+#[actix_web::test]
+async fn ai_agent_audio_of_a_round_fits_its_body_limit() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let audio = "A".repeat((16_000 * 2 * 16 / 10) / 3 * 4);
+    let body = format!(
+        r#"{{"AppId":1,"AgentInstanceId":"i1","AgentUserId":"a","RoomId":"r","Sequence":7,"Event":"UserAudioData","Nonce":"n","Signature":"s","Timestamp":1745502313000,"Data":{{"UserId":"u","Round":1,"SampleRate":16000,"Format":"pcm","Audio":"{audio}"}}}}"#
+    );
+    assert!(body.len() > 65_536, "{}", body.len());
+    let response = test::call_service(
+        &app,
+        post_to("/v1/callbacks/ai-agent", &sign(&body, SECRET)).to_request(),
+    )
+    .await;
+    assert_eq!(status_and_json(response).await.0, 200);
+    assert_eq!(harness.taken()[0].0, "ai_agent.user.audio");
+    let padded = format!(
+        r#"{{"event":"room_close","appid":"1","timestamp":1,"nonce":"n","signature":"s","room_id":"r","x":"{audio}"}}"#
+    );
+    let response = test::call_service(&app, post(&sign(&padded, SECRET)).to_request()).await;
+    assert_eq!(status_and_json(response).await.0, 413);
+}
+
+/// A graceful shutdown refuses callbacks with 503 so that ZEGO retries them on another pod, but
+/// not `before_send_msg`: its sender does not wait for another pod, and by default a message
+/// whose check fails is not sent. It gets its verdict, and its event is handed over.
+#[actix_web::test]
+async fn before_send_msg_gets_the_verdict_while_shutting_down() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    harness.readiness.begin_shutdown();
+    let check = r#"{"event":"before_send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","request_id":"r1","msg_id":"m1","from_user_id":"a","conv_id":"b","conv_type":0,"msg_type":1,"msg_body":"hi"}"#;
+    let response = test::call_service(
+        &app,
+        post_to("/v1/callbacks/zim", &sign(check, SECRET)).to_request(),
+    )
+    .await;
+    let (status, reply, _) = status_and_json(response).await;
+    assert_eq!((status, reply), (200, serde_json::json!({"result": 0})));
+    let taken = harness.taken();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0].0, "zim.message.before_send");
+    let send = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m1","conv_type":1,"conv_id":"r"}"#;
+    let response = test::call_service(
+        &app,
+        post_to("/v1/callbacks/zim", &sign(send, SECRET)).to_request(),
+    )
+    .await;
+    assert_eq!(
+        status_and_json(response).await.0,
+        503,
+        "other ZIM callbacks"
+    );
+    assert_eq!(harness.taken().len(), 1);
+}
+
 /// `before_send_msg` is answered with the verdict, even while the output refuses everything
 /// else, and its retry gets the same verdict without a second hand-over.
 #[actix_web::test]

@@ -81,18 +81,25 @@ const DATA_USER_ID: Field = field(
 );
 const DATA_TEXT: Field = field("text", &[at(&["Data", "Text"])], Str, "The text.");
 const AGENT_KEY: KeyRule = KeyRule::FirstOf(&["agent_instance_id"]);
+/// "The sequence number of the callback, ensuring orderliness but not necessarily continuity":
+/// each callback of an instance has its own. The English samples leave it out, and then only
+/// `Timestamp` and `Nonce` tell two `Exception`s of one instance apart.
+const AGENT_IDENTITY: Identity = Identity::body(&[&["AgentInstanceId"], &["Sequence"]]);
 
 /// Declares an AI Agent type: the instance's fields first, then the event's own.
 macro_rules! agent_type {
     ($name:literal, [$($event:literal),+], $description:literal, [$($own:expr),* $(,)?]) => {
-        of(
-            Product::AiAgent,
-            $name,
-            &[$($event),+],
-            $description,
-            AGENT_KEY,
-            &[AGENT_INSTANCE_ID, AGENT_USER_ID, AGENT_ID, AGENT_NAME, AGENT_ROOM_ID, SEQUENCE, $($own),*],
-        )
+        EventType {
+            identity: AGENT_IDENTITY,
+            ..of(
+                Product::AiAgent,
+                $name,
+                &[$($event),+],
+                $description,
+                AGENT_KEY,
+                &[AGENT_INSTANCE_ID, AGENT_USER_ID, AGENT_ID, AGENT_NAME, AGENT_ROOM_ID, SEQUENCE, $($own),*],
+            )
+        }
     };
 }
 
@@ -373,6 +380,7 @@ const DIGITAL_HUMAN_EVENT_AT: Field = field(
 );
 
 pub static STREAM_TASK_STATUS: EventType = EventType {
+    identity: Identity::body(&[&["TaskId"], &["EventTime"]]),
     occurred_at: Some("event_at_ms"),
     ..of(
         Product::DigitalHuman,
@@ -402,6 +410,7 @@ pub static STREAM_TASK_STATUS: EventType = EventType {
 };
 
 pub static DRIVE_TASK_STATUS: EventType = EventType {
+    identity: Identity::body(&[&["TaskId"], &["EventTime"]]),
     occurred_at: Some("event_at_ms"),
     ..of(
         Product::DigitalHuman,

@@ -193,7 +193,9 @@ const CALL_KEY: KeyRule = KeyRule::FirstOf(&["call_id"]);
 const ROOM_KEY: KeyRule = KeyRule::FirstOf(&["room_id"]);
 const GROUP_KEY: KeyRule = KeyRule::FirstOf(&["group_id"]);
 
-pub static USER_ACTION: EventType = of(
+pub static USER_ACTION: EventType = EventType {
+    identity: Identity::body(&[&["session_id"]]),
+    ..of(
     Product::Zim,
     "zim.user.action",
     &["user_action"],
@@ -221,9 +223,11 @@ pub static USER_ACTION: EventType = of(
         field("logout_reason", &[at(&["logout_reason"])], Str, "Why, as free text."),
         field("offline_at_ms", &[seconds(&["offline_time"])], TimeMs, "When the user went offline."),
     ],
-);
+)
+};
 
 pub static MESSAGE_SENT: EventType = EventType {
+    identity: Identity::body(&[&["msg_id"]]),
     occurred_at: Some("msg_at_ms"),
     ..of(
         Product::Zim,
@@ -237,6 +241,7 @@ pub static MESSAGE_SENT: EventType = EventType {
 
 pub static MESSAGE_BEFORE_SEND: EventType = EventType {
     answer: Answer::ZimVerdict,
+    identity: Identity::body(&[&["msg_id"]]),
     ..of(
         Product::Zim,
         "zim.message.before_send",
@@ -263,6 +268,7 @@ pub static MESSAGE_BEFORE_SEND: EventType = EventType {
 };
 
 pub static MESSAGE_TO_BOT: EventType = EventType {
+    identity: Identity::body(&[&["msg_id"]]),
     occurred_at: Some("msg_at_ms"),
     ..of(
         Product::Zim,
@@ -275,6 +281,7 @@ pub static MESSAGE_TO_BOT: EventType = EventType {
 };
 
 pub static CALL_CREATED: EventType = EventType {
+    identity: Identity::body(&[&["call_id"]]),
     occurred_at: Some("created_at_ms"),
     ..of(
         Product::Zim,
@@ -303,66 +310,79 @@ pub static CALL_CREATED: EventType = EventType {
     )
 };
 
-pub static CALL_CANCELLED: EventType = of(
-    Product::Zim,
-    "zim.call.cancelled",
-    &["call_cancel"],
-    "The caller cancelled the invitation, or left before anyone accepted.",
-    CALL_KEY,
-    &[
-        CALL_ID,
-        field(
-            "user_ids",
-            &[at(&["user_ids"])],
-            StrList,
-            "Callees, logged-out ones included.",
-        ),
-        field(
-            "reason",
-            &[at(&["reason"])],
-            Str,
-            "`caller_cancel` or `timeout_cancel`.",
-        ),
-        CALL_PAYLOAD,
-    ],
-);
+pub static CALL_CANCELLED: EventType = EventType {
+    identity: Identity::body(&[&["call_id"]]),
+    ..of(
+        Product::Zim,
+        "zim.call.cancelled",
+        &["call_cancel"],
+        "The caller cancelled the invitation, or left before anyone accepted.",
+        CALL_KEY,
+        &[
+            CALL_ID,
+            field(
+                "user_ids",
+                &[at(&["user_ids"])],
+                StrList,
+                "Callees, logged-out ones included.",
+            ),
+            field(
+                "reason",
+                &[at(&["reason"])],
+                Str,
+                "`caller_cancel` or `timeout_cancel`.",
+            ),
+            CALL_PAYLOAD,
+        ],
+    )
+};
 
-pub static CALL_ACCEPTED: EventType = of(
-    Product::Zim,
-    "zim.call.accepted",
-    &["call_accept"],
-    "A callee accepted.",
-    CALL_KEY,
-    &[CALL_ID, CALLEE, EXTEND_DATA],
-);
+pub static CALL_ACCEPTED: EventType = EventType {
+    identity: Identity::body(&[&["call_id"], &["user_id"]]),
+    ..of(
+        Product::Zim,
+        "zim.call.accepted",
+        &["call_accept"],
+        "A callee accepted.",
+        CALL_KEY,
+        &[CALL_ID, CALLEE, EXTEND_DATA],
+    )
+};
 
-pub static CALL_REJECTED: EventType = of(
-    Product::Zim,
-    "zim.call.rejected",
-    &["call_reject"],
-    "A callee rejected.",
-    CALL_KEY,
-    &[CALL_ID, CALLEE, EXTEND_DATA],
-);
+pub static CALL_REJECTED: EventType = EventType {
+    identity: Identity::body(&[&["call_id"], &["user_id"]]),
+    ..of(
+        Product::Zim,
+        "zim.call.rejected",
+        &["call_reject"],
+        "A callee rejected.",
+        CALL_KEY,
+        &[CALL_ID, CALLEE, EXTEND_DATA],
+    )
+};
 
-pub static CALL_TIMED_OUT: EventType = of(
-    Product::Zim,
-    "zim.call.timed_out",
-    &["call_timeout"],
-    "The invitation timed out for callees who never answered.",
-    CALL_KEY,
-    &[
-        CALL_ID,
-        field(
-            "user_ids",
-            &[at(&["user_ids"])],
-            StrList,
-            "Callees who never answered.",
-        ),
-    ],
-);
+pub static CALL_TIMED_OUT: EventType = EventType {
+    identity: Identity::body(&[&["call_id"]]),
+    ..of(
+        Product::Zim,
+        "zim.call.timed_out",
+        &["call_timeout"],
+        "The invitation timed out for callees who never answered.",
+        CALL_KEY,
+        &[
+            CALL_ID,
+            field(
+                "user_ids",
+                &[at(&["user_ids"])],
+                StrList,
+                "Callees who never answered.",
+            ),
+        ],
+    )
+};
 
 pub static CALL_INVITED: EventType = EventType {
+    identity: Identity::body(&[&["call_id"], &["invite_time"]]),
     occurred_at: Some("invited_at_ms"),
     ..of(
         Product::Zim,

@@ -134,9 +134,11 @@ fn every_json_sample_decodes_the_same_as_a_form() {
         assert!(failures.is_empty(), "{}: {failures:?}", sample.file);
         let (from_json, ..) = normalize_body(sample_body(sample).as_bytes(), Encoding::Json);
         assert_eq!(from_form["type"], from_json["type"], "{}", sample.file);
+        // A form cannot tell a list of one from its item, and the id does not take one for the
+        // other (`["a"]` is not `"a"`): such a sample gives the same event under another id.
         let form_carries_all = body.as_object().unwrap().values().all(|value| match value {
             Json::Object(_) => false,
-            Json::Array(items) => items.iter().all(Json::is_string),
+            Json::Array(items) => items.len() != 1 && items.iter().all(Json::is_string),
             _ => true,
         });
         if form_carries_all {
@@ -394,11 +396,12 @@ fn the_id_tells_apart_every_callback_the_old_identity_fields_merged() {
     for (event, first, second) in pairs {
         assert_ne!(with(event, first), with(event, second), "{event}");
     }
-    // One unrecognized callback, as JSON and as a form, with a number or its digits: one id.
+    // One unrecognized callback, as JSON and as a form, with a number or its digits, signed
+    // with another secret: one id.
     let json_body = br#"{"event":"room_user_count","appid":"9","timestamp":"1","nonce":"a","signature":"s","room_id":"r9","user_count":3}"#;
     let form_body =
-        b"event=room_user_count&appid=9&timestamp=2&nonce=b&signature=t&room_id=r9&user_count=3";
-    let string_body = br#"{"event":"room_user_count","appid":9,"timestamp":"3","nonce":"c","signature":"u","room_id":"r9","user_count":"3"}"#;
+        b"event=room_user_count&appid=9&timestamp=1&nonce=a&signature=t&room_id=r9&user_count=3";
+    let string_body = br#"{"event":"room_user_count","appid":9,"timestamp":1,"nonce":"a","signature":"u","room_id":"r9","user_count":"3"}"#;
     let ids: Vec<Json> = [
         normalize_body(json_body, Encoding::Json).0["id"].clone(),
         normalize_body(form_body, Encoding::Form).0["id"].clone(),
@@ -425,17 +428,119 @@ fn zego_event_is_the_catalog_name_whatever_the_spelling() {
 }
 
 #[test]
-fn the_id_ignores_nonce_and_timestamp_but_not_identity() {
-    let login = |nonce: &str, timestamp: &str, session: &str| {
-        normalize_json(json!({
+fn the_id_leaves_out_the_envelope_only_where_the_body_names_the_occurrence() {
+    // room_login names its occurrence by `room_seq` and `user_update_seq` ("+1 on every login
+    // or logout"): a retry signed afresh is the same login.
+    let login = |nonce: &str, timestamp: &str, session: &str, seq: Option<&str>| {
+        let mut body = json!({
             "event": "room_login", "appid": "1", "timestamp": timestamp, "nonce": nonce,
             "signature": "x", "room_id": "r", "room_seq": "9", "user_account": "u",
             "session_id": session, "login_time": "1499676978027"
-        }))["id"]
+        });
+        if let Some(seq) = seq {
+            body["user_update_seq"] = json!(seq);
+        }
+        normalize_json(body)["id"].clone()
+    };
+    let seq = Some("3");
+    assert_eq!(login("1", "100", "5", seq), login("2", "160", "5", seq));
+    assert_ne!(login("1", "100", "5", seq), login("1", "100", "6", seq));
+    // The v2 body has no `user_update_seq`: nothing but the envelope tells two logins apart.
+    assert_ne!(login("1", "100", "5", None), login("2", "160", "5", None));
+    assert_eq!(login("1", "100", "5", None), login("1", "100", "5", None));
+    // An empty one names nothing either.
+    assert_ne!(
+        login("1", "100", "5", Some(" ")),
+        login("2", "160", "5", Some(" "))
+    );
+}
+
+/// ZIM's room and group callbacks carry nothing but `timestamp` ("the server time when the room
+/// is entered") to tell one entry from the next: a user entering twice is two events.
+#[test]
+fn a_user_entering_one_room_twice_is_two_events() {
+    for event in [
+        "room_enter",
+        "room_exit",
+        "room_create",
+        "room_destroy",
+        "group_join",
+        "group_exit",
+        "group_create",
+        "group_destroy",
+    ] {
+        let callback = |timestamp: i64, nonce: &str| {
+            normalize_body(
+                json!({
+                    "appid": 1, "event": event, "nonce": nonce, "signature": "s",
+                    "timestamp": timestamp, "room_id": "r1", "group_id": "g1",
+                    "user_id": "u1", "user_ids": ["u1"], "operator": "u1"
+                })
+                .to_string()
+                .as_bytes(),
+                Encoding::Json,
+            )
+            .0["id"]
+                .clone()
+        };
+        assert_ne!(
+            callback(1_499_676_978, "1"),
+            callback(1_499_676_988, "2"),
+            "{event}"
+        );
+        assert_ne!(
+            callback(1_499_676_978, "1"),
+            callback(1_499_676_978, "2"),
+            "{event}"
+        );
+        assert_eq!(
+            callback(1_499_676_978, "1"),
+            callback(1_499_676_978, "1"),
+            "{event}"
+        );
+    }
+}
+
+/// The canonical form keeps every value: no list of one is its item, at any depth, and each
+/// copy of a repeated key in a nested object counts (a consumer may read either).
+#[test]
+fn the_id_keeps_every_value_at_every_depth() {
+    let id = |extra: &str| {
+        normalize_body(
+            format!(
+                r#"{{"event":"room_user_count","appid":"9","timestamp":"1","nonce":"a","signature":"s","room_id":"r9","x":{extra}}}"#
+            )
+            .as_bytes(),
+            Encoding::Json,
+        )
+        .0["id"]
             .clone()
     };
-    assert_eq!(login("1", "100", "5"), login("2", "160", "5"));
-    assert_ne!(login("1", "100", "5"), login("1", "100", "6"));
+    let values = [
+        r#""a""#,
+        r#"["a"]"#,
+        r#"[["a"]]"#,
+        r#"[[["a"]]]"#,
+        "null",
+        "[null]",
+        "[[]]",
+        "[]",
+        r#"{"k":"a"}"#,
+        r#"{"k":["a"]}"#,
+        r#"{"k":1,"k":2}"#,
+        r#"{"k":1,"k":3}"#,
+        r#"{"k":3,"k":1}"#,
+        r#"{"k":1}"#,
+        r#"[{"k":1,"k":2}]"#,
+        r#"[{"k":1,"k":3}]"#,
+    ];
+    let ids: Vec<Json> = values.iter().map(|value| id(value)).collect();
+    for (i, first) in ids.iter().enumerate() {
+        for (j, second) in ids.iter().enumerate().skip(i + 1) {
+            assert_ne!(first, second, "{} and {}", values[i], values[j]);
+        }
+    }
+    assert_eq!(id(r#"{"b":1,"a":2}"#), id(r#"{"a":2,"b":1}"#), "key order");
 }
 
 #[test]
@@ -452,8 +557,10 @@ fn unrecognized_events_keep_every_field_and_get_a_content_id() {
     assert_eq!(first["extra"], json!({"room_id": "r9", "user_count": 3}));
     assert_eq!(key.as_deref(), Some("r9"));
     validate(&first);
-    assert_eq!(first["id"], normalize_json(body("2", 3))["id"]);
+    assert_eq!(first["id"], normalize_json(body("1", 3))["id"]);
     assert_ne!(first["id"], normalize_json(body("1", 4))["id"]);
+    // Nothing in an unknown callback is known to name its occurrence: the envelope counts.
+    assert_ne!(first["id"], normalize_json(body("2", 3))["id"]);
 }
 
 #[test]
@@ -716,5 +823,63 @@ proptest::proptest! {
     ) {
         let namespace = Uuid::from_u128(namespace);
         proptest::prop_assert_eq!(uuid_v5(&namespace, &name), Uuid::new_v5(&namespace, &name));
+    }
+}
+
+/// Over every sample of every type: a delivery sent again as it was gets its id; a change of
+/// any value ZEGO sends (each key of the body, in turn) gives another; a new `timestamp` and
+/// `nonce` give another unless the type's body names its occurrence.
+#[test]
+fn every_value_of_every_sample_is_part_of_its_id() {
+    use crate::event::catalog::{self, Identity};
+    for sample in samples::callbacks().filter(|sample| sample.encoding == SampleEncoding::Json) {
+        let body: Json = serde_json::from_str(&sample_body(sample)).unwrap();
+        let id = |body: &Json| normalize_json(body.clone())["id"].clone();
+        let original = id(&body);
+        assert_eq!(original, id(&body), "{}: sent again", sample.file);
+        let object = body.as_object().unwrap();
+        for key in object.keys() {
+            if ["signature", "timestamp", "nonce"]
+                .iter()
+                .any(|envelope| key.eq_ignore_ascii_case(envelope))
+            {
+                continue;
+            }
+            // The keys that say which product and event it is change its type, not only its id.
+            if ["event", "eventtype", "event_type", "appid", "app_id"]
+                .iter()
+                .any(|name| key.eq_ignore_ascii_case(name))
+            {
+                continue;
+            }
+            let mut changed = body.clone();
+            changed[key] = match &body[key] {
+                Json::String(text) => json!(format!("{text}x")),
+                Json::Number(number) => json!(number.as_i64().map_or(7, |n| n.wrapping_add(1))),
+                Json::Null => json!("x"),
+                other => json!([other]),
+            };
+            assert_ne!(original, id(&changed), "{}: {key} changed", sample.file);
+        }
+        let resigned = {
+            let mut body = body.clone();
+            for (key, value) in body.as_object_mut().unwrap() {
+                if key.eq_ignore_ascii_case("nonce") {
+                    *value = json!(format!(
+                        "{}9",
+                        value.as_str().map_or(value.to_string(), str::to_owned)
+                    ));
+                }
+            }
+            body
+        };
+        let kind =
+            catalog::by_name(normalize_json(body.clone())["type"].as_str().unwrap()).unwrap();
+        match kind.identity {
+            Identity::Delivery => {
+                assert_ne!(original, id(&resigned), "{}: another nonce", sample.file)
+            }
+            Identity::Body { .. } => {}
+        }
     }
 }
