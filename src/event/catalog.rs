@@ -17,6 +17,10 @@ use crate::zego::TimestampUnit;
 pub enum FieldKind {
     /// Text, kept exactly (including text that holds JSON).
     Str,
+    /// JSON that the vendor sends either as text holding JSON or as the JSON itself (its table
+    /// says one, its sample the other): published as text either way, the text as sent or the
+    /// JSON's own, so that consumers parse one form.
+    JsonText,
     /// A word from a small set, with the spaces around it removed (`"PC "` is `PC`).
     Token,
     /// A counter, code or sequence number: a JSON integer.
@@ -115,6 +119,11 @@ pub enum KeyRule {
 pub enum Answer {
     /// Any 2xx: ZEGO only needs to know the callback arrived.
     Receipt,
+    /// A 2xx whose body is `1`: RTC's recording callback, whose older page says "A response
+    /// \"1\" means that the request has completed successfully. Other responses indicate a
+    /// failed request." (docs.zegocloud.com article 9808); the current one takes any 2xx, so
+    /// `1` satisfies both.
+    ReceiptOne,
     /// ZIM's `before_send_msg`: the answer says whether the message is delivered, and ZIM
     /// waits for it only about 2.5 s.
     ZimVerdict,
@@ -284,6 +293,14 @@ const CLOUD_RECORDING_EVENT_TYPES: &[(i64, &str)] = &[
     (102, "segment_uploaded"),
     (201, "paused"),
     (202, "resumed"),
+];
+/// `event_type` of the legacy end-of-recording callback (doc-zh.zego.im article 5861): "1：录制正常结
+/// 束，所有录制文件上传成功。2：录制异常结束，部分录制文件上传失败（file_info 中有至少一个文件状态不为
+/// 3）。3：录制正常结束，没有产生录制文件（房间内没有用户推流）。"
+const CLOUD_RECORDING_LEGACY_END_TYPES: &[(i64, &str)] = &[
+    (1, "ended_all_uploaded"),
+    (2, "ended_abnormally_partly_uploaded"),
+    (3, "ended_without_files"),
 ];
 const UPLOAD_STATUSES: &[(i64, &str)] = &[(1, "all_uploaded"), (2, "partially_uploaded")];
 const MEDIA_TRACK_TYPES: &[(i64, &str)] = &[(1, "audio"), (2, "video"), (3, "audio_video")];
@@ -909,7 +926,7 @@ pub static MEDIA_RECORDED: EventType = EventType {
     name: "media.recorded",
     product: Product::Rtc,
     key: RTC_KEY,
-    answer: Answer::Receipt,
+    answer: Answer::ReceiptOne,
     identity: Identity::Delivery,
     zego_events: &["record"],
     description: "A CDN recording file was generated.",
@@ -1018,8 +1035,9 @@ pub static MEDIA_SNAPSHOTTED: EventType = EventType {
         field(
             "snapshot_pic_list",
             &[at(&["snapshot_pic_list"])],
-            Str,
-            "JSON text: list of `{url, offset}`, kept as sent.",
+            JsonText,
+            "JSON text: list of `{url, offset}`, kept as sent. ZEGO's table types it as an array \
+             and its sample sends a string holding one: an array arrives here as its JSON text.",
         ),
     ],
     occurred_at: None,
@@ -1259,6 +1277,48 @@ pub static CLOUD_RECORDING_STATUS: EventType = EventType {
     occurred_at: None,
 };
 
+/// The end-of-recording callback of projects that opened Cloud Recording before 2021-11-29: sent
+/// once, when a task ends, with its files at the top level. Its `event_type` codes mean other
+/// things than v2's, so it is a type of its own rather than `cloud_recording.status` with wrong
+/// names.
+pub static CLOUD_RECORDING_LEGACY_ENDED: EventType = EventType {
+    name: "cloud_recording.ended_legacy",
+    product: Product::CloudRecording,
+    // RTC's key, as for `cloud_recording.status`: this callback names no stream.
+    key: KeyRule::FirstOf(&["room_id", "task_id"]),
+    answer: Answer::Receipt,
+    // Sent once per task; its `sequence` comes only with video snapshots.
+    identity: Identity::Delivery,
+    zego_events: &[crate::zego::CLOUD_RECORDING_LEGACY_EVENT],
+    description: "A recording task ended (the end-of-recording callback of projects opened before \
+                  2021-11-29: `file_info` at the top, no `detail`).",
+    fields: &[
+        TASK_ID_SNAKE,
+        field("room_id", &[at(&["room_id"])], Str, "Recorded room."),
+        field(
+            "event_type",
+            &[at(&["event_type"])],
+            Enum(CLOUD_RECORDING_LEGACY_END_TYPES),
+            "How the task ended.",
+        ),
+        field("message", &[at(&["message"])], Str, "Description."),
+        field(
+            "sequence",
+            &[at(&["sequence"])],
+            Int,
+            "Message number, from 0; only with video snapshots.",
+        ),
+        field(
+            "file_info",
+            &[at(&["file_info"])],
+            Json,
+            "The recorded files (`user_id`, `user_name`, `stream_id`, `file_id`, `video_id`, \
+             `status` 3 once uploaded, …), verbatim; empty when nothing was published.",
+        ),
+    ],
+    occurred_at: None,
+};
+
 /// Keys tried, in order, to find a Kafka key in an RTC callback the bridge does not know.
 const UNRECOGNIZED_KEY_SOURCES: &[&[&str]] = &[
     &["room_id"],
@@ -1307,6 +1367,7 @@ static RTC: &[&EventType] = &[
     &MODERATION_VIDEO_IMAGE_RESULT,
     &MODERATION_VIDEO_IMAGE_STATUS,
     &CLOUD_RECORDING_STATUS,
+    &CLOUD_RECORDING_LEGACY_ENDED,
     &UNRECOGNIZED,
 ];
 
@@ -1411,8 +1472,8 @@ mod tests {
         }
         assert_eq!(
             RTC.len(),
-            22,
-            "RTC's types are a contract with its consumers"
+            23,
+            "RTC's types are a contract with its consumers: a new one is a new topic"
         );
     }
 
@@ -1421,7 +1482,7 @@ mod tests {
         for kind in ALL.iter() {
             match kind.product {
                 Product::Rtc => assert!(!kind.name.contains("cloud_recording")),
-                Product::CloudRecording => assert_eq!(kind.name, "cloud_recording.status"),
+                Product::CloudRecording => assert!(kind.name.starts_with("cloud_recording.")),
                 product => assert!(
                     kind.name.starts_with(&format!("{}.", product.name())),
                     "{}",

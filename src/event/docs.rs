@@ -148,6 +148,7 @@ fn key_description(kind: &EventType) -> String {
 fn json_type(kind: FieldKind) -> &'static str {
     match kind {
         FieldKind::Str | FieldKind::Token => "string",
+        FieldKind::JsonText => "string (JSON text)",
         FieldKind::Int => "integer",
         FieldKind::Id64 => "string (exact unsigned 64-bit decimal)",
         FieldKind::TimeMs | FieldKind::BeijingTime => "integer (Unix ms)",

@@ -108,6 +108,15 @@ fn convert<'a>(
 ) -> Result<Option<Value<'a>>, Unconvertible> {
     match kind {
         FieldKind::Str => Ok(scalar_text(node)?.map(Value::Str)),
+        FieldKind::JsonText => match node {
+            Node::Json(raw) if raw.get().starts_with('[') => {
+                Ok(Some(Value::Str(Cow::Borrowed(raw.get()))))
+            }
+            Node::Object(object) => {
+                Ok(object.raw().map(|raw| Value::Str(Cow::Borrowed(raw.get()))))
+            }
+            _ => Ok(scalar_text(node)?.map(Value::Str)),
+        },
         FieldKind::Token => Ok(non_empty(scalar_text(node)?).map(|text| {
             Value::Str(match text {
                 Cow::Borrowed(text) => Cow::Borrowed(text.trim()),

@@ -82,7 +82,7 @@ pub fn schema_for(kind: &EventType) -> Json {
     for field in kind.fields {
         let doc = field.doc;
         match field.kind {
-            FieldKind::Str | FieldKind::Token => add(
+            FieldKind::Str | FieldKind::Token | FieldKind::JsonText => add(
                 field.name.into(),
                 json!({"type": ["string", "null"], "description": doc}),
             ),

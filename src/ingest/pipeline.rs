@@ -58,9 +58,8 @@ pub struct Outcome {
     pub event_type: &'static str,
     pub app_id: Option<u64>,
     pub result: Result<Accepted, CallbackError>,
-    /// For a callback whose sender waits for a decision (ZIM's `before_send_msg`), the one
-    /// to answer.
-    pub verdict: Option<BeforeSendVerdict>,
+    /// What an accepted callback's 200 says, as its type's sender expects it.
+    pub reply: SuccessReply,
 }
 
 impl Outcome {
@@ -70,9 +69,20 @@ impl Outcome {
             event_type: NO_TYPE,
             app_id: None,
             result: Err(error),
-            verdict: None,
+            reply: SuccessReply::Accepted,
         }
     }
+}
+
+/// The body of the 200 for an accepted callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuccessReply {
+    /// The bridge's JSON reply (`{"code":200,"message":"accepted"}`).
+    Accepted,
+    /// ZIM's `before_send_msg`: the decision its sender waits for.
+    Verdict(BeforeSendVerdict),
+    /// `1`: what the older page of RTC's recording callback asks for.
+    One,
 }
 
 pub struct Pipeline {
@@ -173,8 +183,11 @@ impl Pipeline {
         Outcome {
             event_type: kind.name,
             app_id: Some(common.app_id),
-            verdict: (result.is_ok() && kind.answer == Answer::ZimVerdict)
-                .then_some(self.settings.zim_verdict),
+            reply: match kind.answer {
+                Answer::ZimVerdict => SuccessReply::Verdict(self.settings.zim_verdict),
+                Answer::ReceiptOne => SuccessReply::One,
+                Answer::Receipt => SuccessReply::Accepted,
+            },
             result,
         }
     }
@@ -237,7 +250,7 @@ impl Pipeline {
             // ZIM waits about 2.5 s for the verdict and then fails the message: the event is
             // handed over without waiting for Kafka, and never refused.
             Answer::ZimVerdict => self.acknowledger.take_unrefused(&event, payload).await,
-            Answer::Receipt => self
+            Answer::Receipt | Answer::ReceiptOne => self
                 .acknowledger
                 .acknowledge(&event, payload)
                 .await

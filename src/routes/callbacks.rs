@@ -13,7 +13,7 @@ use tracing::field::Empty;
 use tracing::Instrument;
 
 use crate::error::{CallbackError, Reply, Unavailable};
-use crate::ingest::{Outcome, Pipeline};
+use crate::ingest::{Outcome, Pipeline, SuccessReply};
 use crate::internal_events::{CallbackRefused, InternalEvent};
 use crate::zego::zim::BeforeSendAnswer;
 use crate::zego::{Encoding, Product};
@@ -92,9 +92,14 @@ async fn receive_callback(
         let _in_flight = pipeline.metrics().request_in_flight();
         let origin = logging.origin(&request);
         let outcome = receive(&request, payload, product, &pipeline, &limits).await;
-        let mut response = match (&outcome.result, outcome.verdict) {
-            (Ok(_), Some(verdict)) => HttpResponse::Ok().json(BeforeSendAnswer::from(verdict)),
-            (Ok(_), None) => Reply::respond(StatusCode::OK, "accepted"),
+        let mut response = match (&outcome.result, outcome.reply) {
+            (Ok(_), SuccessReply::Verdict(verdict)) => {
+                HttpResponse::Ok().json(BeforeSendAnswer::from(verdict))
+            }
+            (Ok(_), SuccessReply::One) => HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body("1"),
+            (Ok(_), SuccessReply::Accepted) => Reply::respond(StatusCode::OK, "accepted"),
             (Err(err), _) => {
                 CallbackRefused {
                     event_type: outcome.event_type,

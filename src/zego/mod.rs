@@ -29,6 +29,14 @@ pub const SIGNATURE_KEYS: &[&str] = &["signature"];
 pub const CLOUD_RECORDING_MARKER: &str = "event_type";
 /// The name the bridge gives the Cloud Recording status callback in `zego_event`.
 pub const CLOUD_RECORDING_EVENT: &str = "cloud_recording_status";
+/// The name the bridge gives the end-of-recording callback of projects opened before
+/// 2021-11-29 ("录制结束回调", doc-zh.zego.im article 5861): the same keys, but `file_info` at the
+/// top and no `detail`, and other meanings for `event_type` 1 to 3.
+pub const CLOUD_RECORDING_LEGACY_EVENT: &str = "cloud_recording_ended";
+/// The key only the legacy end-of-recording callback has at its top level.
+const CLOUD_RECORDING_LEGACY_MARKER: &str = "file_info";
+/// The key only the v2 status callback has.
+const CLOUD_RECORDING_V2_MARKER: &str = "detail";
 
 /// Why a decoded body is not a usable callback. Shown to the caller in a 400 reply.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,7 +82,15 @@ impl<'a> CommonFields<'a> {
             _ => match scalar(root, EVENT_TYPE_KEYS, "EventType")? {
                 Some(number) if !number.trim().is_empty() => number,
                 _ if root.get(CLOUD_RECORDING_MARKER).is_some() => {
-                    Cow::Borrowed(CLOUD_RECORDING_EVENT)
+                    // v2 puts everything under `detail`; the legacy callback has `file_info` at
+                    // the top (an empty list when nothing was recorded).
+                    if root.get(CLOUD_RECORDING_LEGACY_MARKER).is_some()
+                        && root.get(CLOUD_RECORDING_V2_MARKER).is_none()
+                    {
+                        Cow::Borrowed(CLOUD_RECORDING_LEGACY_EVENT)
+                    } else {
+                        Cow::Borrowed(CLOUD_RECORDING_EVENT)
+                    }
                 }
                 _ => return Err(MalformedCallback::Missing("event")),
             },
@@ -222,6 +238,30 @@ mod tests {
         assert_eq!(
             (app_id, event.as_str()),
             (4155768915, CLOUD_RECORDING_EVENT)
+        );
+    }
+
+    #[test]
+    fn legacy_cloud_recording_is_told_apart_by_file_info_at_the_top() {
+        let event = |body: &str| read(body).unwrap().1;
+        assert_eq!(
+            event(
+                r#"{"app_id":1,"event_type":3,"file_info":[],"timestamp":"5","nonce":"n","signature":"s"}"#
+            ),
+            CLOUD_RECORDING_LEGACY_EVENT
+        );
+        assert_eq!(
+            event(
+                r#"{"app_id":1,"event_type":1,"detail":{"file_info":[]},"timestamp":"5","nonce":"n","signature":"s"}"#
+            ),
+            CLOUD_RECORDING_EVENT
+        );
+        assert_eq!(
+            event(
+                r#"{"app_id":1,"event_type":1,"detail":{},"file_info":[],"timestamp":"5","nonce":"n","signature":"s"}"#
+            ),
+            CLOUD_RECORDING_EVENT,
+            "detail says v2"
         );
     }
 

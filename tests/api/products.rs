@@ -380,3 +380,51 @@ async fn a_bridge_takes_only_the_products_it_is_configured_for() {
     assert_eq!(app.post_signed(&mix_start(1)).await.status, 200);
     assert_eq!(app.stop().await.undelivered, 0);
 }
+
+/// A user who enters a ZIM room, and enters it again ten seconds later, sends two bodies that
+/// differ only in `timestamp` ("the server time when the room is entered") and `nonce`: two
+/// events in Kafka, not one answered 200 twice. The same delivery sent again is still one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_entering_a_zim_room_twice_is_published_twice() {
+    use zego_kafka_bridge::sender::{sign_callback, Signing};
+    let app = spawn_products_app_with(&[]).await;
+    let body = r#"{"appid":"1","event":"room_enter","room_id":"r1","operator_account":"userA","nonce":"0","signature":"s","timestamp":0}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let first = sign_callback(
+        body,
+        &Signing {
+            timestamp: now - 10,
+            nonce: "1001",
+            ..Signing::now(SECRET)
+        },
+    )
+    .unwrap();
+    let second = sign_callback(
+        body,
+        &Signing {
+            timestamp: now,
+            nonce: "1002",
+            ..Signing::now(SECRET)
+        },
+    )
+    .unwrap();
+    for callback in [&first, &second, &second] {
+        let answer = app.post_to(Product::Zim, callback).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    let records = consume(&app.topic("zim.room.entered"), 3, Duration::from_secs(5)).await;
+    let ids: std::collections::HashSet<String> = records
+        .iter()
+        .map(|record| record.value["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(records.len(), 2, "two entries, and the repeat once");
+    assert_eq!(ids.len(), 2);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"zego_bridge_duplicates_total{type="zim.room.entered"} 1"#),
+        "only the byte-identical repeat is a duplicate: {metrics}"
+    );
+}

@@ -496,6 +496,83 @@ async fn minigame_is_refused_with_the_reason_and_unknown_paths_list_the_products
     assert!(harness.taken().is_empty());
 }
 
+/// The clock offset is observed for every callback whose signature verified, whatever became
+/// of it, and for none that did not: a drift towards the skew limit shows before it refuses.
+#[actix_web::test]
+async fn the_clock_offset_of_verified_callbacks_is_measured() {
+    use zego_kafka_bridge::sender::{sign_callback, Signing};
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signed_at = |timestamp: i64, secret: &str, nonce: &str| {
+        let signing = Signing {
+            timestamp,
+            nonce,
+            ..Signing::now(secret)
+        };
+        sign_callback(ROOM_CLOSE, &signing).unwrap()
+    };
+    // 200 s behind: taken; 400 s behind: refused for skew, but measured; forged: not measured.
+    for (callback, status) in [
+        (signed_at(now - 200, SECRET, "1"), 200),
+        (signed_at(now - 400, SECRET, "2"), 401),
+        (signed_at(now - 900, "not-the-secret", "3"), 401),
+    ] {
+        let response = test::call_service(&app, post(&callback).to_request()).await;
+        assert_eq!(response.status(), status);
+    }
+    let rendered = harness.metrics.render();
+    let series = |name: &str| {
+        rendered
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {rendered}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(
+        series(r#"zego_bridge_callback_clock_offset_seconds_count{product="rtc"}"#),
+        2.0
+    );
+    let sum = series(r#"zego_bridge_callback_clock_offset_seconds_sum{product="rtc"}"#);
+    assert!((595.0..610.0).contains(&sum), "{sum}");
+    assert_eq!(
+        series(r#"zego_bridge_callback_clock_offset_seconds_bucket{product="rtc",le="180"}"#),
+        0.0
+    );
+    assert_eq!(
+        series(r#"zego_bridge_callback_clock_offset_seconds_bucket{product="rtc",le="240"}"#),
+        1.0
+    );
+}
+
+/// RTC's recording callback is answered `1`: its older page counts any other answer as a
+/// failure ("A response \"1\" means that the request has completed successfully"); the
+/// current one takes any 2xx. The others keep the JSON reply.
+#[actix_web::test]
+async fn the_recording_callback_is_answered_1() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let record = r#"{"event":"record","appid":"1","timestamp":1,"nonce":"n","signature":"s","stream_alias":"aaaa","replay_url":"u","begin_time":"1481597358","end_time":"1481597358"}"#;
+    let response = test::call_service(&app, post(&sign(record, SECRET)).to_request()).await;
+    assert_eq!(response.status(), 200);
+    let body = test::read_body(response).await;
+    assert_eq!(&body[..], b"1");
+    assert_eq!(harness.taken()[0].0, "media.recorded");
+    let response = test::call_service(&app, post(&sign(ROOM_CLOSE, SECRET)).to_request()).await;
+    let (status, reply, _) = status_and_json(response).await;
+    assert_eq!(
+        (status, &reply["message"]),
+        (200, &serde_json::json!("accepted"))
+    );
+}
+
 /// AI Agent's `UserAudioData` carries "the first 1–1.5 s" of a round's audio, base64 PCM at
 /// 16 kHz: 1.6 s of 16-bit mono is over the 64 KiB of every other path, and is taken on AI
 /// Agent's; the same size on RTC's path still gets 413.

@@ -79,6 +79,25 @@ const UPLOAD_TASK_ID: Field = field(
 const PLAYER_KEY: KeyRule = KeyRule::FirstOf(&["player_id"]);
 const UPLOAD_KEY: KeyRule = KeyRule::FirstOf(&["upload_task_id"]);
 
+/// "PlayTime | Number | 云端播放器开始播放媒体流的 Unix 时间戳(秒)" (*the Unix second the player
+/// started playing*, doc-zh.zego.im article 17867): an instant, not a duration. Kept as sent for
+/// the consumers who read it, and given in milliseconds as every other instant is.
+const PLAY_TIME: Field = field(
+    "play_time",
+    &[at(&["Detail", "PlayTime"])],
+    Int,
+    "`Detail.PlayTime` as sent: the Unix second playback started (an instant, not a duration); `played_at_ms` is the same in milliseconds.",
+);
+const PLAYED_AT: Field = Field {
+    added_later: true,
+    ..field(
+        "played_at_ms",
+        &[seconds(&["Detail", "PlayTime"])],
+        TimeMs,
+        "When the player started playing (`Detail.PlayTime`, Unix seconds, in milliseconds).",
+    )
+};
+
 /// A Cloud Player type (its `EventType` number as its ZEGO name), occurring at `EventTime`.
 const fn cloud_player(
     name: &'static str,
@@ -109,12 +128,8 @@ pub static PLAYER_CREATED: EventType = cloud_player(
             TimeMs,
             "When the player was created.",
         ),
-        field(
-            "play_time",
-            &[at(&["Detail", "PlayTime"])],
-            Int,
-            "`Detail.PlayTime`, in seconds.",
-        ),
+        PLAY_TIME,
+        PLAYED_AT,
         field(
             "max_idle_seconds",
             &[at(&["Detail", "MaxIdleTime"])],
@@ -140,12 +155,8 @@ pub static PLAYER_DESTROYED: EventType = cloud_player(
         PLAYER_ROOM_ID,
         PLAYER_NAME,
         EVENT_AT,
-        field(
-            "play_time",
-            &[at(&["Detail", "PlayTime"])],
-            Int,
-            "`Detail.PlayTime`, in seconds.",
-        ),
+        PLAY_TIME,
+        PLAYED_AT,
         field(
             "reason",
             &[at(&["Detail", "Reason"])],

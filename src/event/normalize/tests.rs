@@ -101,6 +101,8 @@ fn every_sample_normalizes_to_its_type_and_matches_the_schema() {
         "cloud_player.upload.cancel_failed",
         "cloud_player.upload.exception",
         "cloud_player.upload.expired",
+        // The vendor printed no body of the legacy end-of-recording callback.
+        "cloud_recording.ended_legacy",
     ]
     .map(str::to_owned)
     .into();
@@ -882,4 +884,71 @@ fn every_value_of_every_sample_is_part_of_its_id() {
             Identity::Body { .. } => {}
         }
     }
+}
+
+/// The end-of-recording callback of projects opened before 2021-11-29 (doc-zh.zego.im article
+/// 5861, which prints no sample: this body is built from its table) is its own type: its
+/// `event_type` 3 is "ended normally, no file recorded", not v2's image download failure.
+#[test]
+fn legacy_cloud_recording_keeps_its_own_meanings() {
+    let legacy = normalize_json(json!({
+        "app_id": 1234567890, "task_id": "XXXXXXXXXXXXXXXX", "room_id": "r1", "event_type": 3,
+        "message": "no stream", "nonce": "n", "timestamp": "1636446416", "signature": "s",
+        "file_info": []
+    }));
+    assert_eq!(legacy["type"], "cloud_recording.ended_legacy");
+    assert_eq!(legacy["zego_event"], "cloud_recording_ended");
+    assert_eq!(legacy["event_type"], "ended_without_files");
+    assert_eq!(legacy["file_info"], json!([]));
+    assert_eq!(legacy["extra"], json!({}));
+    validate(&legacy);
+    let partly = normalize_json(json!({
+        "app_id": 1234567890, "task_id": "XXXXXXXXXXXXXXXX", "room_id": "r1", "event_type": 2,
+        "message": "upload failed", "nonce": "n", "timestamp": "1636446416", "signature": "s",
+        "file_info": [{"user_id": "u", "stream_id": "s1", "file_id": "f", "status": 4}]
+    }));
+    assert_eq!(partly["event_type"], "ended_abnormally_partly_uploaded");
+    assert_eq!(partly["file_info"][0]["status"], 4);
+    let v2 = normalize_json(json!({
+        "app_id": 1234567890, "task_id": "XXXXXXXXXXXXXXXX", "room_id": "r1", "event_type": 3,
+        "message": "", "nonce": "n", "timestamp": "1636446416", "signature": "s", "sequence": 2,
+        "detail": {"image_type": 1, "image_url": "https://example.com/a.png"}
+    }));
+    assert_eq!(v2["type"], "cloud_recording.status");
+    assert_eq!(v2["event_type"], "image_download_failed");
+}
+
+/// `snapshot_pic_list` is "Array SnapshotPicObject" in ZEGO's table and a string holding that
+/// array in its sample: both are taken, and published as the same text.
+#[test]
+fn snapshot_pic_list_is_taken_as_an_array_or_as_text() {
+    let list = r#"[{"url":"http://abc.com/1.jpg","offset":0}]"#;
+    let body = |value: Json| {
+        normalize_json(json!({
+            "appid": "1", "event": "snapshot", "timestamp": "148150008", "nonce": "1",
+            "signature": "s", "task_id": "t", "snapshot_pic_list": value
+        }))
+    };
+    let as_text = body(json!(list));
+    let as_array = body(serde_json::from_str(list).unwrap());
+    assert_eq!(as_text["snapshot_pic_list"], list);
+    assert_eq!(as_array["snapshot_pic_list"], list);
+    assert_eq!(as_array["extra"], json!({}), "not a coercion failure");
+    validate(&as_array);
+}
+
+/// Cloud Player's `PlayTime` is "the Unix second the player started playing": published as
+/// sent and in milliseconds, like `CreateTime`.
+#[test]
+fn cloud_player_play_time_is_an_instant_in_milliseconds() {
+    let event = normalize_json(json!({
+        "AppID": 1, "EventType": 1, "EventTime": 1_700_000_000_123_i64, "PlayerId": "p1",
+        "Timestamp": "1700000000", "Nonce": "n", "Signature": "s",
+        "Detail": {"CreateTime": 1_699_999_990, "PlayTime": 1_699_999_995, "MaxIdleTime": 60}
+    }));
+    assert_eq!(event["type"], "cloud_player.player.created");
+    assert_eq!(event["created_at_ms"], 1_699_999_990_000_i64);
+    assert_eq!(event["played_at_ms"], 1_699_999_995_000_i64);
+    assert_eq!(event["play_time"], 1_699_999_995);
+    validate(&event);
 }
