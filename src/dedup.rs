@@ -2,64 +2,90 @@
 //! answered 200 without a second publish), and which event each signature was used for (so a
 //! captured signature cannot be replayed on a forged body: ZEGO's signature does not cover it).
 
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
-use crate::zego::SignatureRefusal;
+/// Signatures held at most, whatever the window: 1 M entries is about 90 MB (a key, an id, an
+/// instant, the map's and the queue's own). At the default skew of 300 s that is 1,660
+/// callbacks a second for ten minutes, five times what one pod was measured to take
+/// (docs/BENCHMARKS.md). Past it the soonest to expire are forgotten first, and counted.
+pub const MAX_USED_SIGNATURES: usize = 1_000_000;
+
+/// A signature presented again with another callback than the one it was first used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureReused {
+    /// The event the signature was first accepted with (published, if it was taken).
+    pub first_event_id: Uuid,
+    /// Whether this is the first other callback seen under it (to log once, count always).
+    pub first_conflict: bool,
+}
+
+/// What remembering a signature did to the memory of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignatureHeld {
+    /// Signatures held now.
+    pub held: usize,
+    /// Whether one was forgotten before its window ended, to make room.
+    pub forgot_one: bool,
+}
 
 pub struct RecentCallbacks {
     accepted: Option<Mutex<LruCache<Uuid, ()>>>,
-    signatures: Option<Mutex<LruCache<[u8; 20], Uuid>>>,
+    signatures: Option<Mutex<UsedSignatures>>,
 }
 
 impl RecentCallbacks {
-    /// Remembers up to `capacity` ids and as many signatures; 0 remembers nothing.
-    pub fn new(capacity: usize) -> Self {
+    /// Remembers up to `capacity` accepted ids; 0 remembers nothing (neither ids nor
+    /// signatures). A signature is remembered for `window` after it is first seen (as long as
+    /// any spelling of it can pass the clock-skew check); with no window (the check is off), the
+    /// last `capacity` signatures are.
+    pub fn new(capacity: usize, window: Option<Duration>) -> Self {
         let capacity = NonZeroUsize::new(capacity);
         RecentCallbacks {
             accepted: capacity.map(|capacity| Mutex::new(LruCache::new(capacity))),
-            signatures: capacity.map(|capacity| Mutex::new(LruCache::new(capacity))),
+            signatures: capacity.map(|capacity| {
+                Mutex::new(UsedSignatures {
+                    window,
+                    limit: match window {
+                        Some(_) => MAX_USED_SIGNATURES,
+                        None => capacity.get(),
+                    },
+                    by_key: HashMap::new(),
+                    order: VecDeque::new(),
+                    evicted: 0,
+                })
+            }),
         }
     }
 
-    /// Refuses a `(timestamp, nonce, signature)` already seen with another event; otherwise
-    /// remembers it for this one. The signature is keyed in the form verification reads it (hex
-    /// ignoring case and surrounding space), so a captured signature re-cased or padded is the
-    /// same signature, not a new one.
+    /// Refuses a signature already used with another event; otherwise remembers it for this
+    /// one. The key is the signature alone, as verification reads it (hex, ignoring case and
+    /// surrounding space): ZEGO signs `timestamp` and `nonce` joined with no separator, so
+    /// digits moved from one to the other give the same signature, and must count as the same
+    /// use of it.
     pub fn check_signature(
         &self,
-        timestamp: &str,
-        nonce: &str,
         signature: &str,
         event_id: Uuid,
-    ) -> Result<(), SignatureRefusal> {
+    ) -> Result<SignatureHeld, SignatureReused> {
         let Some(signatures) = &self.signatures else {
-            return Ok(());
+            return Ok(SignatureHeld::default());
         };
         let mut hasher = Sha1::new();
-        for part in [timestamp, nonce] {
-            hasher.update(part.as_bytes());
-            hasher.update([0]);
-        }
         for byte in signature.trim().bytes() {
             hasher.update([byte.to_ascii_lowercase()]);
         }
         let key: [u8; 20] = hasher.finalize().into();
-        let mut signatures = signatures
+        signatures
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match signatures.get(&key) {
-            Some(seen) if *seen != event_id => Err(SignatureRefusal::Replayed),
-            Some(_) => Ok(()),
-            None => {
-                signatures.put(key, event_id);
-                Ok(())
-            }
-        }
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .check(key, event_id, Instant::now())
     }
 
     /// True when this event was accepted already.
@@ -83,44 +109,193 @@ impl RecentCallbacks {
     }
 }
 
+/// Signatures and the event each was used for, in the order first seen (which, with one window
+/// for all, is the order they expire in).
+struct UsedSignatures {
+    window: Option<Duration>,
+    limit: usize,
+    /// The event, when first seen, and how many other callbacks came under it since.
+    by_key: HashMap<[u8; 20], (Uuid, Instant, u32)>,
+    order: VecDeque<([u8; 20], Instant)>,
+    evicted: u64,
+}
+
+impl UsedSignatures {
+    fn check(
+        &mut self,
+        key: [u8; 20],
+        event_id: Uuid,
+        now: Instant,
+    ) -> Result<SignatureHeld, SignatureReused> {
+        if let Some(window) = self.window {
+            while let Some(&(oldest, seen)) = self.order.front() {
+                if now.duration_since(seen) <= window {
+                    break;
+                }
+                self.order.pop_front();
+                self.by_key.remove(&oldest);
+            }
+        }
+        match self.by_key.get_mut(&key) {
+            Some((first, _, conflicts)) if *first != event_id => {
+                *conflicts = conflicts.saturating_add(1);
+                Err(SignatureReused {
+                    first_event_id: *first,
+                    first_conflict: *conflicts == 1,
+                })
+            }
+            Some(_) => Ok(SignatureHeld {
+                held: self.by_key.len(),
+                forgot_one: false,
+            }),
+            None => {
+                let mut forgot_one = false;
+                if self.by_key.len() >= self.limit {
+                    if let Some((oldest, _)) = self.order.pop_front() {
+                        self.by_key.remove(&oldest);
+                        // Only an eviction inside the window weakens the defence: with no
+                        // window, forgetting the oldest is the documented behaviour.
+                        if self.window.is_some() {
+                            self.evicted += 1;
+                            forgot_one = true;
+                        }
+                    }
+                }
+                self.by_key.insert(key, (event_id, now, 0));
+                self.order.push_back((key, now));
+                Ok(SignatureHeld {
+                    held: self.by_key.len(),
+                    forgot_one,
+                })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const WINDOW: Option<Duration> = Some(Duration::from_secs(601));
+
     #[test]
     fn a_signature_belongs_to_one_event() {
-        let recent = RecentCallbacks::new(10);
+        let recent = RecentCallbacks::new(10, WINDOW);
         let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert_eq!(recent.check_signature("1", "n", "abc", first), Ok(()));
+        assert!(recent.check_signature("abc", first).is_ok());
+        assert!(recent.check_signature("abc", first).is_ok(), "a retry");
         assert_eq!(
-            recent.check_signature("1", "n", "abc", first),
-            Ok(()),
-            "a retry"
+            recent.check_signature("abc", second),
+            Err(SignatureReused {
+                first_event_id: first,
+                first_conflict: true
+            })
         );
         assert_eq!(
-            recent.check_signature("1", "n", "abc", second),
-            Err(SignatureRefusal::Replayed)
+            recent.check_signature("abc", Uuid::from_u128(3)),
+            Err(SignatureReused {
+                first_event_id: first,
+                first_conflict: false
+            })
         );
-        assert_eq!(recent.check_signature("1", "m", "abc", second), Ok(()));
+        assert!(recent.check_signature("abd", second).is_ok());
     }
 
     #[test]
     fn a_recased_or_padded_signature_is_the_same_signature() {
-        let recent = RecentCallbacks::new(10);
+        let recent = RecentCallbacks::new(10, WINDOW);
         let (first, forged) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert_eq!(recent.check_signature("1", "n", "ab12cd", first), Ok(()));
+        assert!(recent.check_signature("ab12cd", first).is_ok());
         for variant in ["AB12CD", "Ab12cD", " ab12cd ", "\tAB12cd\n"] {
-            assert_eq!(
-                recent.check_signature("1", "n", variant, forged),
-                Err(SignatureRefusal::Replayed),
+            assert!(
+                recent.check_signature(variant, forged).is_err(),
                 "{variant:?}"
             );
         }
     }
 
+    /// Not count-bound: thousands of other callbacks in between do not make a captured
+    /// signature usable again within its window (round one's LRU forgot it after
+    /// ZEGO_BRIDGE_DEDUP_CAPACITY of them).
+    #[test]
+    fn a_signature_is_remembered_for_its_window_whatever_comes_between() {
+        let recent = RecentCallbacks::new(10, WINDOW);
+        let first = Uuid::from_u128(1);
+        assert!(recent.check_signature("captured", first).is_ok());
+        let mut last = SignatureHeld::default();
+        for n in 0..10_000u128 {
+            last = recent
+                .check_signature(&format!("{n:040x}"), Uuid::from_u128(n + 10))
+                .unwrap();
+        }
+        assert_eq!(
+            last,
+            SignatureHeld {
+                held: 10_001,
+                forgot_one: false
+            }
+        );
+        assert!(recent
+            .check_signature("captured", Uuid::from_u128(2))
+            .is_err());
+    }
+
+    #[test]
+    fn a_signature_is_forgotten_once_its_window_has_passed() {
+        let mut used = UsedSignatures {
+            window: Some(Duration::from_secs(10)),
+            limit: 100,
+            by_key: HashMap::new(),
+            order: VecDeque::new(),
+            evicted: 0,
+        };
+        let start = Instant::now();
+        let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(used.check([1; 20], first, start).is_ok());
+        assert!(used
+            .check([1; 20], second, start + Duration::from_secs(10))
+            .is_err());
+        assert!(used
+            .check([2; 20], second, start + Duration::from_secs(11))
+            .is_ok());
+        assert_eq!(used.by_key.len(), 1, "the first was purged");
+        assert!(used
+            .check([1; 20], second, start + Duration::from_secs(11))
+            .is_ok());
+    }
+
+    #[test]
+    fn past_the_limit_the_soonest_to_expire_go_first_and_are_counted() {
+        let mut used = UsedSignatures {
+            window: Some(Duration::from_secs(10)),
+            limit: 2,
+            by_key: HashMap::new(),
+            order: VecDeque::new(),
+            evicted: 0,
+        };
+        let now = Instant::now();
+        let held: Vec<SignatureHeld> = (1..=3u8)
+            .map(|key| {
+                used.check([key; 20], Uuid::from_u128(key.into()), now)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            held[2],
+            SignatureHeld {
+                held: 2,
+                forgot_one: true
+            }
+        );
+        assert!(!held[1].forgot_one);
+        assert_eq!(used.evicted, 1);
+        assert!(!used.by_key.contains_key(&[1; 20]));
+        assert!(used.by_key.contains_key(&[3; 20]));
+    }
+
     #[test]
     fn accepted_ids_are_remembered_up_to_capacity() {
-        let recent = RecentCallbacks::new(2);
+        let recent = RecentCallbacks::new(2, WINDOW);
         for n in 0..3 {
             assert!(!recent.is_duplicate(Uuid::from_u128(n)));
             recent.remember_accepted(Uuid::from_u128(n));
@@ -130,8 +305,9 @@ mod tests {
             !recent.is_duplicate(Uuid::from_u128(0)),
             "the oldest was forgotten"
         );
-        let off = RecentCallbacks::new(0);
+        let off = RecentCallbacks::new(0, WINDOW);
         off.remember_accepted(Uuid::from_u128(1));
         assert!(!off.is_duplicate(Uuid::from_u128(1)));
+        assert!(off.check_signature("x", Uuid::from_u128(1)).is_ok());
     }
 }

@@ -127,6 +127,34 @@ impl InternalEvent for DuplicateCallback {
     }
 }
 
+/// A signature that verified, presented with another callback than the one it was first used
+/// with: one of the two bodies is forged (ZEGO's signature does not cover the body), and it
+/// cannot be told which. The second is refused (counted as a 401 `replayed_signature` by the
+/// route); the first is logged by its id, once per signature, so that an operator can look at
+/// what was published under it.
+pub struct SignatureReusedEvent {
+    pub event_type: &'static str,
+    pub event_id: Uuid,
+    pub first_event_id: Uuid,
+    /// Log it: the first other callback under this signature.
+    pub log: bool,
+}
+
+impl InternalEvent for SignatureReusedEvent {
+    fn emit(self, _metrics: &Metrics) {
+        if self.log {
+            error!(
+                r#type = self.event_type,
+                event_id = %self.event_id,
+                first_event_id = %self.first_event_id,
+                "a signature that verified came with a second, different callback: one of the two \
+                 bodies is forged; the second was refused, the first (first_event_id) was taken \
+                 and may be the forgery"
+            );
+        }
+    }
+}
+
 /// An acknowledged event that failed for good, saved to the dead-letter file.
 pub struct EventDeadLettered<'a> {
     pub event_id: Uuid,

@@ -275,9 +275,11 @@ pub const SETTINGS: &[Setting] = &[
         kind: number(0, 10_000_000),
         default: Some("100000"),
         shown_default: None,
-        meaning: "Recent event ids (and signatures) remembered in this pod. A retry of an \
-                  accepted callback is answered 200 without a second publish, and a signature \
-                  reused on another body is refused. `0` turns both off.",
+        meaning: "Recent event ids remembered in this pod: a retry of an accepted callback is \
+                  answered 200 without a second publish. Used signatures are remembered apart, \
+                  each for twice `ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS` whatever comes between (at \
+                  most 1,000,000; this many when the skew check is off), so that one reused on \
+                  another body is refused. `0` turns both off.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_RETRY_AFTER_SECS",
@@ -406,9 +408,10 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("8388608"),
         shown_default: None,
         meaning: "Bytes of request bodies held in memory at once, across all connections (a \
-                  body counts for its `Content-Length`, else for what has arrived). Past it, 503 \
-                  with `Retry-After` and the connection is closed. At least \
-                  `ZEGO_BRIDGE_MAX_BODY_BYTES`.",
+                  body counts for the memory its arrived bytes take, never for the \
+                  `Content-Length` it declares). Past it, 503 with `Retry-After` and the \
+                  connection is closed. At least the largest body limit \
+                  (`ZEGO_BRIDGE_MAX_BODY_BYTES`, 262144 on AI Agent's path).",
     },
     Setting {
         variable: "ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES",

@@ -3,7 +3,7 @@
 //! answer.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, Span};
 
@@ -13,13 +13,15 @@ use crate::dedup::RecentCallbacks;
 use crate::error::{CallbackError, Unavailable};
 use crate::event::catalog::{self, Answer};
 use crate::event::{normalize, EventType};
-use crate::internal_events::{DuplicateCallback, FieldCoercionFailed, InternalEvent};
+use crate::internal_events::{
+    DuplicateCallback, FieldCoercionFailed, InternalEvent, SignatureReusedEvent,
+};
 use crate::metrics::{Metrics, NO_TYPE};
 use crate::secrets::LiveSecrets;
 use crate::zego::zim::BeforeSendVerdict;
 use crate::zego::{
     check_clock_skew, classify, sniff, CommonFields, Encoding, MalformedCallback, Product,
-    ProductSet, RawCallback,
+    ProductSet, RawCallback, SignatureRefusal,
 };
 
 /// The pipeline's own settings.
@@ -101,7 +103,14 @@ impl Pipeline {
         metrics: Arc<Metrics>,
     ) -> Self {
         Pipeline {
-            recent: RecentCallbacks::new(settings.dedup_capacity),
+            // Any spelling of a signature can pass the skew check for as long as the instant it
+            // names (within a second, whichever unit) is within the skew of the clock: it must
+            // be remembered for twice the skew after it was first seen.
+            recent: RecentCallbacks::new(
+                settings.dedup_capacity,
+                (settings.max_clock_skew_secs > 0)
+                    .then(|| Duration::from_secs(2 * settings.max_clock_skew_secs + 1)),
+            ),
             settings,
             acknowledger,
             readiness,
@@ -224,12 +233,19 @@ impl Pipeline {
             }
             .emit(&self.metrics);
         }
-        self.recent.check_signature(
-            &common.timestamp_text,
-            &common.nonce,
-            &common.signature,
-            event.id,
-        )?;
+        match self.recent.check_signature(&common.signature, event.id) {
+            Ok(held) => self.metrics.used_signatures(held.held, held.forgot_one),
+            Err(reused) => {
+                SignatureReusedEvent {
+                    event_type: kind.name,
+                    event_id: event.id,
+                    first_event_id: reused.first_event_id,
+                    log: reused.first_conflict,
+                }
+                .emit(&self.metrics);
+                return Err(SignatureRefusal::Replayed.into());
+            }
+        }
         if self.recent.is_duplicate(event.id) {
             DuplicateCallback {
                 event_type: kind.name,

@@ -85,6 +85,8 @@ pub struct Metrics {
     topic_missing: IntGaugeVec,
     duplicates: IntCounterVec,
     clock_offset: HistogramVec,
+    used_signatures: IntGauge,
+    used_signatures_forgotten: IntCounter,
     max_clock_skew: IntGauge,
     dead_lettered: IntCounterVec,
     dead_letter_write_failures: IntCounter,
@@ -223,6 +225,18 @@ impl Metrics {
                 &["product"],
                 CLOCK_OFFSET_BUCKETS,
             ),
+            used_signatures: gauge(
+                "zego_bridge_used_signatures",
+                "Signatures remembered in this pod, each with the callback it was used for, so that \
+                 a captured signature is refused with another body (for twice \
+                 ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS after first seen).",
+            ),
+            used_signatures_forgotten: counter(
+                "zego_bridge_used_signatures_forgotten_total",
+                "Signatures forgotten before their window ended, to stay within 1,000,000 held: \
+                 each could be replayed with a forged body until its timestamp leaves the skew \
+                 window.",
+            ),
             max_clock_skew: gauge(
                 "zego_bridge_max_clock_skew_seconds",
                 "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS: how far a callback's timestamp may be from the \
@@ -334,6 +348,8 @@ impl Metrics {
             Box::new(metrics.duplicates.clone()),
             Box::new(metrics.clock_offset.clone()),
             Box::new(metrics.max_clock_skew.clone()),
+            Box::new(metrics.used_signatures.clone()),
+            Box::new(metrics.used_signatures_forgotten.clone()),
             Box::new(metrics.dead_lettered.clone()),
             Box::new(metrics.dead_letter_write_failures.clone()),
             Box::new(metrics.producer_rebuilds.clone()),
@@ -450,6 +466,15 @@ impl Metrics {
         self.clock_offset
             .with_label_values(&[product])
             .observe(offset_secs);
+    }
+
+    /// `held` signatures remembered now; `forgot_one`: one was forgotten early to make room.
+    pub fn used_signatures(&self, held: usize, forgot_one: bool) {
+        self.used_signatures
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+        if forgot_one {
+            self.used_signatures_forgotten.inc();
+        }
     }
 
     pub fn set_max_clock_skew(&self, secs: u64) {

@@ -192,10 +192,13 @@ fn declared_encoding(request: &HttpRequest) -> Result<Option<Encoding>, Callback
     }
 }
 
-/// Reads the body within the size limit and the time limit. Its bytes count against the budget
-/// of all bodies in memory at once, held until the returned permit is dropped: past the budget
-/// the request gets 503 at once and its connection is closed, so that thousands of slow uploads
-/// cannot take the pod's memory.
+/// Reads the body within the size limit and the time limit. Its memory counts against the
+/// budget of all bodies in memory at once as it is allocated, which follows the bytes that
+/// arrive, never what `Content-Length` declares: a client that declares 64 KiB and sends nothing
+/// holds nothing (130 such connections once took the whole budget and starved real callbacks).
+/// The budget is held until the returned permit is dropped: past it the request gets 503 at
+/// once and its connection is closed, so that thousands of slow uploads cannot take the pod's
+/// memory.
 async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
@@ -212,27 +215,32 @@ async fn read_body(
         return Err(CallbackError::TooLarge { limit });
     }
     let over_budget = || pipeline.unavailable(Unavailable::BodyBudget);
-    let capacity = declared_length.unwrap_or(4096).min(limit);
+    // The body never grows past what was declared (actix-http frames it by Content-Length).
+    let ceiling = declared_length.unwrap_or(limit);
     let mut budget = limits
         .budget
         .clone()
-        .try_acquire_many_owned(capacity as u32)
+        .try_acquire_many_owned(0)
         .map_err(|_| over_budget())?;
-    let mut body = BytesMut::with_capacity(capacity);
+    let mut body = BytesMut::new();
     let read = async {
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|err| CallbackError::BodyRead(err.to_string()))?;
-            if body.len() + chunk.len() > limit {
+            let needed = body.len() + chunk.len();
+            if needed > limit {
                 return Err(CallbackError::TooLarge { limit });
             }
-            let needed = (body.len() + chunk.len()).saturating_sub(budget.num_permits());
-            if needed > 0 {
-                let more = limits
-                    .budget
-                    .clone()
-                    .try_acquire_many_owned(needed as u32)
-                    .map_err(|_| over_budget())?;
-                budget.merge(more);
+            if needed > body.capacity() {
+                // Doubling, as a Vec grows, but never past what was declared: one allocation
+                // for a body that comes in one chunk, a few for one that trickles in.
+                let target = needed
+                    .max(body.capacity().saturating_mul(2))
+                    .max(MIN_BODY_ALLOCATION)
+                    .min(ceiling.max(needed));
+                charge(&mut budget, target, limits).map_err(|_| over_budget())?;
+                body.reserve(target - body.len());
+                // Whatever the allocator rounded up to is charged too.
+                charge(&mut budget, body.capacity(), limits).map_err(|_| over_budget())?;
             }
             body.extend_from_slice(&chunk);
         }
@@ -242,6 +250,23 @@ async fn read_body(
         .await
         .map_err(|_| CallbackError::BodyTimeout)??;
     Ok((body, budget))
+}
+
+/// The smallest allocation for a body: most callbacks are under 2 KiB.
+const MIN_BODY_ALLOCATION: usize = 4096;
+
+/// Makes `budget` hold at least `bytes` permits, or fails when the budget has not that many.
+fn charge(
+    budget: &mut OwnedSemaphorePermit,
+    bytes: usize,
+    limits: &BodyLimits,
+) -> Result<(), tokio::sync::TryAcquireError> {
+    let more = bytes.saturating_sub(budget.num_permits());
+    if more > 0 {
+        let more = u32::try_from(more).unwrap_or(u32::MAX);
+        budget.merge(limits.budget.clone().try_acquire_many_owned(more)?);
+    }
+    Ok(())
 }
 
 pub async fn method_not_allowed() -> HttpResponse {

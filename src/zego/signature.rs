@@ -50,8 +50,10 @@ impl fmt::Debug for Secret {
 /// Why a signed callback was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureRefusal {
-    /// Secrets are configured only for other apps.
-    #[error("no callback secret is configured for this app")]
+    /// Secrets are configured only for other apps. Its text is a mismatch's, so that a client
+    /// cannot learn which AppIDs the bridge has secrets for; the metric's reason and the log
+    /// line (`unknown_app`) tell the operator.
+    #[error("signature does not match")]
     UnknownApp,
     /// No configured secret produces the received signature.
     #[error("signature does not match")]
@@ -304,6 +306,19 @@ mod tests {
         assert_eq!(
             sign("secret", "1470820198", "123412"),
             "5bd59fd62953a8059fb7eaba95720f66d19e4517"
+        );
+    }
+
+    /// The reply does not tell an app without a secret from a wrong signature.
+    #[test]
+    fn a_client_cannot_tell_which_apps_have_a_secret() {
+        assert_eq!(
+            SignatureRefusal::UnknownApp.to_string(),
+            SignatureRefusal::Mismatch.to_string()
+        );
+        assert_ne!(
+            SignatureRefusal::UnknownApp.reason(),
+            SignatureRefusal::Mismatch.reason()
         );
     }
 

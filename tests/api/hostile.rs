@@ -652,3 +652,36 @@ async fn alone_idle_connections_do_not_delay_real_callbacks() {
     drop(idle);
     bridge.kill();
 }
+
+/// Connections that send a request head declaring a 64 KiB body, and then nothing. The body
+/// budget was once charged by the declared length: 130 of them (reopened at each timeout)
+/// left 1-2 % of real callbacks answered 200. Now memory is charged as bytes arrive, so 300 of
+/// them (19 MiB declared, over the 8 MiB budget) hold nothing, and every real callback, ZIM's
+/// verdicts included, is taken meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alone_declared_but_unsent_bodies_take_no_budget() {
+    let (bridge, _) = bridge_process(&[("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "20000")]).await;
+    let address = bridge.address();
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        let head = "POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    // Let the server read every head before the real callbacks come.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..50 {
+        let (status, took) = valid_callback(&bridge.callbacks_url).await;
+        *statuses.entry(status).or_insert(0) += 1;
+        slowest = slowest.max(took);
+    }
+    eprintln!(
+        "FIGURES declared-unsent-300x64KiB: valid_callbacks={statuses:?} slowest={slowest:?}"
+    );
+    assert_eq!(statuses, [(200, 50)].into(), "every real callback is taken");
+    drop(held);
+    bridge.kill();
+}

@@ -496,6 +496,59 @@ async fn minigame_is_refused_with_the_reason_and_unknown_paths_list_the_products
     assert!(harness.taken().is_empty());
 }
 
+/// ZEGO signs `timestamp` and `nonce` joined with no separator: digits moved from the nonce to
+/// the end of a seconds timestamp make a millisecond timestamp of the same instant with the same
+/// signature. A captured callback respelled so, on a forged body, is the same signature used
+/// again: refused, not published.
+#[actix_web::test]
+async fn a_signature_respelled_by_moving_digits_is_still_used_once() {
+    use zego_kafka_bridge::sender::{sign_callback, Signing};
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let send = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m1","from_user_id":"a","conv_type":1,"conv_id":"r","msg_body":"hello"}"#;
+    // The nonce starts with a digit above the timestamp's first, so the timestamp sorts first
+    // both before and after the move.
+    let captured = sign_callback(
+        send,
+        &Signing {
+            timestamp: now,
+            nonce: "9123",
+            ..Signing::now(SECRET)
+        },
+    )
+    .unwrap();
+    let response =
+        test::call_service(&app, post_to("/v1/callbacks/zim", &captured).to_request()).await;
+    assert_eq!(response.status(), 200);
+    let mut forged: Json = serde_json::from_slice(&captured.body).unwrap();
+    forged["timestamp"] = serde_json::json!(format!("{now}912").parse::<i64>().unwrap());
+    forged["nonce"] = serde_json::json!("3");
+    forged["msg_id"] = serde_json::json!("m2");
+    forged["msg_body"] = serde_json::json!("send money to account 1234");
+    let forged = SignedCallback {
+        body: forged.to_string().into_bytes(),
+        ..captured.clone()
+    };
+    let response =
+        test::call_service(&app, post_to("/v1/callbacks/zim", &forged).to_request()).await;
+    let (status, body, _) = status_and_json(response).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
+    assert_eq!(harness.taken().len(), 1, "only the genuine one");
+    let rendered = harness.metrics.render();
+    assert!(
+        rendered.contains(r#"zego_bridge_signature_refusals_total{reason="replayed_signature"} 1"#),
+        "{rendered}"
+    );
+}
+
 /// The clock offset is observed for every callback whose signature verified, whatever became
 /// of it, and for none that did not: a drift towards the skew limit shows before it refuses.
 #[actix_web::test]
