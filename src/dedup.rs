@@ -24,6 +24,11 @@ pub struct SignatureReused {
     pub first_event_id: Uuid,
     /// Whether this is the first other callback seen under it (to log once, count always).
     pub first_conflict: bool,
+    /// Whether `timestamp` and `nonce` were spelled otherwise than at its first use (digits
+    /// moved between them): ZEGO never does that, so it is a forgery for certain. Spelled the
+    /// same, it may also be ZEGO's own second callback whose random nonce happened to repeat
+    /// in the same second.
+    pub respelled: bool,
 }
 
 /// What remembering a signature did to the memory of them.
@@ -71,6 +76,8 @@ impl RecentCallbacks {
     /// use of it.
     pub fn check_signature(
         &self,
+        timestamp: &str,
+        nonce: &str,
         signature: &str,
         event_id: Uuid,
     ) -> Result<SignatureHeld, SignatureReused> {
@@ -82,10 +89,17 @@ impl RecentCallbacks {
             hasher.update([byte.to_ascii_lowercase()]);
         }
         let key: [u8; 20] = hasher.finalize().into();
+        let spelling: [u8; 20] = Sha1::new()
+            .chain_update(timestamp.as_bytes())
+            .chain_update([0])
+            .chain_update(nonce.as_bytes())
+            .finalize()
+            .into();
+        let spelling = u64::from_le_bytes(spelling[..8].try_into().expect("8 bytes"));
         signatures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .check(key, event_id, Instant::now())
+            .check(key, spelling, event_id, Instant::now())
     }
 
     /// True when this event was accepted already.
@@ -109,13 +123,21 @@ impl RecentCallbacks {
     }
 }
 
+/// The first use of a signature.
+struct FirstUse {
+    event_id: Uuid,
+    /// A hash of how `timestamp` and `nonce` were spelled.
+    spelling: u64,
+    /// How many other callbacks came under it since.
+    conflicts: u32,
+}
+
 /// Signatures and the event each was used for, in the order first seen (which, with one window
 /// for all, is the order they expire in).
 struct UsedSignatures {
     window: Option<Duration>,
     limit: usize,
-    /// The event, when first seen, and how many other callbacks came under it since.
-    by_key: HashMap<[u8; 20], (Uuid, Instant, u32)>,
+    by_key: HashMap<[u8; 20], FirstUse>,
     order: VecDeque<([u8; 20], Instant)>,
     evicted: u64,
 }
@@ -124,6 +146,7 @@ impl UsedSignatures {
     fn check(
         &mut self,
         key: [u8; 20],
+        spelling: u64,
         event_id: Uuid,
         now: Instant,
     ) -> Result<SignatureHeld, SignatureReused> {
@@ -137,11 +160,12 @@ impl UsedSignatures {
             }
         }
         match self.by_key.get_mut(&key) {
-            Some((first, _, conflicts)) if *first != event_id => {
-                *conflicts = conflicts.saturating_add(1);
+            Some(first) if first.event_id != event_id => {
+                first.conflicts = first.conflicts.saturating_add(1);
                 Err(SignatureReused {
-                    first_event_id: *first,
-                    first_conflict: *conflicts == 1,
+                    first_event_id: first.event_id,
+                    first_conflict: first.conflicts == 1,
+                    respelled: first.spelling != spelling,
                 })
             }
             Some(_) => Ok(SignatureHeld {
@@ -161,7 +185,14 @@ impl UsedSignatures {
                         }
                     }
                 }
-                self.by_key.insert(key, (event_id, now, 0));
+                self.by_key.insert(
+                    key,
+                    FirstUse {
+                        event_id,
+                        spelling,
+                        conflicts: 0,
+                    },
+                );
                 self.order.push_back((key, now));
                 Ok(SignatureHeld {
                     held: self.by_key.len(),
@@ -182,33 +213,45 @@ mod tests {
     fn a_signature_belongs_to_one_event() {
         let recent = RecentCallbacks::new(10, WINDOW);
         let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert!(recent.check_signature("abc", first).is_ok());
-        assert!(recent.check_signature("abc", first).is_ok(), "a retry");
+        assert!(recent.check_signature("1", "n", "abc", first).is_ok());
+        assert!(
+            recent.check_signature("1", "n", "abc", first).is_ok(),
+            "a retry"
+        );
         assert_eq!(
-            recent.check_signature("abc", second),
+            recent.check_signature("1", "n", "abc", second),
             Err(SignatureReused {
                 first_event_id: first,
-                first_conflict: true
+                first_conflict: true,
+                respelled: false
             })
         );
         assert_eq!(
-            recent.check_signature("abc", Uuid::from_u128(3)),
+            recent.check_signature("1", "n", "abc", Uuid::from_u128(3)),
             Err(SignatureReused {
                 first_event_id: first,
-                first_conflict: false
+                first_conflict: false,
+                respelled: false
             })
         );
-        assert!(recent.check_signature("abd", second).is_ok());
+        assert!(recent.check_signature("1", "n", "abd", second).is_ok());
+        // The same signature spelled with digits moved is certainly not ZEGO's.
+        assert_eq!(
+            recent
+                .check_signature("1700000000912", "3", "abc", Uuid::from_u128(4))
+                .map_err(|reused| reused.respelled),
+            Err(true)
+        );
     }
 
     #[test]
     fn a_recased_or_padded_signature_is_the_same_signature() {
         let recent = RecentCallbacks::new(10, WINDOW);
         let (first, forged) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert!(recent.check_signature("ab12cd", first).is_ok());
+        assert!(recent.check_signature("1", "n", "ab12cd", first).is_ok());
         for variant in ["AB12CD", "Ab12cD", " ab12cd ", "\tAB12cd\n"] {
             assert!(
-                recent.check_signature(variant, forged).is_err(),
+                recent.check_signature("1", "n", variant, forged).is_err(),
                 "{variant:?}"
             );
         }
@@ -221,11 +264,11 @@ mod tests {
     fn a_signature_is_remembered_for_its_window_whatever_comes_between() {
         let recent = RecentCallbacks::new(10, WINDOW);
         let first = Uuid::from_u128(1);
-        assert!(recent.check_signature("captured", first).is_ok());
+        assert!(recent.check_signature("1", "n", "captured", first).is_ok());
         let mut last = SignatureHeld::default();
         for n in 0..10_000u128 {
             last = recent
-                .check_signature(&format!("{n:040x}"), Uuid::from_u128(n + 10))
+                .check_signature("1", "n", &format!("{n:040x}"), Uuid::from_u128(n + 10))
                 .unwrap();
         }
         assert_eq!(
@@ -236,7 +279,7 @@ mod tests {
             }
         );
         assert!(recent
-            .check_signature("captured", Uuid::from_u128(2))
+            .check_signature("1", "n", "captured", Uuid::from_u128(2))
             .is_err());
     }
 
@@ -251,16 +294,16 @@ mod tests {
         };
         let start = Instant::now();
         let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert!(used.check([1; 20], first, start).is_ok());
+        assert!(used.check([1; 20], 0, first, start).is_ok());
         assert!(used
-            .check([1; 20], second, start + Duration::from_secs(10))
+            .check([1; 20], 0, second, start + Duration::from_secs(10))
             .is_err());
         assert!(used
-            .check([2; 20], second, start + Duration::from_secs(11))
+            .check([2; 20], 0, second, start + Duration::from_secs(11))
             .is_ok());
         assert_eq!(used.by_key.len(), 1, "the first was purged");
         assert!(used
-            .check([1; 20], second, start + Duration::from_secs(11))
+            .check([1; 20], 0, second, start + Duration::from_secs(11))
             .is_ok());
     }
 
@@ -276,7 +319,7 @@ mod tests {
         let now = Instant::now();
         let held: Vec<SignatureHeld> = (1..=3u8)
             .map(|key| {
-                used.check([key; 20], Uuid::from_u128(key.into()), now)
+                used.check([key; 20], 0, Uuid::from_u128(key.into()), now)
                     .unwrap()
             })
             .collect();
@@ -308,6 +351,8 @@ mod tests {
         let off = RecentCallbacks::new(0, WINDOW);
         off.remember_accepted(Uuid::from_u128(1));
         assert!(!off.is_duplicate(Uuid::from_u128(1)));
-        assert!(off.check_signature("x", Uuid::from_u128(1)).is_ok());
+        assert!(off
+            .check_signature("1", "n", "x", Uuid::from_u128(1))
+            .is_ok());
     }
 }

@@ -33,6 +33,8 @@ pub enum Unavailable {
     ShuttingDown,
     #[error("too many request bodies are being received at once (ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES)")]
     BodyBudget,
+    #[error("this timestamp, nonce and signature came with another callback first (a nonce that repeated, or a replay): a retry signed afresh is taken")]
+    SignatureInUse,
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]
@@ -44,6 +46,7 @@ impl Unavailable {
         match self {
             Unavailable::ShuttingDown => "shutting_down",
             Unavailable::BodyBudget => "body_budget",
+            Unavailable::SignatureInUse => "signature_in_use",
             Unavailable::Publish(err) => err.reason(),
             Unavailable::Spool(err) => err.reason(),
         }
@@ -163,6 +166,7 @@ mod tests {
         let causes = [
             Unavailable::ShuttingDown,
             Unavailable::BodyBudget,
+            Unavailable::SignatureInUse,
             PublishError::QueueFull.into(),
             PublishError::Unreachable.into(),
             PublishError::TopicMissing("t".into()).into(),

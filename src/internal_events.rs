@@ -129,27 +129,32 @@ impl InternalEvent for DuplicateCallback {
 
 /// A signature that verified, presented with another callback than the one it was first used
 /// with: one of the two bodies is forged (ZEGO's signature does not cover the body), and it
-/// cannot be told which. The second is refused (counted as a 401 `replayed_signature` by the
-/// route); the first is logged by its id, once per signature, so that an operator can look at
-/// what was published under it.
+/// cannot be told which. The second is refused (401 when respelled, else 503); the first is
+/// logged by its id, once per signature, so that an operator can look at what was published
+/// under it.
 pub struct SignatureReusedEvent {
     pub event_type: &'static str,
     pub event_id: Uuid,
     pub first_event_id: Uuid,
+    /// `timestamp` and `nonce` spelled otherwise than at the first use.
+    pub respelled: bool,
     /// Log it: the first other callback under this signature.
     pub log: bool,
 }
 
 impl InternalEvent for SignatureReusedEvent {
-    fn emit(self, _metrics: &Metrics) {
+    fn emit(self, metrics: &Metrics) {
+        metrics.signature_reused(self.respelled);
         if self.log {
             error!(
                 r#type = self.event_type,
                 event_id = %self.event_id,
                 first_event_id = %self.first_event_id,
-                "a signature that verified came with a second, different callback: one of the two \
-                 bodies is forged; the second was refused, the first (first_event_id) was taken \
-                 and may be the forgery"
+                respelled = self.respelled,
+                "a signature that verified came with a second, different callback: the second \
+                 was refused (respelled: a forgery, 401; else a replay, or ZEGO's nonce repeating \
+                 within a second, 503), the first (first_event_id) was taken and may be a \
+                 forgery"
             );
         }
     }

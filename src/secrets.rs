@@ -49,18 +49,56 @@ pub enum SecretsFileError {
     Invalid { path: PathBuf, source: SecretsError },
 }
 
+/// A secrets file holds a few hundred bytes; past this it is no secrets file.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Reads a secrets file: the syntax of `ZEGO_BRIDGE_CALLBACK_SECRETS` (entries `SECRET` or
 /// `APPID=SECRET`, or the JSON form), where line breaks separate entries as commas do, and
 /// blank lines and lines starting with `#` are skipped.
 pub fn read_secrets_file(path: &Path) -> Result<CallbackSecrets, SecretsFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SecretsFileError::Read {
+    let read_error = |source| SecretsFileError::Read {
         path: path.to_owned(),
         source,
+    };
+    let bytes = read_regular_file(path).map_err(read_error)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
     })?;
     parse_secrets_file(&text).map_err(|source| SecretsFileError::Invalid {
         path: path.to_owned(),
         source,
     })
+}
+
+/// The content of `path` if it is a regular file (through symbolic links, as the kubelet
+/// makes them) of at most [`MAX_FILE_BYTES`]. A FIFO is opened without blocking and refused,
+/// as are a directory and a device: reading one would hang the watcher, or never end.
+fn read_regular_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, a directory or a device cannot hold secrets)",
+        ));
+    }
+    let mut content = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut content)?;
+    if content.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 1 MiB: not a secrets file",
+        ));
+    }
+    Ok(content)
 }
 
 fn parse_secrets_file(text: &str) -> Result<CallbackSecrets, SecretsError> {
@@ -83,17 +121,21 @@ pub struct SecretsWatcher {
     /// The content last looked at, valid or not: a change is a new content, not a new mtime
     /// (the kubelet's swap gives new mtimes to an unchanged file).
     last_seen: Option<Vec<u8>>,
+    /// A new content seen once: it is applied when the next look finds it unchanged, so that a
+    /// file being rewritten in place is never applied half-written.
+    settling: Option<Vec<u8>>,
 }
 
 impl SecretsWatcher {
     /// Starts from the file as it was read at start.
     pub fn new(path: PathBuf, live: Arc<LiveSecrets>, metrics: Arc<Metrics>) -> Self {
-        let last_seen = std::fs::read(&path).ok();
+        let last_seen = read_regular_file(&path).ok();
         SecretsWatcher {
             path,
             live,
             metrics,
             last_seen,
+            settling: None,
         }
     }
 
@@ -105,9 +147,10 @@ impl SecretsWatcher {
         }
     }
 
-    /// One look: reloads on a new content; a broken file keeps the secrets in use.
+    /// One look: a new content is applied once two looks in a row find it (a file written in
+    /// place is not applied half-written); a broken file keeps the secrets in use.
     pub fn check(&mut self) {
-        let content = std::fs::read(&self.path);
+        let content = read_regular_file(&self.path);
         let unchanged = match (&content, &self.last_seen) {
             (Ok(now), Some(before)) => now == before,
             // Still unreadable: it was reported when it became so.
@@ -115,8 +158,16 @@ impl SecretsWatcher {
             _ => false,
         };
         if unchanged {
+            self.settling = None;
             return;
         }
+        if let Ok(now) = &content {
+            if self.settling.as_ref() != Some(now) {
+                self.settling = Some(now.clone());
+                return;
+            }
+        }
+        self.settling = None;
         self.last_seen = content.ok();
         match read_secrets_file(&self.path) {
             Ok(secrets) => {
@@ -171,11 +222,18 @@ mod tests {
 
         watcher.check();
         assert!(signs("first"));
+        // Half written: seen once, not applied; then completed, and applied once it holds still.
+        std::fs::write(&path, "second,th").unwrap();
+        watcher.check();
+        assert!(signs("first") && !signs("th"), "a content seen once waits");
         std::fs::write(&path, "second,third\n").unwrap();
+        watcher.check();
+        assert!(signs("first"));
         watcher.check();
         assert!(signs("second") && signs("third") && !signs("first"));
 
         std::fs::write(&path, "4242=\n").unwrap();
+        watcher.check();
         watcher.check();
         assert!(signs("second"), "a broken file keeps the secrets in use");
         let text = metrics.render();
@@ -192,6 +250,7 @@ mod tests {
 
         std::fs::write(&path, "fourth").unwrap();
         watcher.check();
+        watcher.check();
         assert!(signs("fourth") && !signs("second"));
         let text = metrics.render();
         assert!(
@@ -206,5 +265,77 @@ mod tests {
                 .any(|line| line == "zego_bridge_callback_secrets 1"),
             "{text}"
         );
+    }
+
+    /// What an operator's tools can leave at the path: a byte-order mark, a FIFO, a directory.
+    /// Each is refused with the log line and the metric of a broken file, at once (a FIFO does
+    /// not hang the watcher), and the secrets in use stay.
+    #[test]
+    fn a_bom_a_fifo_or_a_directory_is_refused_and_the_secrets_stay() {
+        let dir = std::env::temp_dir().join(format!("secrets-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secrets");
+        std::fs::write(&path, "first\n").unwrap();
+        let live = Arc::new(LiveSecrets::new(read_secrets_file(&path).unwrap()));
+        let metrics = Arc::new(Metrics::new());
+        let mut watcher = SecretsWatcher::new(path.clone(), live.clone(), metrics.clone());
+        let signs = |secret: &str| {
+            live.current()
+                .verify(1, "1", "n", &crate::zego::sign(secret, "1", "n"))
+                .is_ok()
+        };
+        let failed = || {
+            metrics
+                .render()
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix(
+                        r#"zego_bridge_callback_secrets_reloads_total{outcome="failed"} "#,
+                    )
+                    .map(str::to_owned)
+                })
+                .unwrap_or_default()
+        };
+
+        std::fs::write(&path, "\u{feff}{\"*\": \"second\"}").unwrap();
+        watcher.check();
+        watcher.check();
+        assert!(signs("first") && !signs("second"));
+        assert_eq!(failed(), "1");
+        assert!(matches!(
+            read_secrets_file(&path),
+            Err(SecretsFileError::Invalid {
+                source: SecretsError::ByteOrderMark,
+                ..
+            })
+        ));
+
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        watcher.check();
+        watcher.check();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a FIFO does not block"
+        );
+        assert!(signs("first"));
+        let err = read_secrets_file(&path).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        watcher.check();
+        assert!(signs("first"));
+        let err = read_secrets_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("not a regular file") || err.contains("directory"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -340,6 +340,7 @@ impl Settings {
         };
         let largest_body = crate::zego::Product::ALL
             .iter()
+            .filter(|product| settings.products.serves(**product))
             .map(|product| settings.max_body_bytes.max(product.body_limit_floor()))
             .max()
             .unwrap_or(settings.max_body_bytes);
@@ -347,7 +348,7 @@ impl Settings {
             return Err(ConfigError::new(
                 "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
                 format!(
-                    "must be at least the largest body limit ({largest_body}: ZEGO_BRIDGE_MAX_BODY_BYTES, or AI Agent's 262144 if larger): no body of the largest size could ever be read"
+                    "must be at least the largest body limit of the products served ({largest_body}: ZEGO_BRIDGE_MAX_BODY_BYTES, or 262144 for ZIM and AI Agent): no body of the largest size could ever be read"
                 ),
             ));
         }

@@ -263,9 +263,10 @@ pub const SETTINGS: &[Setting] = &[
         kind: number(256, 16 * 1024 * 1024),
         default: Some("65536"),
         shown_default: None,
-        meaning: "Larger bodies get 413; on AI Agent's path the limit is at least 262144 (256 \
-                  KiB: its `UserAudioData` carries 1–1.5 s of base64 audio). An event larger \
-                  than the producer's `message.max.bytes` \
+        meaning: "Larger bodies get 413; on ZIM's and AI Agent's paths the limit is at least \
+                  262144 (256 KiB: a ZIM message of 32 KB escaped, AI Agent's `UserAudioData` \
+                  with 1–1.5 s of base64 audio). An event larger than the producer's \
+                  `message.max.bytes` \
                   (librdkafka's default: 1,000,000 bytes, less 4 KiB for key and headers) also \
                   gets 413: no retry could deliver it.",
     },
@@ -410,8 +411,9 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Bytes of request bodies held in memory at once, across all connections (a \
                   body counts for the memory its arrived bytes take, never for the \
                   `Content-Length` it declares). Past it, 503 with `Retry-After` and the \
-                  connection is closed. At least the largest body limit \
-                  (`ZEGO_BRIDGE_MAX_BODY_BYTES`, 262144 on AI Agent's path).",
+                  connection is closed. ZIM's path has a budget of its own of the same size, so \
+                  that no flood elsewhere refuses a `before_send_msg`. At least the largest body \
+                  limit (`ZEGO_BRIDGE_MAX_BODY_BYTES`, 262144 on ZIM's and AI Agent's paths).",
     },
     Setting {
         variable: "ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES",

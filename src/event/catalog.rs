@@ -161,8 +161,9 @@ impl Identity {
     pub fn describe(self) -> String {
         match self {
             Identity::Body { distinct_by } => format!(
-                "the body without `timestamp`, `nonce` and `signature` when it carries {} (unique \
-                 to one occurrence, by ZEGO's documentation); else also `timestamp` and `nonce`",
+                "the body without `timestamp`, `nonce` and `signature` when it carries {} (which \
+                 name one occurrence: see [Event identity](#event-identity)); else also \
+                 `timestamp` and `nonce`",
                 distinct_by
                     .iter()
                     .map(|path| format!("`{}`", path.join(".")))

@@ -233,17 +233,31 @@ impl Pipeline {
             }
             .emit(&self.metrics);
         }
-        match self.recent.check_signature(&common.signature, event.id) {
+        match self.recent.check_signature(
+            &common.timestamp_text,
+            &common.nonce,
+            &common.signature,
+            event.id,
+        ) {
             Ok(held) => self.metrics.used_signatures(held.held, held.forgot_one),
             Err(reused) => {
                 SignatureReusedEvent {
                     event_type: kind.name,
                     event_id: event.id,
                     first_event_id: reused.first_event_id,
+                    respelled: reused.respelled,
                     log: reused.first_conflict,
                 }
                 .emit(&self.metrics);
-                return Err(SignatureRefusal::Replayed.into());
+                // Respelled, it is a forgery. Spelled as before, it may be ZEGO's own: two
+                // callbacks of one app in one second whose random nonces matched (the vendor's
+                // RTC samples carry six digits). A 503 lets ZEGO's retry, if signed afresh,
+                // through; a 401 would not.
+                return Err(if reused.respelled {
+                    SignatureRefusal::Replayed.into()
+                } else {
+                    self.unavailable(Unavailable::SignatureInUse)
+                });
             }
         }
         if self.recent.is_duplicate(event.id) {

@@ -19,9 +19,10 @@ use prometheus::{
 pub const NO_TYPE: &str = "none";
 
 /// Every `reason` of `zego_bridge_unavailable_total` (503), listed in its HELP.
-pub const UNAVAILABLE_REASONS: [&str; 13] = [
+pub const UNAVAILABLE_REASONS: [&str; 14] = [
     "shutting_down",
     "body_budget",
+    "signature_in_use",
     "queue_full",
     "kafka_unreachable",
     "topic_missing",
@@ -44,11 +45,13 @@ const DELIVERY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
-/// Bucket bounds of the clock-offset histogram, in seconds either side of ZEGO's clock: up to
-/// the default skew limit (300 s), beyond which callbacks are refused.
+/// Bucket bounds of the clock-offset histogram, in seconds either side of ZEGO's clock: fine up
+/// to the default skew limit (300 s), coarser up to an hour, so that the alert's median can
+/// pass half of a skew limit up to two hours.
 const CLOCK_OFFSET_BUCKETS: &[f64] = &[
-    -300.0, -240.0, -180.0, -120.0, -60.0, -30.0, -10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0, 30.0,
-    60.0, 120.0, 180.0, 240.0, 300.0,
+    -3600.0, -1800.0, -900.0, -600.0, -300.0, -240.0, -180.0, -120.0, -60.0, -30.0, -10.0, -3.0,
+    -1.0, 0.0, 1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 600.0, 900.0, 1800.0,
+    3600.0,
 ];
 
 /// How a delivery ended.
@@ -86,6 +89,7 @@ pub struct Metrics {
     duplicates: IntCounterVec,
     clock_offset: HistogramVec,
     used_signatures: IntGauge,
+    signature_reuses: IntCounterVec,
     used_signatures_forgotten: IntCounter,
     max_clock_skew: IntGauge,
     dead_lettered: IntCounterVec,
@@ -231,6 +235,15 @@ impl Metrics {
                  a captured signature is refused with another body (for twice \
                  ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS after first seen).",
             ),
+            signature_reuses: counter_vec(
+                "zego_bridge_signature_reuses_total",
+                "Callbacks whose signature verified but had come with another callback first \
+                 (ZEGO does not sign the body): spelling=respelled, timestamp and nonce spelled \
+                 otherwise (digits moved: a forgery, 401); spelling=same, spelled as before (a \
+                 replay, or ZEGO's random nonce repeating within a second: 503, which a retry \
+                 signed afresh passes).",
+                &["spelling"],
+            ),
             used_signatures_forgotten: counter(
                 "zego_bridge_used_signatures_forgotten_total",
                 "Signatures forgotten before their window ended, to stay within 1,000,000 held: \
@@ -349,6 +362,7 @@ impl Metrics {
             Box::new(metrics.clock_offset.clone()),
             Box::new(metrics.max_clock_skew.clone()),
             Box::new(metrics.used_signatures.clone()),
+            Box::new(metrics.signature_reuses.clone()),
             Box::new(metrics.used_signatures_forgotten.clone()),
             Box::new(metrics.dead_lettered.clone()),
             Box::new(metrics.dead_letter_write_failures.clone()),
@@ -475,6 +489,12 @@ impl Metrics {
         if forgot_one {
             self.used_signatures_forgotten.inc();
         }
+    }
+
+    pub fn signature_reused(&self, respelled: bool) {
+        self.signature_reuses
+            .with_label_values(&[if respelled { "respelled" } else { "same" }])
+            .inc();
     }
 
     pub fn set_max_clock_skew(&self, secs: u64) {

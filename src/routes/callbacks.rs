@@ -30,6 +30,9 @@ pub struct BodyLimits {
     read_timeout: Duration,
     /// Bytes of request bodies all requests together may hold in memory, as permits.
     budget: Arc<Semaphore>,
+    /// The same for ZIM's path alone: its `before_send_msg` refused means a chat message not
+    /// sent, so a flood on the other paths must not take the memory its bodies need.
+    zim_budget: Arc<Semaphore>,
 }
 
 impl BodyLimits {
@@ -38,6 +41,15 @@ impl BodyLimits {
             max_bytes,
             read_timeout,
             budget: Arc::new(Semaphore::new(max_buffered_bytes)),
+            zim_budget: Arc::new(Semaphore::new(max_buffered_bytes)),
+        }
+    }
+
+    /// The budget the bodies on the path of `product` count against.
+    fn budget_for(&self, product: Product) -> &Arc<Semaphore> {
+        match product {
+            Product::Zim => &self.zim_budget,
+            _ => &self.budget,
         }
     }
 
@@ -154,6 +166,7 @@ async fn receive(
         request,
         payload,
         limits.max_bytes_for(product),
+        limits.budget_for(product),
         limits,
         pipeline,
     )
@@ -203,6 +216,7 @@ async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    shared: &Arc<Semaphore>,
     limits: &BodyLimits,
     pipeline: &Pipeline,
 ) -> Result<(BytesMut, OwnedSemaphorePermit), CallbackError> {
@@ -217,8 +231,7 @@ async fn read_body(
     let over_budget = || pipeline.unavailable(Unavailable::BodyBudget);
     // The body never grows past what was declared (actix-http frames it by Content-Length).
     let ceiling = declared_length.unwrap_or(limit);
-    let mut budget = limits
-        .budget
+    let mut budget = shared
         .clone()
         .try_acquire_many_owned(0)
         .map_err(|_| over_budget())?;
@@ -237,10 +250,10 @@ async fn read_body(
                     .max(body.capacity().saturating_mul(2))
                     .max(MIN_BODY_ALLOCATION)
                     .min(ceiling.max(needed));
-                charge(&mut budget, target, limits).map_err(|_| over_budget())?;
+                charge(&mut budget, target, shared).map_err(|_| over_budget())?;
                 body.reserve(target - body.len());
                 // Whatever the allocator rounded up to is charged too.
-                charge(&mut budget, body.capacity(), limits).map_err(|_| over_budget())?;
+                charge(&mut budget, body.capacity(), shared).map_err(|_| over_budget())?;
             }
             body.extend_from_slice(&chunk);
         }
@@ -259,12 +272,12 @@ const MIN_BODY_ALLOCATION: usize = 4096;
 fn charge(
     budget: &mut OwnedSemaphorePermit,
     bytes: usize,
-    limits: &BodyLimits,
+    shared: &Arc<Semaphore>,
 ) -> Result<(), tokio::sync::TryAcquireError> {
     let more = bytes.saturating_sub(budget.num_permits());
     if more > 0 {
         let more = u32::try_from(more).unwrap_or(u32::MAX);
-        budget.merge(limits.budget.clone().try_acquire_many_owned(more)?);
+        budget.merge(shared.clone().try_acquire_many_owned(more)?);
     }
     Ok(())
 }

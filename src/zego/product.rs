@@ -137,10 +137,13 @@ impl Product {
     /// `ZEGO_BRIDGE_MAX_BODY_BYTES` says. AI Agent's `UserAudioData` carries "the first 1–1.5 s"
     /// of each round's audio as base64 PCM at 16 kHz: 1.5 s of 16-bit mono is 64,000 bytes of
     /// base64 before the rest of the body, over the 64 KiB default. 256 KiB takes 3.9 s of it,
-    /// or 1.9 s of stereo: room for a vendor that sends a little more than it says.
+    /// or 1.9 s of stereo: room for a vendor that sends a little more than it says. ZIM's
+    /// messages go up to 32 KB (its configurable maximum), which escaping can triple or more
+    /// (`\u00e9` is six bytes for one), and a `before_send_msg` refused for its size is a
+    /// message not sent: the same 256 KiB.
     pub fn body_limit_floor(self) -> usize {
         match self {
-            Product::AiAgent => 256 * 1024,
+            Product::AiAgent | Product::Zim => 256 * 1024,
             _ => 0,
         }
     }

@@ -106,8 +106,20 @@ pub enum SecretsError {
     // The text before `=` is not echoed: it may be part of a secret that holds a `=`.
     #[error("entry {position}: the text before `=` is not an AppID (an unsigned integer); a secret that holds `=` or `,` must be given in the JSON form")]
     BadAppId { position: usize },
+    #[error("starts with a UTF-8 byte-order mark (an editor adds it; it is no part of a secret): save it without one")]
+    ByteOrderMark,
     #[error("the JSON form must be an object whose keys are `*` (any app) or an AppID, with a secret or a list of secrets each (non-empty), or a product name (`zim`, `ai_agent`, …) with an object of the same form: {0}")]
     BadJson(String),
+}
+
+/// A key of the JSON form as an error may show it: `*`, an AppID, or not at all (a secret
+/// written where a key goes must not reach a log).
+fn shown_key(key: &str) -> String {
+    if key == "*" || (!key.is_empty() && key.bytes().all(|byte| byte.is_ascii_digit())) {
+        format!("{key:?}")
+    } else {
+        "a key that is not shown".to_owned()
+    }
 }
 
 impl CallbackSecrets {
@@ -116,6 +128,10 @@ impl CallbackSecrets {
     /// or a list of secrets, which can hold any character:
     /// `{"*": ["old", "new"], "4242": "a,b=c"}`.
     pub fn parse(value: &str) -> Result<Self, SecretsError> {
+        // Read as it is, a BOM would make a JSON file one literal secret that never matches.
+        if value.trim_start().starts_with('\u{feff}') {
+            return Err(SecretsError::ByteOrderMark);
+        }
         if value.trim_start().starts_with('{') {
             return Self::parse_json(value);
         }
@@ -172,7 +188,8 @@ impl CallbackSecrets {
             };
             if listed.is_empty() || listed.iter().any(String::is_empty) {
                 return Err(SecretsError::BadJson(format!(
-                    "an empty secret for {app:?}"
+                    "an empty secret for {}",
+                    shown_key(app)
                 )));
             }
             let listed = listed.iter().map(|secret| Secret::new(secret));
@@ -180,9 +197,11 @@ impl CallbackSecrets {
                 secrets.any_app.extend(listed);
             } else {
                 let app_id = app.parse::<u64>().map_err(|_| {
-                    SecretsError::BadJson(format!(
-                        "key {app:?} is neither `*`, an AppID nor a product name"
-                    ))
+                    SecretsError::BadJson(
+                        "a key is neither `*`, an AppID nor a product name (it is not shown: a \
+                         secret written where a key goes would be)"
+                            .to_owned(),
+                    )
                 })?;
                 secrets.per_app.entry(app_id).or_default().extend(listed);
             }
@@ -198,7 +217,11 @@ impl CallbackSecrets {
                 Entry::Listed(listed) => add(&mut secrets, &key, listed)?,
                 Entry::Product(section) => {
                     let product = Product::from_name(&key).ok_or_else(|| {
-                        SecretsError::BadJson(format!("{key:?} is not a product name"))
+                        SecretsError::BadJson(
+                            "a key whose value is an object is not a product name (it is not \
+                             shown: a secret written where a key goes would be)"
+                                .to_owned(),
+                        )
                     })?;
                     let mut own = CallbackSecrets::default();
                     for (app, listed) in section {
@@ -307,6 +330,37 @@ mod tests {
             sign("secret", "1470820198", "123412"),
             "5bd59fd62953a8059fb7eaba95720f66d19e4517"
         );
+    }
+
+    /// However a secret is misplaced in the JSON form, the error never shows it; a file saved
+    /// with a byte-order mark is refused, not read as one literal secret.
+    #[test]
+    fn errors_never_show_a_secret_and_a_byte_order_mark_is_refused() {
+        let secret = "s3cr3t-Vv9-DoNotLog";
+        for bad in [
+            format!(r#"{{"{secret}": "x"}}"#),
+            format!(r#"{{"{secret}": ["x", "y"]}}"#),
+            format!(r#"{{"{secret}": {{"*": "x"}}}}"#),
+            format!(r#"{{"{secret}": ""}}"#),
+            format!(r#"{{"{secret}": []}}"#),
+            format!(r#"{{"zim": {{"{secret}": "x"}}}}"#),
+            format!(r#"{{"*": "{secret}", "{secret}": 1}}"#),
+        ] {
+            let err = CallbackSecrets::parse(&bad).unwrap_err().to_string();
+            assert!(!err.contains(secret), "{bad}: {err}");
+            assert!(!err.contains("DoNotLog"), "{bad}: {err}");
+        }
+        for with_bom in [
+            "\u{feff}{\"*\": \"a\"}",
+            "\u{feff}secret",
+            " \u{feff}4242=x",
+        ] {
+            assert_eq!(
+                CallbackSecrets::parse(with_bom),
+                Err(SecretsError::ByteOrderMark),
+                "{with_bom:?}"
+            );
+        }
     }
 
     /// The reply does not tell an app without a secret from a wrong signature.

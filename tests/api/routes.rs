@@ -547,6 +547,10 @@ async fn a_signature_respelled_by_moving_digits_is_still_used_once() {
         rendered.contains(r#"zego_bridge_signature_refusals_total{reason="replayed_signature"} 1"#),
         "{rendered}"
     );
+    assert!(
+        rendered.contains(r#"zego_bridge_signature_reuses_total{spelling="respelled"} 1"#),
+        "{rendered}"
+    );
 }
 
 /// The clock offset is observed for every callback whose signature verified, whatever became
@@ -603,6 +607,27 @@ async fn the_clock_offset_of_verified_callbacks_is_measured() {
         series(r#"zego_bridge_callback_clock_offset_seconds_bucket{product="rtc",le="240"}"#),
         1.0
     );
+}
+
+/// A ZIM message may be 32 KB, and escaped it may be three times that: its `before_send_msg`
+/// is taken whole (a 413 would be a message not sent).
+#[actix_web::test]
+async fn a_long_zim_message_gets_its_verdict() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let long = "\\u00e9".repeat(32 * 1024 / 2);
+    let check = format!(
+        r#"{{"event":"before_send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","request_id":"r1","msg_id":"m1","from_user_id":"a","conv_id":"b","conv_type":0,"msg_type":1,"msg_body":"{long}"}}"#
+    );
+    assert!(check.len() > 96_000, "{}", check.len());
+    let response = test::call_service(
+        &app,
+        post_to("/v1/callbacks/zim", &sign(&check, SECRET)).to_request(),
+    )
+    .await;
+    let (status, reply, _) = status_and_json(response).await;
+    assert_eq!((status, reply), (200, serde_json::json!({"result": 0})));
+    assert_eq!(harness.taken().len(), 1);
 }
 
 /// RTC's recording callback is answered `1`: its older page counts any other answer as a

@@ -311,7 +311,10 @@ pub static CALL_CREATED: EventType = EventType {
 };
 
 pub static CALL_CANCELLED: EventType = EventType {
-    identity: Identity::body(&[&["call_id"]]),
+    // One call can see this more than once for one user: someone in it invites them again
+    // ("状态为 Accepted 的用户可以调用 callingInvite 接口向不在本呼叫中的用户发起邀请"), and the
+    // body holds nothing but `call_id` and the users.
+    identity: Identity::Delivery,
     ..of(
         Product::Zim,
         "zim.call.cancelled",
@@ -338,7 +341,10 @@ pub static CALL_CANCELLED: EventType = EventType {
 };
 
 pub static CALL_ACCEPTED: EventType = EventType {
-    identity: Identity::body(&[&["call_id"], &["user_id"]]),
+    // One call can see this more than once for one user: someone in it invites them again
+    // ("状态为 Accepted 的用户可以调用 callingInvite 接口向不在本呼叫中的用户发起邀请"), and the
+    // body holds nothing but `call_id` and the users.
+    identity: Identity::Delivery,
     ..of(
         Product::Zim,
         "zim.call.accepted",
@@ -350,7 +356,10 @@ pub static CALL_ACCEPTED: EventType = EventType {
 };
 
 pub static CALL_REJECTED: EventType = EventType {
-    identity: Identity::body(&[&["call_id"], &["user_id"]]),
+    // One call can see this more than once for one user: someone in it invites them again
+    // ("状态为 Accepted 的用户可以调用 callingInvite 接口向不在本呼叫中的用户发起邀请"), and the
+    // body holds nothing but `call_id` and the users.
+    identity: Identity::Delivery,
     ..of(
         Product::Zim,
         "zim.call.rejected",
@@ -362,7 +371,10 @@ pub static CALL_REJECTED: EventType = EventType {
 };
 
 pub static CALL_TIMED_OUT: EventType = EventType {
-    identity: Identity::body(&[&["call_id"]]),
+    // One call can see this more than once for one user: someone in it invites them again
+    // ("状态为 Accepted 的用户可以调用 callingInvite 接口向不在本呼叫中的用户发起邀请"), and the
+    // body holds nothing but `call_id` and the users.
+    identity: Identity::Delivery,
     ..of(
         Product::Zim,
         "zim.call.timed_out",
