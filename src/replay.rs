@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
 use crate::configuration::{kafka_client_from_env, schema_registry_from_env};
@@ -14,6 +14,9 @@ use crate::kafka::{
     framed, kind_of_headers, owned_headers, producer_config, subject_of, DeadLetter,
     DeadLetterFile, RegistryClient,
 };
+
+/// How long `replay` waits for Kafka's metadata before it gives up without sending anything.
+const REACH_KAFKA_WITHIN_SECS: u64 = 10;
 
 /// What a replay achieved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,22 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
     let producer: FutureProducer = producer_config(&brokers, &[], &properties)
         .create()
         .map_err(|err| format!("cannot create the Kafka producer: {err}"))?;
+    // Each send waits for Kafka up to its delivery timeout (minutes): with Kafka away, a replay
+    // would print nothing for that long per letter. One look first says so at once.
+    let probe = producer.clone();
+    tokio::task::spawn_blocking(move || {
+        probe
+            .client()
+            .fetch_metadata(None, Duration::from_secs(REACH_KAFKA_WITHIN_SECS))
+    })
+    .await
+    .map_err(|err| format!("the Kafka probe failed: {err}"))?
+    .map_err(|err| {
+        format!(
+            "cannot reach Kafka at {brokers} within {REACH_KAFKA_WITHIN_SECS} s ({err}): nothing \
+             was replayed; check ZEGO_BRIDGE_KAFKA_BROKERS and the cluster, then run it again"
+        )
+    })?;
     let registry = schema_registry_from_env()
         .map_err(|err| err.to_string())?
         .map(|settings| RegistryClient::new(settings).map_err(|err| err.to_string()))

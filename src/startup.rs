@@ -111,7 +111,7 @@ impl Application {
                 (cluster.bootstrap_servers().to_owned(), Some(cluster))
             }
         };
-        if embedded.is_some() && settings.secrets.count() == 1 {
+        if embedded.is_some() && settings.uses_demo_secret() {
             warn!(
                 "ZEGO_BRIDGE_CALLBACK_SECRETS is not set: accepting callbacks signed with the demo \
                  secret `{}` (what `zego-kafka-bridge send` uses by default)",

@@ -191,6 +191,12 @@ impl Settings {
         Self::from_vars(std::env::vars())
     }
 
+    /// Whether callbacks are verified with the first-run demo secret (and nothing else), which
+    /// the start warns about.
+    pub fn uses_demo_secret(&self) -> bool {
+        self.secrets == CallbackSecrets::single(Secret::new(DEMO_SECRET))
+    }
+
     /// Reads settings from `(name, value)` pairs, so tests need not touch the process environment.
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
@@ -213,6 +219,8 @@ impl Settings {
         let kafka =
             match env.text("ZEGO_BRIDGE_KAFKA_BROKERS") {
                 Some(brokers) if brokers.split(',').any(|broker| !broker.trim().is_empty()) => {
+                    check_broker_list(&brokers)
+                        .map_err(|err| ConfigError::new("ZEGO_BRIDGE_KAFKA_BROKERS", err))?;
                     KafkaTarget::Brokers(brokers)
                 }
                 None if !ours
@@ -587,6 +595,40 @@ pub fn kafka_client_from_env() -> Result<(String, LibrdkafkaProperties), ConfigE
     kafka_client_from_vars(std::env::vars())
 }
 
+/// Refuses a broker list librdkafka would take and never connect with (`:`, `host:`,
+/// `host:0`, an empty entry): each entry is `[scheme://]host[:port]`, the port 1 to 65535.
+fn check_broker_list(brokers: &str) -> Result<(), String> {
+    for (index, entry) in brokers.split(',').enumerate() {
+        let position = index + 1;
+        let entry = entry.trim();
+        let address = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+        let (host, port) = match address.strip_prefix('[') {
+            // [IPv6]:port
+            Some(rest) => match rest.split_once(']') {
+                Some((host, rest)) => (host, rest.strip_prefix(':')),
+                None => return Err(format!("entry {position} ({entry:?}) has `[` without `]`")),
+            },
+            None => match address.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (address, None),
+            },
+        };
+        if host.trim().is_empty() {
+            return Err(format!(
+                "entry {position} ({entry:?}) names no host: give `host:port[,host:port…]`"
+            ));
+        }
+        if let Some(port) = port {
+            if !matches!(port.parse::<u16>(), Ok(port) if port > 0) {
+                return Err(format!(
+                    "entry {position} ({entry:?}) has no valid port (1 to 65535)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// [`kafka_client_from_env`] from `(name, value)` pairs.
 pub fn kafka_client_from_vars(
     vars: impl IntoIterator<Item = (String, String)>,
@@ -606,6 +648,8 @@ pub fn kafka_client_from_vars(
                 "is required: name the cluster to publish to",
             )
         })?;
+    check_broker_list(&brokers)
+        .map_err(|err| ConfigError::new("ZEGO_BRIDGE_KAFKA_BROKERS", err))?;
     Ok((
         brokers,
         librdkafka_with_password_file(&vars, &Env::new(&vars))?,
@@ -937,8 +981,12 @@ secret-one
 
     #[test]
     fn defaults_run_on_the_embedded_cluster_with_the_demo_secret() {
+        // A real secret on the embedded cluster is not warned about as the demo one.
+        let real = settings(&[("ZEGO_BRIDGE_CALLBACK_SECRETS", "a-real-one")]).unwrap();
+        assert!(real.is_embedded() && !real.uses_demo_secret());
         let settings = settings(&[("PATH", "/bin")]).unwrap();
         assert!(settings.is_embedded());
+        assert!(settings.uses_demo_secret());
         assert!(settings.log_events);
         assert_eq!(settings.listen_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(settings.admin_addr.to_string(), "0.0.0.0:9090");
@@ -1058,6 +1106,39 @@ secret-one
             ])
             .unwrap_err();
             assert_eq!(err.variable, "ZEGO_BRIDGE_KAFKA_BROKERS", "{blank:?}");
+        }
+    }
+
+    /// Lists librdkafka takes and never connects with are refused at start; the forms it
+    /// understands pass.
+    #[test]
+    fn broker_lists_that_name_no_broker_are_refused() {
+        for bad in [
+            ":",
+            "127.0.0.1:",
+            "k:0",
+            "k:65536",
+            "k:x",
+            "k:9092,,j:9092",
+            "[::1",
+            "PLAINTEXT://:9092",
+        ] {
+            let err = settings(&[
+                ("ZEGO_BRIDGE_KAFKA_BROKERS", bad),
+                ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "ZEGO_BRIDGE_KAFKA_BROKERS", "{bad:?}");
+            assert!(err.to_string().contains("entry"), "{bad:?}: {err}");
+        }
+        for good in [
+            "k:9092",
+            "k",
+            " a:1 , b:65535 ",
+            "[::1]:9092",
+            "SASL_SSL://broker-0.kafka.svc:9093",
+        ] {
+            assert!(check_broker_list(good).is_ok(), "{good:?}");
         }
     }
 

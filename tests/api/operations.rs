@@ -329,3 +329,26 @@ fn every_type_has_a_schema_file() {
         schema_validator(kind.name);
     }
 }
+
+/// `replay` with Kafka away once printed nothing for minutes (each letter waited out its
+/// delivery timeout). It now says at once that Kafka cannot be reached, and sends nothing.
+#[test]
+fn replay_with_kafka_away_says_so_at_once() {
+    let letters = scratch_file("dead.jsonl");
+    std::fs::write(&letters, "").unwrap();
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+        .env_clear()
+        .env("ZEGO_BRIDGE_KAFKA_BROKERS", "127.0.0.1:1")
+        .args(["replay", letters.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach Kafka at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
