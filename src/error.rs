@@ -35,6 +35,8 @@ pub enum Unavailable {
     BodyBudget,
     #[error("this timestamp, nonce and signature came with another callback first (a nonce that repeated, or a replay): a retry signed afresh is taken")]
     SignatureInUse,
+    #[error("the dead-letter file cannot take a write, and an event Kafka then refused would be lost: {0}")]
+    DeadLetterUnwritable(String),
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]
@@ -47,6 +49,7 @@ impl Unavailable {
             Unavailable::ShuttingDown => "shutting_down",
             Unavailable::BodyBudget => "body_budget",
             Unavailable::SignatureInUse => "signature_in_use",
+            Unavailable::DeadLetterUnwritable(_) => "dead_letter_unwritable",
             Unavailable::Publish(err) => err.reason(),
             Unavailable::Spool(err) => err.reason(),
         }
@@ -167,6 +170,7 @@ mod tests {
             Unavailable::ShuttingDown,
             Unavailable::BodyBudget,
             Unavailable::SignatureInUse,
+            Unavailable::DeadLetterUnwritable("full".into()),
             PublishError::QueueFull.into(),
             PublishError::Unreachable.into(),
             PublishError::TopicMissing("t".into()).into(),

@@ -160,6 +160,32 @@ impl InternalEvent for SignatureReusedEvent {
     }
 }
 
+/// The dead-letter file stopped, or started again, taking writes. While it cannot, ack mode
+/// `queued` refuses callbacks (503) rather than acknowledge events it could lose.
+pub struct DeadLetterFileState<'a> {
+    pub path: &'a Path,
+    /// `None`: writable again.
+    pub error: Option<&'a std::io::Error>,
+}
+
+impl InternalEvent for DeadLetterFileState<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.set_dead_letter_writable(self.error.is_none());
+        match self.error {
+            Some(error) => error!(
+                file = %self.path.display(),
+                %error,
+                "the dead-letter file cannot take a write: in ack mode queued, callbacks are \
+                 refused (503) until it can (check the disk under ZEGO_BRIDGE_DEAD_LETTER_PATH)"
+            ),
+            None => info!(
+                file = %self.path.display(),
+                "the dead-letter file takes writes again"
+            ),
+        }
+    }
+}
+
 /// An acknowledged event that failed for good, saved to the dead-letter file.
 pub struct EventDeadLettered<'a> {
     pub event_id: Uuid,

@@ -12,7 +12,7 @@ use zego_kafka_bridge::zego::{
 
 fuzz_target!(|body: &[u8]| {
     let secrets = CallbackSecrets::parse("fuzz-secret,42=app-secret").expect("valid secrets");
-    let recent = RecentCallbacks::new(16);
+    let recent = RecentCallbacks::new(16, Some(std::time::Duration::from_secs(601)));
     for encoding in [Encoding::Json, Encoding::Form, sniff(body)] {
         let Ok(callback) = RawCallback::decode(body, encoding) else {
             continue;

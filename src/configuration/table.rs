@@ -345,7 +345,10 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("dead-letter.jsonl"),
         shown_default: None,
         meaning: "Where acknowledged events that could not be delivered are written, one JSON \
-                  line each (see `replay`). Checked writable at start. Put it on a volume.",
+                  line each (see `replay`). It must be a regular file (or not exist yet) on a \
+                  disk that takes a write: proven at start (a startup error otherwise) and every \
+                  second beside it (`<file>.probe`); while it cannot, ack mode `queued` answers \
+                  503. Put it on a volume.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS",

@@ -113,6 +113,11 @@ impl Acknowledger for Direct {
     async fn acknowledge(&self, event: &Event<'_>, payload: Vec<u8>) -> Result<(), Unavailable> {
         self.publisher.check_accepting(event.kind, true)?;
         let Some(timeout) = self.delivery_timeout else {
+            // In `queued` an event Kafka refuses after the 200 goes to the dead-letter file:
+            // without it, the 200 would promise what nothing can keep.
+            if let Some(failure) = self.publisher.dead_letter_failure() {
+                return Err(Unavailable::DeadLetterUnwritable(failure));
+            }
             self.publisher.publish(event, &payload, None)?;
             return Ok(());
         };
@@ -130,13 +135,24 @@ impl Acknowledger for Direct {
     async fn take_unrefused(&self, event: &Event<'_>, payload: Vec<u8>) {
         if let Err(err) = self.publisher.publish(event, &payload, None) {
             let record = OutgoingRecord::for_event(event, self.publisher.topics(), payload);
-            self.publisher
-                .dead_letter_record(&record, &format!("could not be queued for Kafka: {err}"));
+            self.publisher.dead_letter_record_later(
+                &record,
+                &format!("could not be queued for Kafka: {err}"),
+            );
         }
     }
 
     fn not_ready_reasons(&self) -> Vec<String> {
-        kafka_not_ready_reasons(&self.publisher, true)
+        let mut reasons = kafka_not_ready_reasons(&self.publisher, true);
+        if self.delivery_timeout.is_none() {
+            if let Some(failure) = self.publisher.dead_letter_failure() {
+                reasons.push(format!(
+                    "the dead-letter file cannot take a write (ack mode queued relies on it): \
+                     {failure}"
+                ));
+            }
+        }
+        reasons
     }
 
     fn refresh_gauges(&self, metrics: &Metrics) {
@@ -228,7 +244,8 @@ impl Acknowledger for Spooled {
                 Err(err) => Err(err),
             };
             if let Err(err) = written {
-                publisher.dead_letter_record(&record, &format!("could not be spooled: {err}"));
+                publisher
+                    .dead_letter_record_later(&record, &format!("could not be spooled: {err}"));
             }
         });
     }

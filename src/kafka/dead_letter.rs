@@ -15,12 +15,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::internal_events::{AcknowledgedEventLost, EventDeadLettered, InternalEvent};
+use crate::internal_events::{
+    AcknowledgedEventLost, DeadLetterFileState, EventDeadLettered, InternalEvent,
+};
 use crate::kafka::record::OutgoingRecord;
 use crate::metrics::Metrics;
 
 /// Most letters written with one `fdatasync`.
 const MAX_BATCH: usize = 10_000;
+
+/// How often the writer thread proves the file's disk can take a write, when no letter came:
+/// a disk that fills while Kafka is healthy must be known before Kafka fails, so that `queued`
+/// stops acknowledging instead of acknowledging into nothing. One byte written and fdatasync'd
+/// a second costs nothing beside the callbacks.
+pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One line of the dead-letter file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -88,15 +96,91 @@ fn now() -> String {
 pub struct DeadLetterFile {
     path: PathBuf,
     file: Mutex<Option<File>>,
+    /// Why the last write or probe failed; `None` once one succeeded.
+    failure: Mutex<Option<String>>,
+    /// A write failed part-way: the next one starts with a line break, so that the torn line
+    /// stays one unreadable line and every whole letter after it parses.
+    torn: std::sync::atomic::AtomicBool,
 }
 
 impl DeadLetterFile {
-    /// Opens lazily: a bridge that never dead-letters never touches the disk.
+    /// Opens lazily: a bridge that never dead-letters never opens the file itself (its disk is
+    /// probed beside it, [`DeadLetterFile::probe`]).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         DeadLetterFile {
             path: path.into(),
             file: Mutex::new(None),
+            failure: Mutex::new(None),
+            torn: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Why the file cannot take a letter now (its last write or probe failed), or `None`.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Records the outcome of a write or a probe; says whether it changed the file's state.
+    fn note(&self, outcome: &std::io::Result<()>) -> bool {
+        let mut failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = outcome.as_ref().err().map(ToString::to_string);
+        let changed = failure.is_some() != now.is_some();
+        *failure = now;
+        changed
+    }
+
+    /// Proves the file's disk takes a write now: one byte appended to `<file>.probe` (which
+    /// allocates a block, so a full disk fails it) and fdatasync'd, then the probe emptied.
+    /// The dead-letter file itself, if it exists, must be a regular file that opens for
+    /// appending. Nothing here blocks on a FIFO.
+    pub fn probe(&self) -> std::io::Result<()> {
+        let outcome = self.try_probe();
+        self.note(&outcome);
+        outcome
+    }
+
+    fn try_probe(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Ok(metadata) = std::fs::metadata(&self.path) {
+            if !metadata.is_file() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (a FIFO, a directory or a device cannot keep letters)",
+                ));
+            }
+            OpenOptions::new()
+                .append(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.path)?;
+        }
+        let mut probe = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(self.probe_path())?;
+        if !probe.metadata()?.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the probe beside it is not a regular file",
+            ));
+        }
+        probe.write_all(b"p")?;
+        probe.sync_data()?;
+        probe.set_len(0)
+    }
+
+    /// `<file>.probe`, beside the file on the same disk.
+    fn probe_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".probe");
+        PathBuf::from(name)
     }
 
     pub fn path(&self) -> &Path {
@@ -120,35 +204,53 @@ impl DeadLetterFile {
             serde_json::to_writer(&mut lines, letter).map_err(std::io::Error::other)?;
             lines.push(b'\n');
         }
+        let outcome = self.append(&lines);
+        self.note(&outcome);
+        outcome
+    }
+
+    fn append(&self, lines: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut guard = self
             .file
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if guard.is_none() {
-            *guard = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.path)?;
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (a FIFO, a directory or a device cannot keep letters)",
+                ));
+            }
+            *guard = Some(file);
         }
+        use std::sync::atomic::Ordering;
         let file = guard.as_mut().expect("opened above");
-        file.write_all(&lines)?;
-        file.sync_data()
+        let torn = self.torn.load(Ordering::Acquire);
+        let written = if torn { file.write_all(b"\n") } else { Ok(()) }
+            .and_then(|()| file.write_all(lines))
+            .and_then(|()| file.sync_data());
+        match written {
+            // A failed append may have left part of a line; the next starts on a fresh
+            // descriptor.
+            Err(_) => {
+                self.torn.store(true, Ordering::Release);
+                *guard = None;
+            }
+            Ok(()) => self.torn.store(false, Ordering::Release),
+        }
+        written
     }
 
-    /// Fails unless the file can be appended to (created if missing, then removed again), so an
+    /// Fails unless the file's disk takes a write now ([`DeadLetterFile::probe`]), so that an
     /// unwritable path is found at start, not when events are being lost.
     pub fn check_writable(&self) -> std::io::Result<()> {
-        let existed = self.path.exists();
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        if !existed {
-            std::fs::remove_file(&self.path)?;
-        }
-        Ok(())
+        self.probe()
     }
 
     /// Takes the letters written so far for a retry: the file is renamed to a claim
@@ -304,6 +406,12 @@ impl DeadLetterWriter {
         &self.file
     }
 
+    /// Hands a letter over without waiting for the disk (for callers on an HTTP worker): the
+    /// writer thread writes it, then logs and counts it, saved or lost.
+    pub fn submit_later(&self, item: Undeliverable) {
+        self.submit(item);
+    }
+
     /// Hands a letter over; once the writer is closed, writes it at once instead.
     pub fn submit(&self, item: Undeliverable) {
         let sender = self
@@ -344,7 +452,19 @@ impl DeadLetterWriter {
 }
 
 fn write_loop(file: &DeadLetterFile, metrics: &Metrics, receiver: &Receiver<Undeliverable>) {
-    while let Ok(first) = receiver.recv() {
+    use std::sync::mpsc::RecvTimeoutError;
+    metrics.set_dead_letter_writable(file.failure().is_none());
+    loop {
+        let first = match receiver.recv_timeout(PROBE_EVERY) {
+            Ok(first) => first,
+            Err(RecvTimeoutError::Timeout) => {
+                let before = file.failure();
+                let outcome = file.probe();
+                report_change(file, metrics, before.is_none(), &outcome);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -356,9 +476,29 @@ fn write_loop(file: &DeadLetterFile, metrics: &Metrics, receiver: &Receiver<Unde
     }
 }
 
+/// Logs and sets the gauge when the file's state changed (writable before: `was_writable`).
+fn report_change(
+    file: &DeadLetterFile,
+    metrics: &Metrics,
+    was_writable: bool,
+    outcome: &std::io::Result<()>,
+) {
+    if was_writable == outcome.is_ok() {
+        return;
+    }
+    DeadLetterFileState {
+        path: file.path(),
+        error: outcome.as_ref().err(),
+    }
+    .emit(metrics);
+}
+
 /// Writes a batch, then logs and counts each letter: saved, or lost with the reason.
 fn record(file: &DeadLetterFile, metrics: &Metrics, batch: Vec<Undeliverable>) {
-    match file.write_batch(batch.iter().map(|item| &item.letter)) {
+    let was_writable = file.failure().is_none();
+    let written = file.write_batch(batch.iter().map(|item| &item.letter));
+    report_change(file, metrics, was_writable, &written);
+    match written {
         Ok(()) => {
             for item in &batch {
                 EventDeadLettered {

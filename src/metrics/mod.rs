@@ -19,10 +19,11 @@ use prometheus::{
 pub const NO_TYPE: &str = "none";
 
 /// Every `reason` of `zego_bridge_unavailable_total` (503), listed in its HELP.
-pub const UNAVAILABLE_REASONS: [&str; 14] = [
+pub const UNAVAILABLE_REASONS: [&str; 15] = [
     "shutting_down",
     "body_budget",
     "signature_in_use",
+    "dead_letter_unwritable",
     "queue_full",
     "kafka_unreachable",
     "topic_missing",
@@ -94,6 +95,7 @@ pub struct Metrics {
     max_clock_skew: IntGauge,
     dead_lettered: IntCounterVec,
     dead_letter_write_failures: IntCounter,
+    dead_letter_writable: IntGauge,
     producer_rebuilds: IntCounter,
     rescued: IntCounter,
     spool_bytes: IntGauge,
@@ -264,6 +266,11 @@ impl Metrics {
                 "zego_bridge_dead_letter_write_failures_total",
                 "Acknowledged events that could not be delivered nor written to the dead-letter file (lost).",
             ),
+            dead_letter_writable: gauge(
+                "zego_bridge_dead_letter_file_writable",
+                "1 while the dead-letter file's disk takes a write (proven every second, and by \
+                 every letter); 0 while it does not, and ack mode queued answers 503.",
+            ),
             producer_rebuilds: counter(
                 "zego_bridge_producer_rebuilds_total",
                 "Times the Kafka producer was rebuilt after a fatal error.",
@@ -366,6 +373,7 @@ impl Metrics {
             Box::new(metrics.used_signatures_forgotten.clone()),
             Box::new(metrics.dead_lettered.clone()),
             Box::new(metrics.dead_letter_write_failures.clone()),
+            Box::new(metrics.dead_letter_writable.clone()),
             Box::new(metrics.producer_rebuilds.clone()),
             Box::new(metrics.rescued.clone()),
             Box::new(metrics.spool_bytes.clone()),
@@ -508,6 +516,10 @@ impl Metrics {
 
     pub fn dead_lettered(&self, topic: &str) {
         self.dead_lettered.with_label_values(&[topic]).inc();
+    }
+
+    pub fn set_dead_letter_writable(&self, writable: bool) {
+        self.dead_letter_writable.set(i64::from(writable));
     }
 
     pub fn dead_letter_write_failed(&self) {

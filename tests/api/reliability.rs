@@ -601,3 +601,125 @@ async fn dead_letters_are_sent_again_by_the_bridge_and_the_undeliverable_kept_ap
         .all(|record| record.key.as_deref() == Some("t")));
     app.stop().await;
 }
+
+/// A small filesystem of the test's own (tmpfs), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(bytes: usize) -> SmallDisk {
+        let dir = scratch_file("small-disk");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(
+            mounted.success(),
+            "mounting a tmpfs needs root, as CI has: {mounted}"
+        );
+        SmallDisk(dir)
+    }
+
+    /// Writes until the disk is full; returns the file that filled it.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.0.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file
+            .write_all(&block)
+            .and_then(|()| file.sync_data())
+            .is_ok()
+        {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The dead-letter file is `queued`'s safety net. Its disk filled while the bridge ran once
+/// left it ready and acknowledging: with the broker then gone, 100 of 100 acknowledged
+/// callbacks reached neither Kafka nor the file. Now the file's disk is proven every second;
+/// while it cannot take a write the bridge answers 503 and is not ready, and once it can
+/// again, it takes callbacks again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_dead_letter_disk_stops_queued_from_acknowledging() {
+    let disk = SmallDisk::mount(256 * 1024);
+    let dead = disk.0.join("dead.jsonl");
+    let app = spawn_products_app_with(&[
+        ("ZEGO_BRIDGE_ACK_MODE", "queued"),
+        ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+    ])
+    .await;
+    assert_eq!(app.post_signed(&mix_stop(1)).await.status, 200);
+    let filler = disk.fill();
+    app.wait_for_readiness(503, Duration::from_secs(5)).await;
+    let (_, body) = app.get("/readyz").await;
+    assert!(body.contains("dead-letter file"), "{body}");
+    let refused = app.post_signed(&mix_stop(2)).await;
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("dead-letter file"),
+        "{:?}",
+        refused.body
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("zego_bridge_dead_letter_file_writable 0"),
+        "{metrics}"
+    );
+    std::fs::remove_file(filler).unwrap();
+    app.wait_for_readiness(200, Duration::from_secs(5)).await;
+    assert_eq!(app.post_signed(&mix_stop(3)).await.status, 200);
+    assert!(app
+        .metrics()
+        .await
+        .contains("zego_bridge_dead_letter_file_writable 1"));
+}
+
+/// What cannot keep letters is refused at start, with the setting named, and at once: a FIFO
+/// once hung the start, and `/dev/full` started ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_path_that_cannot_keep_letters_stops_the_start() {
+    let fifo = scratch_file("dead.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let disk = SmallDisk::mount(64 * 1024);
+    disk.fill();
+    let on_full_disk = disk.0.join("dead.jsonl");
+    for path in [
+        fifo.as_path(),
+        std::path::Path::new("/dev/full"),
+        &on_full_disk,
+    ] {
+        let started = Instant::now();
+        let prefix = unique_prefix();
+        let outcome = try_spawn_app_on(
+            &prefix,
+            &brokers(),
+            &[("ZEGO_BRIDGE_DEAD_LETTER_PATH", path.to_str().unwrap())],
+        )
+        .await;
+        let err = match outcome {
+            Ok(_) => panic!("{} was taken", path.display()),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains("ZEGO_BRIDGE_DEAD_LETTER_PATH"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{path:?}");
+    }
+}

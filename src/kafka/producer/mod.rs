@@ -360,6 +360,30 @@ impl Publisher {
         }
     }
 
+    /// Hands an acknowledged record that could not be queued to the dead-letter writer without
+    /// waiting for the disk: for callers on an HTTP worker (ZIM's verdicts), which must not
+    /// fsync. It is logged and counted once written, or lost.
+    pub fn dead_letter_record_later(&self, record: &OutgoingRecord, error: &str) {
+        match DeadLetter::of_record(error, record) {
+            Ok(letter) => self.shared.dead_letters.submit_later(Undeliverable {
+                event_id: record.event_id,
+                letter,
+            }),
+            Err(write_error) => AcknowledgedEventLost {
+                event_id: record.event_id,
+                topic: &record.topic,
+                error,
+                write_error: &write_error,
+            }
+            .emit(&self.shared.metrics),
+        }
+    }
+
+    /// Why the dead-letter file cannot take a letter now, or `None`.
+    pub fn dead_letter_failure(&self) -> Option<String> {
+        self.shared.dead_letters.file().failure()
+    }
+
     /// Events enqueued but not yet acknowledged by Kafka.
     pub fn queue_depth(&self) -> i32 {
         self.generation.load().producer.in_flight_count()
