@@ -239,4 +239,42 @@ mod tests {
             assert_eq!(example(kind).is_some(), has_sample, "{}", kind.name);
         }
     }
+
+    /// Every test the threat model (docs/SECURITY.md) names exists, so that the table cannot
+    /// claim a proof that was renamed or removed.
+    #[test]
+    fn every_test_the_threat_model_names_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = std::fs::read_to_string(root.join("docs/SECURITY.md")).unwrap();
+        let mut sources = String::new();
+        let mut stack = vec![root.join("src"), root.join("tests"), root.join("fuzz")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let named: Vec<&str> = model
+            .lines()
+            .filter(|line| line.starts_with("| "))
+            .filter_map(|line| line.trim_end_matches('|').rsplit('|').next())
+            .flat_map(|tests| tests.split('`').skip(1).step_by(2))
+            .filter(|name| {
+                name.len() > 12 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+            .collect();
+        assert!(named.len() > 30, "{named:?}");
+        for name in named {
+            assert!(
+                sources.contains(&format!("fn {name}("))
+                    || sources.contains(&format!("fn {name}<"))
+                    || root.join(format!("fuzz/fuzz_targets/{name}.rs")).exists(),
+                "docs/SECURITY.md names the test {name}, which does not exist"
+            );
+        }
+    }
 }
