@@ -28,7 +28,10 @@ async fn every_sample_lands_on_its_topic_with_key_headers_and_a_valid_value() {
     for sample in samples::callbacks().filter(|sample| sample.product == Product::Rtc) {
         let answer = app.post_signed(sample.body).await;
         assert_eq!(answer.status, 200, "{}: {:?}", sample.file, answer.body);
-        assert_eq!(answer.body["code"], 200);
+        // The recording callback is answered `1`, as its older page asks; the others in JSON.
+        if sample.event() != "record" {
+            assert_eq!(answer.body["code"], 200, "{}", sample.file);
+        }
         *expected.entry(expected_type(sample.event())).or_default() += 1;
     }
     let rtc_types = catalog::ALL
@@ -37,8 +40,9 @@ async fn every_sample_lands_on_its_topic_with_key_headers_and_a_valid_value() {
         .count();
     assert_eq!(
         expected.len(),
-        rtc_types - 1,
-        "every RTC type but unrecognized has a sample"
+        rtc_types - 2,
+        "every RTC type but unrecognized and the legacy end-of-recording callback (the vendor \
+         printed none) has a sample"
     );
 
     for (kind, count) in expected {
