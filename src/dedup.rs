@@ -55,16 +55,11 @@ impl RecentCallbacks {
         RecentCallbacks {
             accepted: capacity.map(|capacity| Mutex::new(LruCache::new(capacity))),
             signatures: capacity.map(|capacity| {
-                Mutex::new(UsedSignatures {
-                    window,
-                    limit: match window {
-                        Some(_) => MAX_USED_SIGNATURES,
-                        None => capacity.get(),
-                    },
-                    by_key: HashMap::new(),
-                    order: VecDeque::new(),
-                    evicted: 0,
-                })
+                let limit = match window {
+                    Some(_) => MAX_USED_SIGNATURES,
+                    None => capacity.get(),
+                };
+                Mutex::new(UsedSignatures::new(window, limit))
             }),
         }
     }
@@ -143,6 +138,16 @@ struct UsedSignatures {
 }
 
 impl UsedSignatures {
+    fn new(window: Option<Duration>, limit: usize) -> Self {
+        UsedSignatures {
+            window,
+            limit,
+            by_key: HashMap::new(),
+            order: VecDeque::new(),
+            evicted: 0,
+        }
+    }
+
     fn check(
         &mut self,
         key: [u8; 20],
@@ -285,13 +290,7 @@ mod tests {
 
     #[test]
     fn a_signature_is_forgotten_once_its_window_has_passed() {
-        let mut used = UsedSignatures {
-            window: Some(Duration::from_secs(10)),
-            limit: 100,
-            by_key: HashMap::new(),
-            order: VecDeque::new(),
-            evicted: 0,
-        };
+        let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 100);
         let start = Instant::now();
         let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
         assert!(used.check([1; 20], 0, first, start).is_ok());
@@ -309,13 +308,7 @@ mod tests {
 
     #[test]
     fn past_the_limit_the_soonest_to_expire_go_first_and_are_counted() {
-        let mut used = UsedSignatures {
-            window: Some(Duration::from_secs(10)),
-            limit: 2,
-            by_key: HashMap::new(),
-            order: VecDeque::new(),
-            evicted: 0,
-        };
+        let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 2);
         let now = Instant::now();
         let held: Vec<SignatureHeld> = (1..=3u8)
             .map(|key| {

@@ -205,20 +205,53 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_change_is_applied_and_a_broken_file_keeps_the_secrets_in_use() {
-        let dir = std::env::temp_dir().join(format!("secrets-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("secrets");
-        std::fs::write(&path, "first\n").unwrap();
-        let live = Arc::new(LiveSecrets::new(read_secrets_file(&path).unwrap()));
-        let metrics = Arc::new(Metrics::new());
-        let mut watcher = SecretsWatcher::new(path.clone(), live.clone(), metrics.clone());
-        let signs = |secret: &str| {
-            live.current()
+    /// A secrets file in a directory of its own, its secrets live, and a watcher on it.
+    struct Watched {
+        dir: PathBuf,
+        path: PathBuf,
+        live: Arc<LiveSecrets>,
+        metrics: Arc<Metrics>,
+        watcher: SecretsWatcher,
+    }
+
+    impl Watched {
+        fn new(content: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("secrets-{}", rand::random::<u64>()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("secrets");
+            std::fs::write(&path, content).unwrap();
+            let live = Arc::new(LiveSecrets::new(read_secrets_file(&path).unwrap()));
+            let metrics = Arc::new(Metrics::new());
+            let watcher = SecretsWatcher::new(path.clone(), live.clone(), metrics.clone());
+            Watched {
+                dir,
+                path,
+                live,
+                metrics,
+                watcher,
+            }
+        }
+    }
+
+    impl LiveSecrets {
+        /// Whether a callback signed with `secret` verifies now.
+        fn signs(&self, secret: &str) -> bool {
+            self.current()
                 .verify(1, "1", "n", &crate::zego::sign(secret, "1", "n"))
                 .is_ok()
-        };
+        }
+    }
+
+    #[test]
+    fn a_change_is_applied_and_a_broken_file_keeps_the_secrets_in_use() {
+        let Watched {
+            dir: _,
+            path,
+            live,
+            metrics,
+            mut watcher,
+        } = Watched::new("first\n");
+        let signs = |secret: &str| live.signs(secret);
 
         watcher.check();
         assert!(signs("first"));
@@ -272,18 +305,14 @@ mod tests {
     /// not hang the watcher), and the secrets in use stay.
     #[test]
     fn a_bom_a_fifo_or_a_directory_is_refused_and_the_secrets_stay() {
-        let dir = std::env::temp_dir().join(format!("secrets-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("secrets");
-        std::fs::write(&path, "first\n").unwrap();
-        let live = Arc::new(LiveSecrets::new(read_secrets_file(&path).unwrap()));
-        let metrics = Arc::new(Metrics::new());
-        let mut watcher = SecretsWatcher::new(path.clone(), live.clone(), metrics.clone());
-        let signs = |secret: &str| {
-            live.current()
-                .verify(1, "1", "n", &crate::zego::sign(secret, "1", "n"))
-                .is_ok()
-        };
+        let Watched {
+            dir,
+            path,
+            live,
+            metrics,
+            mut watcher,
+        } = Watched::new("first\n");
+        let signs = |secret: &str| live.signs(secret);
         let failed = || {
             metrics
                 .render()

@@ -1196,6 +1196,10 @@ pub static MODERATION_VIDEO_IMAGE_STATUS: EventType = EventType {
     occurred_at: None,
 };
 
+/// Cloud Recording's fields that both of its callbacks carry alike.
+const RECORDED_ROOM_ID: Field = field("room_id", &[at(&["room_id"])], Str, "Recorded room.");
+const RECORDING_MESSAGE: Field = field("message", &[at(&["message"])], Str, "Description.");
+
 pub static CLOUD_RECORDING_STATUS: EventType = EventType {
     name: "cloud_recording.status",
     product: Product::CloudRecording,
@@ -1206,14 +1210,14 @@ pub static CLOUD_RECORDING_STATUS: EventType = EventType {
     description: "Cloud Recording status callback (no `event` key; recognised by `event_type`).",
     fields: &[
         TASK_ID_SNAKE,
-        field("room_id", &[at(&["room_id"])], Str, "Recorded room."),
+        RECORDED_ROOM_ID,
         field(
             "event_type",
             &[at(&["event_type"])],
             Enum(CLOUD_RECORDING_EVENT_TYPES),
             "What happened to the recording task.",
         ),
-        field("message", &[at(&["message"])], Str, "Description."),
+        RECORDING_MESSAGE,
         field(
             "sequence",
             &[at(&["sequence"])],
@@ -1295,14 +1299,14 @@ pub static CLOUD_RECORDING_LEGACY_ENDED: EventType = EventType {
                   2021-11-29: `file_info` at the top, no `detail`).",
     fields: &[
         TASK_ID_SNAKE,
-        field("room_id", &[at(&["room_id"])], Str, "Recorded room."),
+        RECORDED_ROOM_ID,
         field(
             "event_type",
             &[at(&["event_type"])],
             Enum(CLOUD_RECORDING_LEGACY_END_TYPES),
             "How the task ended.",
         ),
-        field("message", &[at(&["message"])], Str, "Description."),
+        RECORDING_MESSAGE,
         field(
             "sequence",
             &[at(&["sequence"])],

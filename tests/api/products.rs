@@ -386,31 +386,10 @@ async fn a_bridge_takes_only_the_products_it_is_configured_for() {
 /// events in Kafka, not one answered 200 twice. The same delivery sent again is still one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_entering_a_zim_room_twice_is_published_twice() {
-    use zego_kafka_bridge::sender::{sign_callback, Signing};
     let app = spawn_products_app_with(&[]).await;
     let body = r#"{"appid":"1","event":"room_enter","room_id":"r1","operator_account":"userA","nonce":"0","signature":"s","timestamp":0}"#;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let first = sign_callback(
-        body,
-        &Signing {
-            timestamp: now - 10,
-            nonce: "1001",
-            ..Signing::now(SECRET)
-        },
-    )
-    .unwrap();
-    let second = sign_callback(
-        body,
-        &Signing {
-            timestamp: now,
-            nonce: "1002",
-            ..Signing::now(SECRET)
-        },
-    )
-    .unwrap();
+    let first = sign_at(body, SECRET, unix_now() - 10, "1001");
+    let second = sign_at(body, SECRET, unix_now(), "1002");
     for callback in [&first, &second, &second] {
         let answer = app.post_to(Product::Zim, callback).await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);

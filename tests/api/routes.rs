@@ -22,7 +22,7 @@ use zego_kafka_bridge::routes::{self, BodyLimits, RequestLogging};
 use zego_kafka_bridge::sender::SignedCallback;
 use zego_kafka_bridge::zego::{CallbackSecrets, Secret};
 
-use crate::helpers::{sign, SECRET};
+use crate::helpers::{sign, sign_at, unix_now, SECRET};
 
 /// Takes events into a list, or refuses them while `refusing` is set.
 #[derive(Default)]
@@ -159,6 +159,10 @@ async fn status_and_json(response: ServiceResponse) -> (u16, Json, Option<String
 }
 
 const ROOM_CLOSE: &str = r#"{"event":"room_close","appid":1,"timestamp":1,"nonce":"n","signature":"s","room_id":"r","room_session_id":1,"close_reason":1}"#;
+
+/// ZIM's pre-send check, and a message sent, as the tests post them.
+const BEFORE_SEND_MSG: &str = r#"{"event":"before_send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","request_id":"r1","msg_id":"m1","from_user_id":"a","conv_id":"b","conv_type":0,"msg_type":1,"msg_body":"hi"}"#;
+const SEND_MSG: &str = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m1","conv_type":1,"conv_id":"r"}"#;
 
 #[actix_web::test]
 async fn an_accepted_callback_is_handed_over_once_and_its_retry_is_answered_without_a_second() {
@@ -502,25 +506,13 @@ async fn minigame_is_refused_with_the_reason_and_unknown_paths_list_the_products
 /// again: refused, not published.
 #[actix_web::test]
 async fn a_signature_respelled_by_moving_digits_is_still_used_once() {
-    use zego_kafka_bridge::sender::{sign_callback, Signing};
     let harness = Harness::new();
     let app = public_app!(harness);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     let send = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m1","from_user_id":"a","conv_type":1,"conv_id":"r","msg_body":"hello"}"#;
     // The nonce starts with a digit above the timestamp's first, so the timestamp sorts first
     // both before and after the move.
-    let captured = sign_callback(
-        send,
-        &Signing {
-            timestamp: now,
-            nonce: "9123",
-            ..Signing::now(SECRET)
-        },
-    )
-    .unwrap();
+    let captured = sign_at(send, SECRET, now, "9123");
     let response =
         test::call_service(&app, post_to("/v1/callbacks/zim", &captured).to_request()).await;
     assert_eq!(response.status(), 200);
@@ -557,21 +549,11 @@ async fn a_signature_respelled_by_moving_digits_is_still_used_once() {
 /// of it, and for none that did not: a drift towards the skew limit shows before it refuses.
 #[actix_web::test]
 async fn the_clock_offset_of_verified_callbacks_is_measured() {
-    use zego_kafka_bridge::sender::{sign_callback, Signing};
     let harness = Harness::new();
     let app = public_app!(harness);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let signed_at = |timestamp: i64, secret: &str, nonce: &str| {
-        let signing = Signing {
-            timestamp,
-            nonce,
-            ..Signing::now(secret)
-        };
-        sign_callback(ROOM_CLOSE, &signing).unwrap()
-    };
+    let now = unix_now();
+    let signed_at =
+        |timestamp: i64, secret: &str, nonce: &str| sign_at(ROOM_CLOSE, secret, timestamp, nonce);
     // 200 s behind: taken; 400 s behind: refused for skew, but measured; forged: not measured.
     for (callback, status) in [
         (signed_at(now - 200, SECRET, "1"), 200),
@@ -685,7 +667,7 @@ async fn before_send_msg_gets_the_verdict_while_shutting_down() {
     let harness = Harness::new();
     let app = public_app!(harness);
     harness.readiness.begin_shutdown();
-    let check = r#"{"event":"before_send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","request_id":"r1","msg_id":"m1","from_user_id":"a","conv_id":"b","conv_type":0,"msg_type":1,"msg_body":"hi"}"#;
+    let check = BEFORE_SEND_MSG;
     let response = test::call_service(
         &app,
         post_to("/v1/callbacks/zim", &sign(check, SECRET)).to_request(),
@@ -696,7 +678,7 @@ async fn before_send_msg_gets_the_verdict_while_shutting_down() {
     let taken = harness.taken();
     assert_eq!(taken.len(), 1, "{taken:?}");
     assert_eq!(taken[0].0, "zim.message.before_send");
-    let send = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m1","conv_type":1,"conv_id":"r"}"#;
+    let send = SEND_MSG;
     let response = test::call_service(
         &app,
         post_to("/v1/callbacks/zim", &sign(send, SECRET)).to_request(),
@@ -717,7 +699,7 @@ async fn before_send_msg_gets_the_verdict_even_while_the_output_refuses() {
     let harness = Harness::new();
     let app = public_app!(harness);
     harness.fake.refusing.store(true, Ordering::Release);
-    let check = r#"{"event":"before_send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","request_id":"r1","msg_id":"m1","from_user_id":"a","conv_id":"b","conv_type":0,"msg_type":1,"msg_body":"hi"}"#;
+    let check = BEFORE_SEND_MSG;
     for _ in 0..2 {
         let response = test::call_service(
             &app,
@@ -735,7 +717,7 @@ async fn before_send_msg_gets_the_verdict_even_while_the_output_refuses() {
     let response =
         test::call_service(&app, post_to("/v1/callbacks/zim", &forged).to_request()).await;
     assert_eq!(status_and_json(response).await.0, 401);
-    let send = r#"{"event":"send_msg","appid":"1","timestamp":1,"nonce":"n","signature":"s","msg_id":"m1","conv_type":1,"conv_id":"r"}"#;
+    let send = SEND_MSG;
     let response = test::call_service(
         &app,
         post_to("/v1/callbacks/zim", &sign(send, SECRET)).to_request(),

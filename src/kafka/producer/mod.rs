@@ -345,27 +345,25 @@ impl Publisher {
     /// Returns once it is on disk (or logged as lost): the spool's checkpoint must not pass an
     /// event before it is safe somewhere.
     pub fn dead_letter_record(&self, record: &OutgoingRecord, error: &str) {
-        match DeadLetter::of_record(error, record) {
-            Ok(letter) => self.shared.dead_letters.write_now(Undeliverable {
-                event_id: record.event_id,
-                letter,
-            }),
-            Err(write_error) => AcknowledgedEventLost {
-                event_id: record.event_id,
-                topic: &record.topic,
-                error,
-                write_error: &write_error,
-            }
-            .emit(&self.shared.metrics),
-        }
+        self.dead_letter(record, error, |item| {
+            self.shared.dead_letters.write_now(item);
+        });
     }
 
     /// Hands an acknowledged record that could not be queued to the dead-letter writer without
     /// waiting for the disk: for callers on an HTTP worker (ZIM's verdicts), which must not
     /// fsync. It is logged and counted once written, or lost.
     pub fn dead_letter_record_later(&self, record: &OutgoingRecord, error: &str) {
+        self.dead_letter(record, error, |item| {
+            self.shared.dead_letters.submit_later(item);
+        });
+    }
+
+    /// The letter of `record`, given to `write`; a record that makes no letter is lost, and
+    /// said so.
+    fn dead_letter(&self, record: &OutgoingRecord, error: &str, write: impl FnOnce(Undeliverable)) {
         match DeadLetter::of_record(error, record) {
-            Ok(letter) => self.shared.dead_letters.submit_later(Undeliverable {
+            Ok(letter) => write(Undeliverable {
                 event_id: record.event_id,
                 letter,
             }),

@@ -242,6 +242,26 @@ pub fn sign(body: &str, secret: &str) -> SignedCallback {
     .expect("signable")
 }
 
+/// Signs `body` with `secret` at `timestamp` (Unix seconds) with `nonce`.
+pub fn sign_at(body: &str, secret: &str, timestamp: i64, nonce: &str) -> SignedCallback {
+    sender::sign_callback(
+        body,
+        &Signing {
+            timestamp,
+            nonce,
+            ..Signing::now(secret)
+        },
+    )
+    .expect("signable")
+}
+
+/// The bridge's clock now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_secs() as i64)
+}
+
 /// The committed JSON Schema of an event type, from `schemas/`.
 pub fn schema_validator(kind: &str) -> jsonschema::Validator {
     let path = format!("{}/schemas/{kind}.schema.json", env!("CARGO_MANIFEST_DIR"));
