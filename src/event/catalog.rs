@@ -152,6 +152,20 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// Whether the id of this callback covers `timestamp` and `nonce`: always for
+    /// [`Identity::Delivery`], and for [`Identity::Body`] when the body lacks one of its keys
+    /// (or holds it empty, or not as a scalar).
+    pub fn covers_envelope(self, root: &crate::zego::Object<'_>) -> bool {
+        match self {
+            Identity::Body { distinct_by } => !distinct_by.iter().all(|path| {
+                root.get_path(path).is_some_and(|entry| {
+                    matches!(entry.node.scalar(), Ok(Some(scalar)) if !scalar.text.trim().is_empty())
+                })
+            }),
+            Identity::Delivery => true,
+        }
+    }
+
     /// The identity of a type whose body names one occurrence by these keys.
     pub const fn body(distinct_by: &'static [&'static [&'static str]]) -> Self {
         Identity::Body { distinct_by }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use chrono::NaiveDateTime;
 use uuid::Uuid;
 
-use super::catalog::{self, EventType, Field, FieldKind, Identity, KeyRule, Source};
+use super::catalog::{self, EventType, Field, FieldKind, KeyRule, Source};
 use super::{Event, FieldValue, Value};
 use serde_json::value::RawValue;
 
@@ -283,15 +283,7 @@ fn event_id(kind: &EventType, root: &Object<'_>, common: &CommonFields<'_>) -> U
     let mut canonical = Canonical(Vec::with_capacity(512));
     canonical.text(kind.name);
     canonical.object(root, true);
-    let named_by_body = match kind.identity {
-        Identity::Body { distinct_by } => distinct_by.iter().all(|path| {
-            root.get_path(path).is_some_and(|entry| {
-                matches!(entry.node.scalar(), Ok(Some(scalar)) if !scalar.text.trim().is_empty())
-            })
-        }),
-        Identity::Delivery => false,
-    };
-    if !named_by_body {
+    if kind.identity.covers_envelope(root) {
         canonical.0.push(b'e');
         canonical.text(&common.timestamp_text);
         canonical.text(&common.nonce);
