@@ -445,6 +445,10 @@ impl Metrics {
         for cause in ["damaged", "torn_tail"] {
             self.spool_quarantined.with_label_values(&[cause]);
         }
+        // The first reuse of a signature must show in increase(): it is the alert.
+        for spelling in ["same", "respelled"] {
+            self.signature_reuses.with_label_values(&[spelling]);
+        }
     }
 
     pub fn callback_answered(&self, event_type: &str, status: u16, elapsed: Duration) {
@@ -717,6 +721,7 @@ mod tests {
             r#"zego_bridge_dead_lettered_total{topic="zego.room.closed"} 0"#,
             r#"zego_bridge_kafka_topic_missing{topic="zego.room.closed"} 0"#,
             r#"zego_bridge_signature_refusals_total{reason="replayed_signature"} 0"#,
+            r#"zego_bridge_signature_reuses_total{spelling="same"} 0"#,
             r#"zego_bridge_callbacks_total{status="503",type="room.closed"} 0"#,
             r#"zego_bridge_callbacks_total{status="400",type="none"} 0"#,
         ] {
