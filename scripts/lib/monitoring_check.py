@@ -279,7 +279,8 @@ class Traffic:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--binary", type=Path, required=True, help="the bridge's binary")
+    parser.add_argument("--binary", type=lambda text: Path(text).resolve(), required=True,
+                        help="the bridge's binary (any relative path is taken from here, not from the bridges' own directories)")
     args = parser.parse_args()
     kafka = Kafka()
     quiet, spool, edge, lost = (Bridge("quiet-a", "ns-a"), Bridge("spool-b", "ns-b"),
