@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lru::LruCache;
 use sha1::{Digest, Sha1};
@@ -46,21 +46,21 @@ pub struct RecentCallbacks {
 }
 
 impl RecentCallbacks {
-    /// Remembers up to `capacity` accepted ids; 0 remembers nothing (neither ids nor
-    /// signatures). A signature is remembered for `window` after it is first seen (as long as
-    /// any spelling of it can pass the clock-skew check); with no window (the check is off), the
-    /// last `capacity` signatures are.
+    /// Remembers up to `capacity` accepted ids (0: none). A signature is remembered for
+    /// `window` after it is first seen (as long as any spelling of it can pass the clock-skew
+    /// check), whatever `capacity` says: turning retries' deduplication off must not turn the
+    /// replay defence off with it. With no window (the skew check is off), the last `capacity`
+    /// signatures are, and none with 0.
     pub fn new(capacity: usize, window: Option<Duration>) -> Self {
         let capacity = NonZeroUsize::new(capacity);
+        let signatures = match (window, capacity) {
+            (Some(_), _) => Some(MAX_USED_SIGNATURES),
+            (None, Some(capacity)) => Some(capacity.get()),
+            (None, None) => None,
+        };
         RecentCallbacks {
             accepted: capacity.map(|capacity| Mutex::new(LruCache::new(capacity))),
-            signatures: capacity.map(|capacity| {
-                let limit = match window {
-                    Some(_) => MAX_USED_SIGNATURES,
-                    None => capacity.get(),
-                };
-                Mutex::new(UsedSignatures::new(window, limit))
-            }),
+            signatures: signatures.map(|limit| Mutex::new(UsedSignatures::new(window, limit))),
         }
     }
 
@@ -94,7 +94,7 @@ impl RecentCallbacks {
         signatures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .check(key, spelling, event_id, Instant::now())
+            .check(key, spelling, event_id, wall_clock_ms())
     }
 
     /// True when this event was accepted already.
@@ -127,13 +127,23 @@ struct FirstUse {
     conflicts: u32,
 }
 
+/// The wall clock in Unix milliseconds. Signatures expire by it, not by a monotonic clock: the
+/// skew check they guard reads the wall clock, so a clock stepped back (which keeps an old
+/// capture inside the skew window longer) keeps them longer too.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_millis() as i64)
+}
+
 /// Signatures and the event each was used for, in the order first seen (which, with one window
 /// for all, is the order they expire in).
 struct UsedSignatures {
     window: Option<Duration>,
     limit: usize,
     by_key: HashMap<[u8; 20], FirstUse>,
-    order: VecDeque<([u8; 20], Instant)>,
+    /// Each signature with when it was first seen (wall clock, Unix ms).
+    order: VecDeque<([u8; 20], i64)>,
     evicted: u64,
 }
 
@@ -153,11 +163,12 @@ impl UsedSignatures {
         key: [u8; 20],
         spelling: u64,
         event_id: Uuid,
-        now: Instant,
+        now_ms: i64,
     ) -> Result<SignatureHeld, SignatureReused> {
         if let Some(window) = self.window {
+            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
             while let Some(&(oldest, seen)) = self.order.front() {
-                if now.duration_since(seen) <= window {
+                if now_ms.saturating_sub(seen) <= window_ms {
                     break;
                 }
                 self.order.pop_front();
@@ -198,7 +209,7 @@ impl UsedSignatures {
                         conflicts: 0,
                     },
                 );
-                self.order.push_back((key, now));
+                self.order.push_back((key, now_ms));
                 Ok(SignatureHeld {
                     held: self.by_key.len(),
                     forgot_one,
@@ -291,25 +302,22 @@ mod tests {
     #[test]
     fn a_signature_is_forgotten_once_its_window_has_passed() {
         let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 100);
-        let start = Instant::now();
+        let start = 1_700_000_000_000_i64;
         let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
         assert!(used.check([1; 20], 0, first, start).is_ok());
-        assert!(used
-            .check([1; 20], 0, second, start + Duration::from_secs(10))
-            .is_err());
-        assert!(used
-            .check([2; 20], 0, second, start + Duration::from_secs(11))
-            .is_ok());
+        // The clock stepped back a quarter of an hour: still remembered (the skew check, on the
+        // same clock, would take the capture longer too).
+        assert!(used.check([1; 20], 0, second, start - 900_000).is_err());
+        assert!(used.check([1; 20], 0, second, start + 10_000).is_err());
+        assert!(used.check([2; 20], 0, second, start + 11_000).is_ok());
         assert_eq!(used.by_key.len(), 1, "the first was purged");
-        assert!(used
-            .check([1; 20], 0, second, start + Duration::from_secs(11))
-            .is_ok());
+        assert!(used.check([1; 20], 0, second, start + 11_000).is_ok());
     }
 
     #[test]
     fn past_the_limit_the_soonest_to_expire_go_first_and_are_counted() {
         let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 2);
-        let now = Instant::now();
+        let now = 1_700_000_000_000_i64;
         let held: Vec<SignatureHeld> = (1..=3u8)
             .map(|key| {
                 used.check([key; 20], 0, Uuid::from_u128(key.into()), now)
@@ -344,8 +352,12 @@ mod tests {
         let off = RecentCallbacks::new(0, WINDOW);
         off.remember_accepted(Uuid::from_u128(1));
         assert!(!off.is_duplicate(Uuid::from_u128(1)));
+        // Deduplication off, the replay defence still on.
         assert!(off
             .check_signature("1", "n", "x", Uuid::from_u128(1))
             .is_ok());
+        assert!(off
+            .check_signature("1", "n", "x", Uuid::from_u128(2))
+            .is_err());
     }
 }

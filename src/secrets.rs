@@ -61,11 +61,14 @@ pub fn read_secrets_file(path: &Path) -> Result<CallbackSecrets, SecretsFileErro
         source,
     };
     let bytes = read_regular_file(path).map_err(read_error)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        read_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "not UTF-8 text",
-        ))
+    parse_secrets_bytes(path, bytes)
+}
+
+/// The secrets in the content of the file at `path` (named in the errors).
+fn parse_secrets_bytes(path: &Path, bytes: Vec<u8>) -> Result<CallbackSecrets, SecretsFileError> {
+    let text = String::from_utf8(bytes).map_err(|_| SecretsFileError::Read {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
     })?;
     parse_secrets_file(&text).map_err(|source| SecretsFileError::Invalid {
         path: path.to_owned(),
@@ -124,18 +127,22 @@ pub struct SecretsWatcher {
     /// A new content seen once: it is applied when the next look finds it unchanged, so that a
     /// file being rewritten in place is never applied half-written.
     settling: Option<Vec<u8>>,
+    /// The last content looked at was broken (reported, and the gauge set).
+    reported_invalid: bool,
 }
 
 impl SecretsWatcher {
-    /// Starts from the file as it was read at start.
+    /// Watches `path`, whose secrets `live` holds. It does not read the file again to know
+    /// where it starts: a change made between the start's reading and this one would be taken
+    /// as seen and never applied. The first looks find what is in use and apply nothing.
     pub fn new(path: PathBuf, live: Arc<LiveSecrets>, metrics: Arc<Metrics>) -> Self {
-        let last_seen = read_regular_file(&path).ok();
         SecretsWatcher {
             path,
             live,
             metrics,
-            last_seen,
+            last_seen: None,
             settling: None,
+            reported_invalid: false,
         }
     }
 
@@ -168,18 +175,37 @@ impl SecretsWatcher {
             }
         }
         self.settling = None;
-        self.last_seen = content.ok();
-        match read_secrets_file(&self.path) {
+        // The bytes that held still, not a third reading that could catch another rewrite.
+        let parsed = match content {
+            Ok(bytes) => {
+                self.last_seen = Some(bytes.clone());
+                parse_secrets_bytes(&self.path, bytes)
+            }
+            Err(source) => {
+                self.last_seen = None;
+                Err(SecretsFileError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        match parsed {
+            // What is in use already (the file as the start read it): nothing to apply.
+            Ok(secrets) if !self.reported_invalid && secrets == **self.live.current() => {}
             Ok(secrets) => {
                 let count = secrets.count();
                 self.live.replace(secrets);
+                self.reported_invalid = false;
                 CallbackSecretsReloaded {
                     path: &self.path,
                     secrets: count,
                 }
                 .emit(&self.metrics);
             }
-            Err(error) => CallbackSecretsReloadFailed { error: &error }.emit(&self.metrics),
+            Err(error) => {
+                self.reported_invalid = true;
+                CallbackSecretsReloadFailed { error: &error }.emit(&self.metrics);
+            }
         }
     }
 }
@@ -366,5 +392,31 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A rotation that lands while the bridge starts (after its secrets were read, before the
+    /// watcher runs) is applied, not taken as already seen; the file as read at start is not
+    /// applied again.
+    #[test]
+    fn a_rotation_during_start_up_is_applied() {
+        let Watched {
+            dir,
+            path,
+            live,
+            metrics,
+            mut watcher,
+        } = Watched::new("first\n");
+        watcher.check();
+        watcher.check();
+        assert!(
+            !metrics.render().contains(r#"outcome="applied"} 1"#),
+            "the file as read at start is not applied again"
+        );
+        std::fs::write(&path, "rotated\n").unwrap();
+        let mut late = SecretsWatcher::new(path.clone(), live.clone(), metrics.clone());
+        late.check();
+        late.check();
+        assert!(live.signs("rotated") && !live.signs("first"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

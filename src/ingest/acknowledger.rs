@@ -157,6 +157,9 @@ impl Acknowledger for Direct {
 
     fn refresh_gauges(&self, metrics: &Metrics) {
         metrics.set_queue_messages(i64::from(self.publisher.queue_depth()));
+        // At every scrape, not only when the writer thread notices: a disk that hangs keeps
+        // that thread from noticing anything.
+        metrics.set_dead_letter_writable(self.publisher.dead_letter_failure().is_none());
     }
 
     async fn shut_down(&self, deadline: Instant) -> ShutdownReport {
@@ -276,6 +279,7 @@ impl Acknowledger for Spooled {
 
     fn refresh_gauges(&self, metrics: &Metrics) {
         metrics.set_queue_messages(i64::from(self.publisher.queue_depth()));
+        metrics.set_dead_letter_writable(self.publisher.dead_letter_failure().is_none());
         let stats = self.spool.stats();
         metrics.set_spool(stats.bytes, stats.pending);
     }

@@ -101,6 +101,32 @@ pub struct DeadLetterFile {
     /// A write failed part-way: the next one starts with a line break, so that the torn line
     /// stays one unreadable line and every whole letter after it parses.
     torn: std::sync::atomic::AtomicBool,
+    /// When the write or probe in progress began; `None` when none is.
+    busy_since: Mutex<Option<std::time::Instant>>,
+}
+
+/// A write or probe taking longer than this counts as a failure while it hangs: a healthy
+/// fdatasync of a few KiB takes milliseconds.
+const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Clears [`DeadLetterFile::busy`]'s mark when the call returns.
+struct BusyGuard<'a>(&'a Mutex<Option<std::time::Instant>>);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+}
+
+/// Whether the last byte of a file of `len` bytes is a line break.
+fn ends_with_newline(file: &File, len: u64) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] == b'\n')
 }
 
 impl DeadLetterFile {
@@ -112,11 +138,24 @@ impl DeadLetterFile {
             file: Mutex::new(None),
             failure: Mutex::new(None),
             torn: std::sync::atomic::AtomicBool::new(false),
+            busy_since: Mutex::new(None),
         }
     }
 
     /// Why the file cannot take a letter now (its last write or probe failed), or `None`.
     pub fn failure(&self) -> Option<String> {
+        let stuck = self
+            .busy_since
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .map(|since| since.elapsed())
+            .filter(|busy| *busy > STUCK_AFTER);
+        if let Some(busy) = stuck {
+            return Some(format!(
+                "the disk has not answered a write for {} ms",
+                busy.as_millis()
+            ));
+        }
         self.failure
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -135,12 +174,25 @@ impl DeadLetterFile {
         changed
     }
 
+    /// Marks a write or a probe in progress until the guard is dropped, so that a disk that
+    /// stops answering (a hung network volume) shows as a failure while the call still hangs.
+    fn busy(&self) -> BusyGuard<'_> {
+        *self
+            .busy_since
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
+        BusyGuard(&self.busy_since)
+    }
+
     /// Proves the file's disk takes a write now: one byte appended to `<file>.probe` (which
     /// allocates a block, so a full disk fails it) and fdatasync'd, then the probe emptied.
     /// The dead-letter file itself, if it exists, must be a regular file that opens for
     /// appending. Nothing here blocks on a FIFO.
     pub fn probe(&self) -> std::io::Result<()> {
-        let outcome = self.try_probe();
+        let outcome = {
+            let _busy = self.busy();
+            self.try_probe()
+        };
         self.note(&outcome);
         outcome
     }
@@ -210,26 +262,45 @@ impl DeadLetterFile {
     }
 
     fn append(&self, lines: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        use std::sync::atomic::Ordering;
+        let _busy = self.busy();
         let mut guard = self
             .file
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The path may no longer name the file held open (renamed, removed, rotated by hand):
+        // letters must land where `replay` and the retrier look, so the file is opened again.
+        if let Some(held) = guard.as_ref() {
+            let same = match (held.metadata(), std::fs::metadata(&self.path)) {
+                (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+                _ => false,
+            };
+            if !same {
+                *guard = None;
+            }
+        }
         if guard.is_none() {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .read(true)
                 .custom_flags(libc::O_NONBLOCK)
                 .open(&self.path)?;
-            if !file.metadata()?.is_file() {
+            let metadata = file.metadata()?;
+            if !metadata.is_file() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "not a regular file (a FIFO, a directory or a device cannot keep letters)",
                 ));
             }
+            // A line cut short before this process (a crash, a full disk before a restart):
+            // the first letter starts on a line of its own.
+            if metadata.len() > 0 && !ends_with_newline(&file, metadata.len())? {
+                self.torn.store(true, Ordering::Release);
+            }
             *guard = Some(file);
         }
-        use std::sync::atomic::Ordering;
         let file = guard.as_mut().expect("opened above");
         let torn = self.torn.load(Ordering::Acquire);
         let written = if torn { file.write_all(b"\n") } else { Ok(()) }
@@ -551,5 +622,64 @@ mod tests {
         assert_eq!(first.event.get(), event, "the event is kept byte for byte");
         assert_eq!(letters[1].as_ref().unwrap().error, "second");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn letter(error: &str) -> DeadLetter {
+        DeadLetter {
+            failed_at: "2026-01-01T00:00:00.000Z".into(),
+            error: error.into(),
+            topic: "zego.room.closed".into(),
+            key: None,
+            headers: BTreeMap::new(),
+            event: RawValue::from_string("{}".to_owned()).unwrap(),
+        }
+    }
+
+    /// A line cut short before this process started (a crash, a full disk) does not swallow
+    /// the first letter written after it.
+    #[test]
+    fn a_torn_line_left_by_an_earlier_run_stays_apart() {
+        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dead.jsonl");
+        std::fs::write(&path, "{\"failed_at\":\"2026").unwrap();
+        let file = DeadLetterFile::new(&path);
+        file.write(&letter("after the crash")).unwrap();
+        let read = DeadLetterFile::read(&path).unwrap();
+        assert_eq!(read.len(), 2);
+        assert!(read[0].is_err());
+        assert_eq!(read[1].as_ref().unwrap().error, "after the crash");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A file renamed or removed under the bridge: the next letters go to the path, where
+    /// `replay` and the retrier look, not into the file held open.
+    #[test]
+    fn letters_follow_the_path_when_the_file_is_moved_away() {
+        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dead.jsonl");
+        let file = DeadLetterFile::new(&path);
+        file.write(&letter("first")).unwrap();
+        std::fs::rename(&path, dir.join("moved.jsonl")).unwrap();
+        file.write(&letter("second")).unwrap();
+        let read = DeadLetterFile::read(&path).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].as_ref().unwrap().error, "second");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A write that hangs (a network volume that stopped answering) is a failure while it
+    /// hangs, not only once it returns.
+    #[test]
+    fn a_write_that_hangs_is_a_failure_while_it_hangs() {
+        let file = DeadLetterFile::new(std::env::temp_dir().join("never-written.jsonl"));
+        assert_eq!(file.failure(), None);
+        let busy = file.busy();
+        *file.busy_since.lock().unwrap() =
+            Some(std::time::Instant::now() - STUCK_AFTER - std::time::Duration::from_millis(1));
+        assert!(file.failure().unwrap().contains("has not answered"));
+        drop(busy);
+        assert_eq!(file.failure(), None);
     }
 }
