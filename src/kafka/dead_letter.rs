@@ -225,7 +225,14 @@ impl DeadLetterFile {
         }
         probe.write_all(b"p")?;
         probe.sync_data()?;
-        probe.set_len(0)
+        probe.set_len(0)?;
+        // After a letter failed to write, the probe beside the file proves too little (an error
+        // may strike the letters file alone): the file itself must take a write, a line break,
+        // which readers skip, before it counts as writable again.
+        if self.torn.load(std::sync::atomic::Ordering::Acquire) {
+            self.append(b"")?;
+        }
+        Ok(())
     }
 
     /// `<file>.probe`, beside the file on the same disk.
@@ -681,5 +688,30 @@ mod tests {
         assert!(file.failure().unwrap().contains("has not answered"));
         drop(busy);
         assert_eq!(file.failure(), None);
+    }
+
+    /// After a letter failed to write, only a write to the letters file itself makes the file
+    /// writable again, not the probe beside it.
+    #[test]
+    fn after_a_failed_letter_the_file_itself_must_take_a_write() {
+        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dead.jsonl");
+        let file = DeadLetterFile::new(&path);
+        file.write(&letter("first")).unwrap();
+        // As a failed append leaves it.
+        file.torn.store(true, std::sync::atomic::Ordering::Release);
+        let before = std::fs::metadata(&path).unwrap().len();
+        file.probe().unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            before + 1,
+            "a line break"
+        );
+        assert!(!file.torn.load(std::sync::atomic::Ordering::Acquire));
+        file.write(&letter("second")).unwrap();
+        let read = DeadLetterFile::read(&path).unwrap();
+        assert_eq!(read.len(), 2, "the empty line is skipped");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
