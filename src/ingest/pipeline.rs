@@ -252,7 +252,12 @@ impl Pipeline {
                 // Respelled, it is a forgery. Spelled as before, it may be ZEGO's own: two
                 // callbacks of one app in one second whose random nonces matched (the vendor's
                 // RTC samples carry six digits). A 503 lets ZEGO's retry, if signed afresh,
-                // through; a 401 would not.
+                // through; a 401 would not. A `before_send_msg` so spelled gets its verdict (a
+                // refusal is a message not sent), but its event is not published: it may be
+                // the forgery.
+                if !reused.respelled && kind.answer == Answer::ZimVerdict {
+                    return Ok(Accepted::Retry);
+                }
                 return Err(if reused.respelled {
                     SignatureRefusal::Replayed.into()
                 } else {

@@ -691,6 +691,34 @@ async fn before_send_msg_gets_the_verdict_while_shutting_down() {
     assert_eq!(harness.taken().len(), 1);
 }
 
+/// A `before_send_msg` under a signature that came with another callback first, spelled the
+/// same (ZEGO's nonce repeating within a second, or a replay): its verdict, not a 503 that
+/// would keep a message from being sent; its event is not handed over (it may be forged).
+#[actix_web::test]
+async fn before_send_msg_under_a_reused_signature_gets_its_verdict_unpublished() {
+    let harness = Harness::new();
+    let app = public_app!(harness);
+    let now = unix_now();
+    let first = sign_at(BEFORE_SEND_MSG, SECRET, now, "123456");
+    let second = sign_at(
+        &BEFORE_SEND_MSG.replace(r#""msg_id":"m1""#, r#""msg_id":"m2""#),
+        SECRET,
+        now,
+        "123456",
+    );
+    for callback in [&first, &second] {
+        let response =
+            test::call_service(&app, post_to("/v1/callbacks/zim", callback).to_request()).await;
+        let (status, reply, _) = status_and_json(response).await;
+        assert_eq!((status, reply), (200, serde_json::json!({"result": 0})));
+    }
+    assert_eq!(harness.taken().len(), 1, "only the first is handed over");
+    assert!(harness
+        .metrics
+        .render()
+        .contains(r#"zego_bridge_signature_reuses_total{spelling="same"} 1"#));
+}
+
 /// `before_send_msg` is answered with the verdict, even while the output refuses everything
 /// else, and its retry gets the same verdict without a second hand-over.
 #[actix_web::test]
