@@ -121,6 +121,14 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
+/// The refusal of a path that cannot keep letters.
+fn not_a_regular_file() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "not a regular file (a FIFO, a directory or a device cannot keep letters)",
+    )
+}
+
 /// Whether the last byte of a file of `len` bytes is a line break.
 fn ends_with_newline(file: &File, len: u64) -> std::io::Result<bool> {
     use std::os::unix::fs::FileExt;
@@ -201,10 +209,7 @@ impl DeadLetterFile {
         use std::os::unix::fs::OpenOptionsExt;
         if let Ok(metadata) = std::fs::metadata(&self.path) {
             if !metadata.is_file() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a regular file (a FIFO, a directory or a device cannot keep letters)",
-                ));
+                return Err(not_a_regular_file());
             }
             OpenOptions::new()
                 .append(true)
@@ -296,10 +301,7 @@ impl DeadLetterFile {
                 .open(&self.path)?;
             let metadata = file.metadata()?;
             if !metadata.is_file() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a regular file (a FIFO, a directory or a device cannot keep letters)",
-                ));
+                return Err(not_a_regular_file());
             }
             // A line cut short before this process (a crash, a full disk before a restart):
             // the first letter starts on a line of its own.
@@ -608,8 +610,7 @@ mod tests {
 
     #[test]
     fn lines_round_trip_exactly() {
-        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir();
         let file = DeadLetterFile::new(dir.join("dead.jsonl"));
         let event = r#"{"id":"x","n":18446744073709551615,"f":0.9980469}"#;
         for error in ["first", "second"] {
@@ -631,6 +632,13 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A directory of the test's own.
+    fn scratch_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn letter(error: &str) -> DeadLetter {
         DeadLetter {
             failed_at: "2026-01-01T00:00:00.000Z".into(),
@@ -646,8 +654,7 @@ mod tests {
     /// the first letter written after it.
     #[test]
     fn a_torn_line_left_by_an_earlier_run_stays_apart() {
-        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir();
         let path = dir.join("dead.jsonl");
         std::fs::write(&path, "{\"failed_at\":\"2026").unwrap();
         let file = DeadLetterFile::new(&path);
@@ -663,8 +670,7 @@ mod tests {
     /// `replay` and the retrier look, not into the file held open.
     #[test]
     fn letters_follow_the_path_when_the_file_is_moved_away() {
-        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir();
         let path = dir.join("dead.jsonl");
         let file = DeadLetterFile::new(&path);
         file.write(&letter("first")).unwrap();
@@ -694,8 +700,7 @@ mod tests {
     /// writable again, not the probe beside it.
     #[test]
     fn after_a_failed_letter_the_file_itself_must_take_a_write() {
-        let dir = std::env::temp_dir().join(format!("dl-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir();
         let path = dir.join("dead.jsonl");
         let file = DeadLetterFile::new(&path);
         file.write(&letter("first")).unwrap();
