@@ -11,6 +11,14 @@
 //! response with an empty body by the same response with the contract's JSON body, counting and
 //! logging it as a refusal. Everything else passes through unchanged, byte for byte.
 //!
+//! It also watches the request heads coming in, for the one bound actix-http lacks: each
+//! connection may buffer up to 128 KiB of an unfinished head, and thousands of connections took
+//! hundreds of MiB that way. Bytes of a head beyond [`HEAD_ALLOWANCE`] are charged to one budget
+//! shared by every connection (`ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES`), as they arrive, and
+//! given back when the head ends or the connection closes. A head that would go past the budget
+//! is answered 503 and its connection closed. Real callbacks' heads are a few hundred bytes,
+//! well inside the allowance: no crowd of big heads can get them refused.
+//!
 //! Why it cannot damage a reply of the bridge's own: it only ever rewrites a complete response
 //! head that starts where a response starts and declares an error status with no body. Every
 //! reply the routes make has a JSON body, never empty, and a JSON body cannot hold the CR LF
@@ -21,6 +29,7 @@
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -41,26 +50,69 @@ const MAX_HEADERS: usize = 32;
 /// What actix-http takes in a request head before answering 431 (its own constants).
 const STACK_HEAD_LIMITS: &str = "128 KiB or 96 headers";
 
-/// What every connection's wrapper shares: where refusals are counted and logged, and what
-/// their messages name.
+/// Bytes of each request head that are never charged to the shared budget: a callback's head
+/// is 300-700 bytes as ZEGO sends it, and an ingress adds a few forwarding and tracing headers.
+/// Each connection's buffer holds this much anyway (actix-http reads in 8 KiB steps).
+pub const HEAD_ALLOWANCE: usize = 4 * 1024;
+
+/// The bytes of unfinished request heads beyond [`HEAD_ALLOWANCE`], across all connections.
+struct HeadBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl HeadBudget {
+    fn try_charge(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.used.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+}
+
+/// What every connection's wrapper shares: where refusals are counted and logged, what their
+/// messages name, and the budget of unfinished request heads.
 pub struct StackReplies {
     metrics: Arc<Metrics>,
     /// The routes' own: one budget of refusal lines for both.
     logging: Arc<RequestLogging>,
     request_timeout: Duration,
+    heads: HeadBudget,
+    retry_after_secs: u64,
 }
 
 impl StackReplies {
+    /// `max_buffered_head_bytes`: the budget of unfinished heads beyond each one's allowance;
+    /// `retry_after_secs`: what a 503 for it tells the client.
     pub fn new(
         metrics: Arc<Metrics>,
         logging: Arc<RequestLogging>,
         request_timeout: Duration,
+        max_buffered_head_bytes: usize,
+        retry_after_secs: u64,
     ) -> Self {
         StackReplies {
             metrics,
             logging,
             request_timeout,
+            heads: HeadBudget {
+                limit: max_buffered_head_bytes,
+                used: AtomicUsize::new(0),
+            },
+            retry_after_secs,
         }
+    }
+
+    /// Bytes of unfinished heads charged to the budget now.
+    pub fn buffered_head_bytes(&self) -> usize {
+        self.heads.used.load(Ordering::Acquire)
     }
 
     /// Wraps one accepted connection; `client` names it in the log lines.
@@ -74,6 +126,7 @@ impl StackReplies {
             unwritten: Vec::new(),
             unwritten_from: 0,
             since: Instant::now(),
+            incoming: IncomingHead::new(),
         }
     }
 
@@ -114,6 +167,59 @@ pub struct JsonStackReplies<IO> {
     /// When the connection was accepted or its last response finished: what a reply the stack
     /// makes took, for the latency histogram.
     since: Instant,
+    incoming: IncomingHead,
+}
+
+/// Where the incoming byte stream is, as far as the head budget cares.
+#[derive(Debug, Default)]
+struct IncomingHead {
+    /// Bytes of the request head being received; `None` once it has ended, until its response
+    /// is sent (then the next head starts).
+    received: Option<usize>,
+    /// Whether a byte other than CR or LF has come: blank lines before a request line are
+    /// skipped by the parser, so they must not count as the end of a head.
+    started: bool,
+    /// Line feeds in a row (carriage returns between them ignored): two end the head.
+    line_feeds: u8,
+    /// Bytes of this head charged to the shared budget.
+    charged: usize,
+    /// The connection was refused for the budget: it reads nothing more and writes nothing
+    /// more than the refusal.
+    refused: bool,
+}
+
+impl IncomingHead {
+    /// Waiting for a request head.
+    fn new() -> Self {
+        IncomingHead {
+            received: Some(0),
+            ..IncomingHead::default()
+        }
+    }
+
+    /// Reads `bytes` just received; returns how many of them belong to the current head (all
+    /// of them while it goes on) and whether it ended within them.
+    fn take(&mut self, bytes: &[u8]) -> (usize, bool) {
+        if self.received.is_none() {
+            return (0, false);
+        }
+        for (at, &byte) in bytes.iter().enumerate() {
+            match byte {
+                b'\n' if self.started => {
+                    self.line_feeds += 1;
+                    if self.line_feeds == 2 {
+                        return (at + 1, true);
+                    }
+                }
+                b'\r' | b'\n' => {}
+                _ => {
+                    self.started = true;
+                    self.line_feeds = 0;
+                }
+            }
+        }
+        (bytes.len(), false)
+    }
 }
 
 /// Where the outgoing byte stream is.
@@ -134,6 +240,8 @@ enum Next {
     Rewrite(StatusCode),
     /// Send it as it is; then this many bytes of body.
     Body(u64),
+    /// An informational reply (`100 Continue`): send it as it is; the request goes on.
+    Interim,
     /// Send it as it is; stop following the framing.
     PassThrough,
 }
@@ -165,10 +273,9 @@ fn read_head(bytes: &[u8]) -> Option<(usize, Next)> {
     let next = if status == StatusCode::SWITCHING_PROTOCOLS || header("transfer-encoding").is_some()
     {
         Next::PassThrough
-    } else if status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    } else if status.is_informational() {
+        Next::Interim
+    } else if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         Next::Body(0)
     } else {
         let length = header("content-length").and_then(|header| {
@@ -253,6 +360,7 @@ impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
         let (end, next) = read_head(buf)?;
         let span = match next {
             Next::Rewrite(_) => return None,
+            Next::Interim => end,
             Next::Body(length) => {
                 end + usize::try_from(length)
                     .map_or(buf.len() - end, |length| length.min(buf.len() - end))
@@ -304,6 +412,7 @@ impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
     fn enter(&mut self, next: Next) {
         match next {
             Next::Rewrite(_) | Next::Body(0) => self.response_finished(),
+            Next::Interim => self.outgoing = Outgoing::Head,
             Next::Body(length) => self.outgoing = Outgoing::Body(length),
             Next::PassThrough => self.outgoing = Outgoing::PassThrough,
         }
@@ -330,6 +439,55 @@ impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
     fn response_finished(&mut self) {
         self.outgoing = Outgoing::Head;
         self.since = Instant::now();
+        // The next request's head starts (a head the stack answered before its end, with 400,
+        // 408 or 431, gives its charge back here or when the connection closes).
+        self.shared.heads.release(self.incoming.charged);
+        self.incoming = IncomingHead::new();
+    }
+
+    /// Charges the head bytes among `bytes` (just read) beyond the allowance; `false` when the
+    /// budget cannot take them.
+    fn charge_head(&mut self, bytes: &[u8]) -> bool {
+        let (in_head, ended) = self.incoming.take(bytes);
+        let Some(received) = self.incoming.received.as_mut() else {
+            return true;
+        };
+        *received += in_head;
+        let beyond = received.saturating_sub(HEAD_ALLOWANCE);
+        if beyond > self.incoming.charged {
+            let more = beyond - self.incoming.charged;
+            if !self.shared.heads.try_charge(more) {
+                return false;
+            }
+            self.incoming.charged = beyond;
+        }
+        if ended {
+            self.shared.heads.release(self.incoming.charged);
+            self.incoming.charged = 0;
+            self.incoming.received = None;
+        }
+        true
+    }
+
+    /// Answers 503 for the head budget, as far as the socket takes it now, and closes the
+    /// connection: it reads nothing more, and what the stack writes afterwards is dropped.
+    fn refuse_head(&mut self, cx: &mut Context<'_>) {
+        self.shared.heads.release(self.incoming.charged);
+        self.incoming.charged = 0;
+        self.incoming.refused = true;
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        let request_id = request_id(None);
+        let message = "too many request headers are being received at once \
+                       (ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES); retry";
+        self.refused(status, message, &request_id);
+        let head = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nretry-after: {}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            self.shared.retry_after_secs
+        );
+        self.unwritten
+            .extend_from_slice(&rewrite(head.as_bytes(), status, message, &request_id));
+        self.outgoing = Outgoing::PassThrough;
+        let _ = self.poll_write_unwritten(cx);
     }
 
     fn refused(&mut self, status: StatusCode, message: &str, request_id: &str) {
@@ -355,6 +513,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonStackReplies<IO> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_write_unwritten(cx))?;
+        if this.incoming.refused {
+            return Poll::Ready(Ok(buf.len()));
+        }
         match this.outgoing {
             Outgoing::PassThrough => Pin::new(&mut this.io).poll_write(cx, buf),
             Outgoing::Body(left) => {
@@ -392,13 +553,30 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonStackReplies<IO> {
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for JsonStackReplies<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for JsonStackReplies<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.incoming.refused {
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        if !this.charge_head(&buf.filled()[before..]) {
+            // Nothing of it reaches the stack, which sees the connection end.
+            buf.set_filled(before);
+            this.refuse_head(cx);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO> Drop for JsonStackReplies<IO> {
+    fn drop(&mut self) {
+        self.shared.heads.release(self.incoming.charged);
     }
 }
 
@@ -444,6 +622,8 @@ mod tests {
             Arc::new(Metrics::new()),
             Arc::new(RequestLogging::new(Vec::new(), false)),
             Duration::from_millis(5000),
+            64 * 1024,
+            1,
         ))
     }
 
@@ -478,7 +658,7 @@ mod tests {
             wrapped.write_all(chunk).await.unwrap();
         }
         wrapped.flush().await.unwrap();
-        (wrapped.io.written, shared)
+        (std::mem::take(&mut wrapped.io.written), shared)
     }
 
     fn body_of(reply: &[u8]) -> serde_json::Value {
@@ -664,7 +844,7 @@ mod tests {
         };
         assert_eq!(classify(&own_400()), Next::Body(44));
         assert_eq!(classify(STACK_400), Next::Rewrite(StatusCode::BAD_REQUEST));
-        assert_eq!(classify(CONTINUE), Next::Body(0));
+        assert_eq!(classify(CONTINUE), Next::Interim);
         assert_eq!(
             classify(b"HTTP/1.1 204 No Content\r\n\r\n"),
             Next::Body(0),
@@ -676,5 +856,181 @@ mod tests {
         );
         assert_eq!(read_head(b"garbage\r\n\r\n"), Some((11, Next::PassThrough)));
         assert_eq!(read_head(b"HTTP/1.1 200 OK\r\ncontent-le"), None);
+    }
+
+    /// A socket that gives `reads` one per read, then reports the end; records what is written.
+    struct ScriptedSocket {
+        reads: std::collections::VecDeque<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl ScriptedSocket {
+        fn new(reads: &[&[u8]]) -> Self {
+            ScriptedSocket {
+                reads: reads.iter().map(|read| read.to_vec()).collect(),
+                written: Vec::new(),
+            }
+        }
+    }
+
+    impl AsyncRead for ScriptedSocket {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if let Some(read) = self.get_mut().reads.pop_front() {
+                buf.put_slice(&read);
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for ScriptedSocket {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Reads once; the bytes the stack would see (none: the connection ended).
+    async fn read_once(wrapped: &mut JsonStackReplies<ScriptedSocket>) -> usize {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = vec![0u8; 256 * 1024];
+        wrapped.read(&mut buffer).await.unwrap()
+    }
+
+    fn padding(bytes: usize) -> Vec<u8> {
+        let mut head = b"POST /v1/callbacks HTTP/1.1\r\nX-Padding: ".to_vec();
+        head.resize(bytes, b'a');
+        head
+    }
+
+    #[tokio::test]
+    async fn head_bytes_beyond_the_allowance_are_charged_as_they_arrive_and_given_back_at_its_end()
+    {
+        let shared = shared();
+        let first = padding(6 * 1024);
+        let mut wrapped = shared.wrap(
+            ScriptedSocket::new(&[&first, &[b'a'; 2048], b"\r\n", b"\r\n{}"]),
+            None,
+        );
+        assert_eq!(read_once(&mut wrapped).await, 6 * 1024);
+        assert_eq!(shared.buffered_head_bytes(), 2 * 1024);
+        assert_eq!(read_once(&mut wrapped).await, 2048);
+        assert_eq!(shared.buffered_head_bytes(), 4 * 1024);
+        read_once(&mut wrapped).await;
+        assert_eq!(
+            shared.buffered_head_bytes(),
+            4 * 1024 + 2,
+            "one line feed is no end"
+        );
+        assert_eq!(
+            read_once(&mut wrapped).await,
+            4,
+            "the end and the body pass on"
+        );
+        assert_eq!(shared.buffered_head_bytes(), 0);
+        drop(wrapped);
+        assert_eq!(shared.buffered_head_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_head_that_ends_with_bare_line_feeds_ends_and_blank_lines_before_it_do_not() {
+        let shared = shared();
+        let mut head = b"\r\n\r\n\n\n".to_vec();
+        head.extend_from_slice(&padding(8 * 1024));
+        let mut wrapped = shared.wrap(ScriptedSocket::new(&[&head, b"\n\n"]), None);
+        read_once(&mut wrapped).await;
+        assert_eq!(
+            shared.buffered_head_bytes(),
+            head.len() - HEAD_ALLOWANCE,
+            "blank lines before the request line end nothing"
+        );
+        read_once(&mut wrapped).await;
+        assert_eq!(shared.buffered_head_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_head_past_the_budget_is_answered_503_and_ends_its_connection_and_no_other() {
+        let shared = shared();
+        let big = padding(HEAD_ALLOWANCE + 60 * 1024);
+        let mut holder = shared.wrap(ScriptedSocket::new(&[&big]), None);
+        assert_eq!(read_once(&mut holder).await, big.len());
+        let small = b"POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nContent-Length: 2\r\n\r\n{}";
+        let mut real = shared.wrap(ScriptedSocket::new(&[small]), None);
+        assert_eq!(
+            read_once(&mut real).await,
+            small.len(),
+            "within the allowance"
+        );
+        let mut late = shared.wrap(
+            ScriptedSocket::new(&[&padding(HEAD_ALLOWANCE + 8 * 1024), b"more"]),
+            None,
+        );
+        assert_eq!(
+            read_once(&mut late).await,
+            0,
+            "the stack sees the connection end"
+        );
+        assert_eq!(read_once(&mut late).await, 0, "and nothing after");
+        late.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let reply = String::from_utf8(late.io.written.clone()).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+        assert!(reply.contains("retry-after: 1\r\n"), "{reply}");
+        assert!(
+            !reply.contains("400"),
+            "nothing the stack writes follows: {reply}"
+        );
+        assert_eq!(
+            body_of(reply.as_bytes())["message"],
+            "too many request headers are being received at once \
+             (ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES); retry"
+        );
+        assert_eq!(shared.buffered_head_bytes(), 60 * 1024);
+        drop(holder);
+        assert_eq!(
+            shared.buffered_head_bytes(),
+            0,
+            "a closed connection gives its share back"
+        );
+        let counted = shared.metrics.render();
+        assert!(
+            counted.contains(r#"zego_bridge_callbacks_total{status="503",type="none"} 1"#),
+            "{counted}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_after_100_continue_is_no_head_and_the_next_request_is_one() {
+        let shared = shared();
+        let head =
+            b"POST /v1/callbacks HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9000\r\n\r\n";
+        let body = vec![b'x'; 9000];
+        let next = padding(6 * 1024);
+        let mut wrapped = shared.wrap(ScriptedSocket::new(&[head, &body, &next]), None);
+        read_once(&mut wrapped).await;
+        wrapped.write_all(CONTINUE).await.unwrap();
+        read_once(&mut wrapped).await;
+        assert_eq!(
+            shared.buffered_head_bytes(),
+            0,
+            "a body is charged elsewhere"
+        );
+        wrapped.write_all(&own_400()).await.unwrap();
+        read_once(&mut wrapped).await;
+        assert_eq!(shared.buffered_head_bytes(), 2 * 1024, "the next head is");
     }
 }

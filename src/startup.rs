@@ -199,6 +199,8 @@ impl Application {
             metrics.clone(),
             request_logging.clone(),
             settings.http_limits.request_timeout,
+            settings.http_limits.max_buffered_head_bytes,
+            settings.retry_after_secs,
         ));
 
         let public_listener = bind("ZEGO_BRIDGE_LISTEN_ADDR", settings.listen_addr)?;

@@ -140,6 +140,9 @@ pub struct HttpLimits {
     pub max_connections_per_worker: usize,
     /// Bytes of request bodies held in memory at once, across all connections; past it, 503.
     pub max_buffered_body_bytes: usize,
+    /// Bytes of unfinished request heads, beyond each head's allowance, across all
+    /// connections; past it, 503 and the connection closed.
+    pub max_buffered_head_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -320,6 +323,8 @@ impl Settings {
                 max_connections_per_worker: env.number("ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS")?
                     as usize,
                 max_buffered_body_bytes: env.number("ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES")?
+                    as usize,
+                max_buffered_head_bytes: env.number("ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES")?
                     as usize,
             },
             ack_mode,

@@ -400,11 +400,15 @@ pub const SETTINGS: &[Setting] = &[
         variable: "ZEGO_BRIDGE_HTTP_MAX_CONNECTIONS",
         section: Section::Http,
         kind: number(1, 1_000_000),
-        default: Some("10000"),
+        default: Some("4096"),
         shown_default: None,
-        meaning: "Open connections per worker. Beyond it, new connections wait in the accept \
-                  backlog. An idle connection costs a few KiB (6,000 idle ones: 31–87 MiB RSS in \
-                  all, measured), and one that is cut off or refused is closed at once.",
+        meaning: "Open connections per worker (`ZEGO_BRIDGE_HTTP_WORKERS` of them). Beyond it, \
+                  new connections wait in the accept backlog. Each connection holding a head up \
+                  to the 4 KiB that is never charged costs about 11 KiB (8,000 of them: 106 MiB \
+                  RSS, measured); a head beyond it is charged to \
+                  `ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES`. The default keeps 2 workers under \
+                  the chart's 256 Mi limit (docs/http.md gives the sum); more connections \
+                  than that from one client are the ingress's to cap.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES",
@@ -418,6 +422,18 @@ pub const SETTINGS: &[Setting] = &[
                   connection is closed. ZIM's path has a budget of its own of the same size, so \
                   that no flood elsewhere refuses a `before_send_msg`. At least the largest body \
                   limit (`ZEGO_BRIDGE_MAX_BODY_BYTES`, 262144 on ZIM's and AI Agent's paths).",
+    },
+    Setting {
+        variable: "ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES",
+        section: Section::Http,
+        kind: number(128 * 1024, 4 * 1024 * 1024 * 1024),
+        default: Some("16777216"),
+        shown_default: None,
+        meaning: "Bytes of unfinished request heads held in memory at once, across all \
+                  connections, beyond the first 4 KiB of each head (never charged: a callback's \
+                  head is a few hundred bytes). A head that would go past it is answered 503 \
+                  with `Retry-After` and its connection closed. Without it, each connection may \
+                  hold 128 KiB of an unfinished head: 3,000 of them took 398 MiB RSS.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES",

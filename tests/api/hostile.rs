@@ -618,7 +618,7 @@ async fn alone_slow_uploads_cannot_take_the_pods_memory() {
 }
 
 /// 6,000 idle connections (connected, silent) once made valid callbacks wait 4-9 s in the
-/// accept backlog behind them. The connection limit is now well above that (10,000 per worker),
+/// accept backlog behind them. The connection limit is now above that (4,096 per worker),
 /// each idle connection costs little, and the request timeout cuts them off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alone_idle_connections_do_not_delay_real_callbacks() {
@@ -683,5 +683,105 @@ async fn alone_declared_but_unsent_bodies_take_no_budget() {
     );
     assert_eq!(statuses, [(200, 50)].into(), "every real callback is taken");
     drop(held);
+    bridge.kill();
+}
+
+/// 3,000 connections each send a request head of about 120 KiB (one long header, just under
+/// actix-http's own 128 KiB limit) and never finish it. Each head was held whole in its
+/// connection's buffer: the bridge reached 375 MiB RSS, past the chart's 256 Mi limit (an OOM
+/// kill in `queued` loses the producer's queue). Now the bytes of unfinished heads beyond a
+/// small allowance per connection are charged to one budget
+/// (`ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES`): past it, a head that outgrows the allowance is
+/// answered 503 and its connection closed. A real callback's head is well within the
+/// allowance, so it is never refused for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alone_unfinished_heads_cannot_take_the_pods_memory() {
+    let (bridge, _) = bridge_process(&[
+        ("ZEGO_BRIDGE_HTTP_REQUEST_TIMEOUT_MS", "30000"),
+        ("MIMALLOC_PURGE_DELAY", "0"),
+    ])
+    .await;
+    let pid = bridge.child.id();
+    let address = bridge.address();
+    let baseline = rss_bytes(pid);
+    let connections: usize = std::env::var("UNFINISHED_HEADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000);
+    let mut head = b"POST /v1/callbacks HTTP/1.1\r\nHost: bridge\r\nX-Padding: ".to_vec();
+    let head_bytes: usize = std::env::var("UNFINISHED_HEAD_BYTES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(120 * 1024);
+    head.resize(head_bytes, b'a');
+    let head = std::sync::Arc::new(head);
+    let mut senders = Vec::new();
+    for _ in 0..connections {
+        let (address, head) = (address.clone(), head.clone());
+        senders.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(&address).await.ok()?;
+            let _ = stream.write_all(&head).await;
+            Some(stream)
+        }));
+    }
+    let mut peak = 0;
+    let sampling_until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < sampling_until {
+        peak = peak.max(rss_bytes(pid));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut slowest = Duration::ZERO;
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        let (status, took) = valid_callback(&bridge.callbacks_url).await;
+        *statuses.entry(status).or_insert(0) += 1;
+        slowest = slowest.max(took);
+    }
+    peak = peak.max(rss_bytes(pid));
+    let mut streams = Vec::new();
+    for sender in senders {
+        if let Some(stream) = sender.await.unwrap() {
+            streams.push(stream);
+        }
+    }
+    let mut refused = 0;
+    for stream in &mut streams {
+        let mut buffer = [0u8; 256];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(20), stream.read(&mut buffer)).await
+        {
+            if String::from_utf8_lossy(&buffer[..n]).contains(" 503 ") {
+                refused += 1;
+            }
+        }
+    }
+    let metrics = reqwest::get(format!("{}/metrics", bridge.admin_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    eprintln!(
+        "FIGURES unfinished-heads-{connections}x{head_bytes}B: baseline_rss={} MiB peak_rss={} MiB refused_503={refused} valid_callbacks={statuses:?} slowest={slowest:?}",
+        baseline >> 20,
+        peak >> 20,
+    );
+    drop(streams);
+    assert!(peak < 128 << 20, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(statuses, [(200, 20)].into(), "every real callback is taken");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a valid callback took {slowest:?}"
+    );
+    if head_bytes > 64 * 1024 {
+        assert!(
+            refused > connections / 2,
+            "heads past the budget are refused: {refused}"
+        );
+    }
+    assert!(
+        metrics.contains("zego_bridge_callbacks_total{status=\"503\",type=\"none\"}"),
+        "the refusals are counted: {metrics}"
+    );
     bridge.kill();
 }

@@ -259,6 +259,8 @@ spec:
           value: {{ .Values.config.httpMaxConnections | quote }}
         - name: ZEGO_BRIDGE_HTTP_MAX_BUFFERED_BODY_BYTES
           value: {{ .Values.config.httpMaxBufferedBodyBytes | int64 | quote }}
+        - name: ZEGO_BRIDGE_HTTP_MAX_BUFFERED_HEAD_BYTES
+          value: {{ .Values.config.httpMaxBufferedHeadBytes | int64 | quote }}
         - name: ZEGO_BRIDGE_LOG_FORMAT
           value: {{ .Values.config.logFormat | quote }}
         - name: ZEGO_BRIDGE_LOG_LEVEL
