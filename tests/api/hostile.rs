@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value as Json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zego_kafka_bridge::samples;
 use zego_kafka_bridge::sender::{self, Signing};
 
 use crate::helpers::*;
@@ -783,5 +784,158 @@ async fn alone_unfinished_heads_cannot_take_the_pods_memory() {
         metrics.contains("zego_bridge_callbacks_total{status=\"503\",type=\"none\"}"),
         "the refusals are counted: {metrics}"
     );
+    bridge.kill();
+}
+
+/// ZIM's `before_send_msg` with Kafka down, the producer's queue full and a dead-letter disk
+/// whose every `fdatasync` takes 300 ms more (strace injecting the delay into the real binary;
+/// only that call is trapped). Its letters were once written and fsynced on the HTTP workers
+/// under one lock: verdicts took p50 2.4 s and p99 3.0 s (ZIM gives up at 2.5 s, and a message
+/// whose verdict does not come is handled as the fallback says), and unrelated callbacks
+/// 0.6-2.1 s. The letters now go to the dead-letter writer's thread: every verdict is prompt,
+/// and every letter still reaches the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alone_zim_verdicts_stay_prompt_while_the_dead_letter_disk_is_slow() {
+    let dead_letters = scratch_file("dead-letters.jsonl");
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let prefix = unique_prefix();
+    let bridge = BridgeProcess::start_unready_under(
+        &[
+            "strace",
+            "-f",
+            "--seccomp-bpf",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=fdatasync",
+            "-e",
+            "inject=fdatasync:delay_enter=300000",
+        ],
+        &[
+            ("ZEGO_BRIDGE_KAFKA_BROKERS", nobody.as_str()),
+            ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
+            ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
+            ("ZEGO_BRIDGE_ACK_MODE", "queued"),
+            ("ZEGO_BRIDGE_LIBRDKAFKA_QUEUE_BUFFERING_MAX_MESSAGES", "10"),
+            ("ZEGO_BRIDGE_ZIM_BEFORE_SEND_VERDICT", "send"),
+            (
+                "ZEGO_BRIDGE_DEAD_LETTER_PATH",
+                dead_letters.to_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    let zim_url = format!("{}/zim", bridge.callbacks_url);
+    let before_send = |n: usize| {
+        let mut value: Json = serde_json::from_str(
+            samples::ALL
+                .iter()
+                .find(|sample| sample.file == "products/zim.before_send_msg.json")
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        value["msg_id"] = Json::from(format!("slow-disk-{n}"));
+        value["request_id"] = Json::from(format!("slow-disk-{n}"));
+        value.to_string()
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (clients, each) = (10, 20);
+    let mut verdicts = Vec::new();
+    let mut others = Vec::new();
+    for worker in 0..clients {
+        let bodies: Vec<String> = (0..each).map(|n| before_send(worker * each + n)).collect();
+        let (zim_client, zim_url) = (client.clone(), zim_url.clone());
+        verdicts.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for body in bodies {
+                let started = Instant::now();
+                let status = post_signed_to(&zim_client, &zim_url, &body).await;
+                answers.push((status, started.elapsed()));
+            }
+            answers
+        }));
+        let (other_client, url) = (client.clone(), bridge.callbacks_url.clone());
+        others.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for n in 0..each {
+                let body = ROOM_CLOSE.replace(
+                    r#""room_session_id":1"#,
+                    &format!(r#""room_session_id":{}"#, worker * each + n + 1),
+                );
+                let started = Instant::now();
+                let status = post_signed_to(&other_client, &url, &body).await;
+                answers.push((status, started.elapsed()));
+            }
+            answers
+        }));
+    }
+    let mut verdict_times = Vec::new();
+    for task in verdicts {
+        for (status, took) in task.await.unwrap() {
+            assert_eq!(status, 200, "every before_send_msg gets its verdict");
+            verdict_times.push(took);
+        }
+    }
+    let mut other_times = Vec::new();
+    let mut other_statuses = std::collections::BTreeMap::new();
+    for task in others {
+        for (status, took) in task.await.unwrap() {
+            *other_statuses.entry(status).or_insert(0) += 1;
+            other_times.push(took);
+        }
+    }
+    let percentile = |times: &mut Vec<Duration>, p: usize| {
+        times.sort();
+        times[(times.len() * p / 100).min(times.len() - 1)]
+    };
+    let (verdict_p50, verdict_p99) = (
+        percentile(&mut verdict_times, 50),
+        percentile(&mut verdict_times, 99),
+    );
+    let (other_p50, other_p99) = (
+        percentile(&mut other_times, 50),
+        percentile(&mut other_times, 99),
+    );
+    // Everything past the queue's 10 is a letter; with 300 ms per fdatasync they trickle in.
+    let expected = clients * each - 10;
+    let written_by = Instant::now() + Duration::from_secs(60);
+    let letters = loop {
+        let letters = std::fs::read_to_string(&dead_letters)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if letters >= expected || Instant::now() > written_by {
+            break letters;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!(
+        "FIGURES zim-verdicts-slow-dead-letter-disk-300ms: before_send_msg={} p50={verdict_p50:?} p99={verdict_p99:?} other_callbacks={other_statuses:?} p50={other_p50:?} p99={other_p99:?} letters={letters}",
+        verdict_times.len()
+    );
+    assert!(
+        verdict_p99 < Duration::from_millis(500),
+        "verdicts wait for the disk: p99 {verdict_p99:?}"
+    );
+    assert!(
+        other_p99 < Duration::from_millis(500),
+        "other callbacks wait for the disk: p99 {other_p99:?}"
+    );
+    assert!(
+        letters >= expected,
+        "{letters} of {expected} letters written"
+    );
+    // strace's tracee, the bridge, would outlive strace's SIGKILL.
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", bridge.child.id()))
+            .unwrap_or_default();
+    for pid in children.split_whitespace() {
+        signal(pid.parse().unwrap(), "KILL");
+    }
     bridge.kill();
 }

@@ -38,10 +38,27 @@ impl BridgeProcess {
 
     /// Starts the binary and waits until it serves its admin port, ready or not.
     pub async fn start_unready(vars: &[(&str, &str)]) -> BridgeProcess {
+        Self::start_unready_under(&[], vars).await
+    }
+
+    /// As [`BridgeProcess::start_unready`], run by `wrapper` (a command and its arguments, the
+    /// binary's path appended), such as strace slowing a system call.
+    pub async fn start_unready_under(wrapper: &[&str], vars: &[(&str, &str)]) -> BridgeProcess {
         let (public, admin) = (free_port(), free_port());
         let output = scratch_file("bridge.log");
         let log = std::fs::File::create(&output).unwrap();
-        let child = bridge_command()
+        let mut command = bridge_command();
+        if let Some((program, args)) = wrapper.split_first() {
+            let mut wrapped = std::process::Command::new(program);
+            wrapped
+                .args(args)
+                .arg(command.get_program())
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .current_dir(command.get_current_dir().unwrap());
+            command = wrapped;
+        }
+        let child = command
             .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{public}"))
             .env("ZEGO_BRIDGE_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
             .env("ZEGO_BRIDGE_HTTP_WORKERS", "2")
