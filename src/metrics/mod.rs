@@ -98,6 +98,7 @@ pub struct Metrics {
     dead_letter_writable: IntGauge,
     producer_rebuilds: IntCounter,
     rescued: IntCounter,
+    sent_alone: IntCounter,
     spool_bytes: IntGauge,
     spool_capacity: IntGauge,
     spool_pending: IntGauge,
@@ -279,6 +280,11 @@ impl Metrics {
                 "zego_bridge_rescued_total",
                 "Events taken back from a failed producer and sent again by its replacement.",
             ),
+            sent_alone: counter(
+                "zego_bridge_events_sent_alone_total",
+                "Events whose record batch Kafka refused as too large (max.message.bytes limits \
+                 a whole batch), sent again one record per batch.",
+            ),
             spool_bytes: gauge(
                 "zego_bridge_spool_bytes",
                 "Bytes in the spool's segment files (ack mode spooled).",
@@ -376,6 +382,7 @@ impl Metrics {
             Box::new(metrics.dead_letter_writable.clone()),
             Box::new(metrics.producer_rebuilds.clone()),
             Box::new(metrics.rescued.clone()),
+            Box::new(metrics.sent_alone.clone()),
             Box::new(metrics.spool_bytes.clone()),
             Box::new(metrics.spool_capacity.clone()),
             Box::new(metrics.spool_pending.clone()),
@@ -536,6 +543,10 @@ impl Metrics {
 
     pub fn rescued(&self) {
         self.rescued.inc();
+    }
+
+    pub fn sent_alone(&self) {
+        self.sent_alone.inc();
     }
 
     /// One group commit of `events` appends.

@@ -143,18 +143,6 @@ struct ModeOutcome {
     dead_lettered: usize,
 }
 
-/// The sum of every series of a metric family in a scrape.
-fn metric_sum(metrics: &str, family: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|line| {
-            line.strip_prefix(family)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// The non-zero series of `zego_bridge_unavailable_total`, as `reason=count` pairs: why the
 /// bridge answered 503, for the figures printed with each scenario.
 fn refusal_reasons(metrics: &str) -> String {

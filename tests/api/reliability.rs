@@ -723,3 +723,94 @@ async fn a_dead_letter_path_that_cannot_keep_letters_stops_the_start() {
         assert!(started.elapsed() < Duration::from_secs(10), "{path:?}");
     }
 }
+
+/// Kafka's `max.message.bytes` limits a whole record batch, and the broker refuses the batch:
+/// every record in it failed with `MessageSizeTooLarge`, though each fit alone. 400 letters of
+/// about 20 KiB, to a topic that takes 64 KiB, once went 381 of 400 to `<file>.rejected`, which
+/// nothing retries. Each record of a refused batch is now sent again in a batch of its own:
+/// all 400 are delivered, and only the one letter that cannot fit alone is rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refused_as_too_large_is_sent_again_record_by_record() {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let topic = format!("{prefix}.mix.stopped");
+    let admin: AdminClient<_> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let altered =
+        admin
+            .alter_configs(
+                &[AlterConfig::new(ResourceSpecifier::Topic(&topic))
+                    .set("max.message.bytes", "65536")],
+                &AdminOptions::new(),
+            )
+            .await
+            .unwrap();
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    let dead = scratch_file("dead.jsonl");
+    // Incompressible: the producer compresses batches, and Kafka limits them compressed.
+    let noise = |bytes: usize, seed: u64| {
+        let mut state = seed | 1;
+        (0..bytes / 16)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                format!("{state:016x}")
+            })
+            .collect::<String>()
+    };
+    let letter = |seq: usize, pad: &str| {
+        format!(
+            r#"{{"failed_at":"2026-12-01T00:00:00.000Z","error":"Message timed out","topic":"{topic}","key":"k{}","headers":{{"ce_id":"00000000-0000-4000-8000-{seq:012}"}},"event":{{"type":"mix.stopped","seq":{seq},"pad":"{pad}"}}}}"#,
+            seq % 3
+        )
+    };
+    let mut letters: Vec<String> = (1..=400)
+        .map(|seq| letter(seq, &noise(20 * 1024, seq as u64)))
+        .collect();
+    letters.push(letter(401, &noise(80 * 1024, 401)));
+    std::fs::write(&dead, letters.join("\n") + "\n").unwrap();
+    let app = spawn_app_on(
+        &prefix,
+        &brokers(),
+        &[
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+            ("ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS", "300"),
+        ],
+    )
+    .await;
+    let metrics = wait_for(
+        &app,
+        r#"zego_bridge_dead_letter_retries_total{outcome="delivered"} 400"#,
+        Duration::from_secs(60),
+    )
+    .await;
+    let rejected =
+        std::fs::read_to_string(dead.with_file_name("dead.jsonl.rejected")).unwrap_or_default();
+    let rejected: Vec<&str> = rejected.lines().collect();
+    let sent_alone = metric_sum(&metrics, "zego_bridge_events_sent_alone_total");
+    eprintln!(
+        "FIGURES batch-too-large-400x20KiB-topic-64KiB: delivered_series_present={} rejected={} sent_alone={sent_alone}",
+        metrics.contains(r#"zego_bridge_dead_letter_retries_total{outcome="delivered"} 400"#),
+        rejected.len()
+    );
+    assert!(
+        metrics.contains(r#"zego_bridge_dead_letter_retries_total{outcome="delivered"} 400"#),
+        "{metrics}"
+    );
+    assert!(
+        sent_alone > 0.0,
+        "batches were refused and resent: {metrics}"
+    );
+    assert_eq!(rejected.len(), 1, "only the letter that cannot fit alone");
+    assert!(rejected[0].contains(r#""seq":401"#));
+    let records = consume(&topic, 400, Duration::from_secs(20)).await;
+    assert_eq!(
+        seqs(&records).len(),
+        400,
+        "every letter that fits is in Kafka"
+    );
+}

@@ -28,6 +28,9 @@ pub struct PendingDelivery {
     /// own the failure: it is reported to them instead of being dead-lettered.
     pub(super) waiter: Option<oneshot::Sender<DeliveryOutcomeReport>>,
     pub(super) rescues: u8,
+    /// Sent again in a batch of its own, after Kafka refused its batch as too large: a refusal
+    /// now is the record's own, and final.
+    pub(super) sent_alone: bool,
 }
 
 impl PendingDelivery {
@@ -80,7 +83,7 @@ impl ClientContext for DeliveryContext {
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Box<PendingDelivery>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, pending: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, mut pending: Self::DeliveryOpaque) {
         let elapsed = pending.enqueued_at.elapsed();
         let shared = &self.shared;
         match result {
@@ -110,11 +113,37 @@ impl ProducerContext for DeliveryContext {
                 pending.complete(Ok(()));
             }
             Err((err, message)) => {
+                // `max.message.bytes` limits a whole record batch, and the broker refuses the
+                // batch: every record in it gets this error, though most would fit alone. Each
+                // is sent once more in a batch of its own, where a refusal is its own.
+                if err.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge)
+                    && !pending.sent_alone
+                    && !self.retired.load(Ordering::Acquire)
+                    && !shared.closing.load(Ordering::Acquire)
+                {
+                    pending.sent_alone = true;
+                    shared.metrics.sent_alone();
+                    let resent = Rescued {
+                        topic: message.topic().to_owned(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        headers: message.headers().map(|headers| headers.detach()),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                        pending,
+                        alone: true,
+                    };
+                    shared.resending.fetch_add(1, Ordering::AcqRel);
+                    if let Err(mpsc::error::SendError(resent)) = shared.rescue.send(resent) {
+                        shared.resending.fetch_sub(1, Ordering::AcqRel);
+                        self.fail(err, message, *resent.pending, elapsed);
+                    }
+                    return;
+                }
                 let breaks_producer = err.rdkafka_error_code().is_some_and(breaks_the_producer)
                     || shared.health.fatal_error().is_some();
                 if (breaks_producer || self.retired.load(Ordering::Acquire))
                     && pending.rescues < MAX_RESCUES
                 {
+                    let pending_alone = pending.sent_alone;
                     shared.metrics.rescued();
                     let rescued = Rescued {
                         topic: message.topic().to_owned(),
@@ -122,8 +151,11 @@ impl ProducerContext for DeliveryContext {
                         headers: message.headers().map(|headers| headers.detach()),
                         payload: message.payload().unwrap_or_default().to_vec(),
                         pending,
+                        alone: pending_alone,
                     };
+                    shared.resending.fetch_add(1, Ordering::AcqRel);
                     if let Err(mpsc::error::SendError(rescued)) = shared.rescue.send(rescued) {
+                        shared.resending.fetch_sub(1, Ordering::AcqRel);
                         // The bridge is stopping: nobody is left to re-send it.
                         self.fail(err, message, *rescued.pending, elapsed);
                     }

@@ -8,8 +8,8 @@ mod probe;
 mod rescue;
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -118,6 +118,12 @@ struct Shared {
     rescue: mpsc::UnboundedSender<Rescued>,
     rebuild: Notify,
     log_events: bool,
+    /// Set once the publisher flushes for shutdown: a batch refused as too large then goes to
+    /// the dead-letter file (whose retrier sends each record alone at the next start) rather
+    /// than to a resend nobody may be left to make.
+    closing: AtomicBool,
+    /// Records handed to the rescue loop and not yet to a producer.
+    resending: AtomicUsize,
 }
 
 /// Settings of the publisher.
@@ -134,6 +140,9 @@ pub struct PublisherOptions {
 
 struct Generation {
     producer: ThreadedProducer<DeliveryContext>,
+    /// One record per batch, for records whose batch Kafka refused as too large; made on first
+    /// need (most deployments never need it).
+    alone: OnceLock<ThreadedProducer<DeliveryContext>>,
 }
 
 impl Generation {
@@ -169,6 +178,8 @@ impl Publisher {
             rescue,
             rebuild: Notify::new(),
             log_events: options.log_events,
+            closing: AtomicBool::new(false),
+            resending: AtomicUsize::new(0),
         });
         let generation = create_generation(config, &shared)?;
         Ok(Publisher {
@@ -269,6 +280,7 @@ impl Publisher {
             enqueued_at: Instant::now(),
             waiter,
             rescues: 0,
+            sent_alone: false,
         });
         let payload = self.wire_value(
             payload,
@@ -301,6 +313,7 @@ impl Publisher {
             enqueued_at: Instant::now(),
             waiter: Some(waiter),
             rescues: 0,
+            sent_alone: false,
         });
         self.send(
             &record.topic,
@@ -338,6 +351,36 @@ impl Publisher {
             };
             (error, record.delivery_opaque)
         })
+    }
+
+    /// As [`Publisher::send`], in a batch of its own, by the generation's producer of records
+    /// sent alone (made now if it is not yet). A producer that cannot be made is an error like
+    /// a full queue: the caller waits and tries again.
+    fn send_alone(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        headers: OwnedHeaders,
+        payload: &[u8],
+        pending: Box<PendingDelivery>,
+    ) -> Result<(), (PublishError, Box<PendingDelivery>)> {
+        let generation = self.generation.load();
+        let producer = match generation.alone.get() {
+            Some(producer) => producer,
+            None => match create_alone(&self.config, &self.shared) {
+                Ok(producer) => generation.alone.get_or_init(|| producer),
+                Err(err) => return Err((PublishError::Producer(err), pending)),
+            },
+        };
+        let mut record = BaseRecord::with_opaque_to(topic, pending)
+            .payload(payload)
+            .headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        producer
+            .send(record)
+            .map_err(|(err, record)| (PublishError::Producer(err), record.delivery_opaque))
     }
 
     /// Writes an acknowledged record that failed for good to the dead-letter file (used by the
@@ -392,6 +435,8 @@ impl Publisher {
     /// through the delivery callback: each is logged with its id and dead-lettered. Returns only
     /// once every report was handled and every dead letter is on disk.
     pub fn flush(&self, timeout: Duration) -> i32 {
+        let deadline = Instant::now() + timeout;
+        self.shared.closing.store(true, Ordering::Release);
         let generation = self.generation.load_full();
         let mut undelivered = 0;
         if generation.producer.flush(Timeout::After(timeout)).is_err() {
@@ -400,6 +445,26 @@ impl Publisher {
                 .producer
                 .purge(PurgeConfig::default().queue().inflight());
             drain_reports(&generation.producer);
+        }
+        // Records being sent alone reach their producer within milliseconds.
+        while self.shared.resending.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stranded = self.shared.resending.load(Ordering::Acquire);
+        if stranded > 0 {
+            tracing::error!(
+                stranded,
+                "events being re-sent did not reach a producer before the shutdown deadline: \
+                 they are LOST"
+            );
+        }
+        if let Some(alone) = generation.alone.get() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if alone.flush(Timeout::After(left)).is_err() {
+                undelivered += alone.in_flight_count();
+                alone.purge(PurgeConfig::default().queue().inflight());
+                drain_reports(alone);
+            }
         }
         self.shared.dead_letters.close();
         undelivered
@@ -416,5 +481,19 @@ fn create_generation(
     };
     Ok(Generation {
         producer: config.create_with_context(context)?,
+        alone: OnceLock::new(),
+    })
+}
+
+/// The producer of records sent alone: the bridge's own settings, one record per batch.
+fn create_alone(
+    config: &ClientConfig,
+    shared: &Arc<Shared>,
+) -> Result<ThreadedProducer<DeliveryContext>, KafkaError> {
+    let mut config = config.clone();
+    config.set("batch.num.messages", "1").set("linger.ms", "0");
+    config.create_with_context(DeliveryContext {
+        shared: shared.clone(),
+        retired: AtomicBool::new(false),
     })
 }

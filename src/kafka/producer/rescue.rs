@@ -26,6 +26,8 @@ pub(super) struct Rescued {
     pub(super) headers: Option<OwnedHeaders>,
     pub(super) payload: Vec<u8>,
     pub(super) pending: Box<PendingDelivery>,
+    /// To be sent in a batch of its own (its batch was refused as too large).
+    pub(super) alone: bool,
 }
 
 impl Publisher {
@@ -64,9 +66,16 @@ impl Publisher {
         let fresh = create_generation(&self.config, &self.shared)?;
         let old = self.generation.swap(Arc::new(fresh));
         old.context().retired.store(true, Ordering::Release);
+        if let Some(alone) = old.alone.get() {
+            alone.context().retired.store(true, Ordering::Release);
+            alone.purge(PurgeConfig::default().queue().inflight());
+        }
         old.producer
             .purge(PurgeConfig::default().queue().inflight());
         drain_reports(&old.producer);
+        if let Some(alone) = old.alone.get() {
+            drain_reports(alone);
+        }
         self.shared.health.clear_fatal_error();
         let rebuilds = self.rebuilds.fetch_add(1, Ordering::Relaxed) + 1;
         ProducerRebuilt { rebuilds }.emit(&self.shared.metrics);
@@ -78,18 +87,34 @@ impl Publisher {
         mut rescued: mpsc::UnboundedReceiver<Rescued>,
     ) {
         while let Some(mut record) = rescued.recv().await {
-            record.pending.rescues += 1;
+            if !record.alone {
+                record.pending.rescues += 1;
+            }
             let mut pending = record.pending;
             loop {
                 let headers = record.headers.clone().unwrap_or_default();
-                match self.send(
-                    &record.topic,
-                    record.key.as_deref(),
-                    headers,
-                    &record.payload,
-                    pending,
-                ) {
-                    Ok(()) => break,
+                let sent = if record.alone {
+                    self.send_alone(
+                        &record.topic,
+                        record.key.as_deref(),
+                        headers,
+                        &record.payload,
+                        pending,
+                    )
+                } else {
+                    self.send(
+                        &record.topic,
+                        record.key.as_deref(),
+                        headers,
+                        &record.payload,
+                        pending,
+                    )
+                };
+                match sent {
+                    Ok(()) => {
+                        self.shared.resending.fetch_sub(1, Ordering::AcqRel);
+                        break;
+                    }
                     Err((_, returned)) => {
                         // Queue full or the replacement is not ready yet: wait, keep the event.
                         pending = returned;

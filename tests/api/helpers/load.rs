@@ -229,3 +229,15 @@ pub fn assert_all_accounted(
         &unaccounted[..unaccounted.len().min(20)]
     );
 }
+
+/// The sum of every series of a metric family in a scrape.
+pub fn metric_sum(metrics: &str, family: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
