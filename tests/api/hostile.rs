@@ -504,6 +504,33 @@ async fn bridge_process(extra: &[(&str, &str)]) -> (BridgeProcess, String) {
     (BridgeProcess::start(&vars).await, prefix)
 }
 
+/// The connections the tasks opened (those that could connect).
+async fn connected(tasks: Vec<tokio::task::JoinHandle<Option<TcpStream>>>) -> Vec<TcpStream> {
+    let mut streams = Vec::new();
+    for task in tasks {
+        if let Some(stream) = task.await.unwrap() {
+            streams.push(stream);
+        }
+    }
+    streams
+}
+
+/// How many of `streams` were answered 503 (and closed) by now.
+async fn answered_503(streams: &mut [TcpStream]) -> usize {
+    let mut refused = 0;
+    for stream in streams {
+        let mut buffer = [0u8; 256];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(20), stream.read(&mut buffer)).await
+        {
+            if String::from_utf8_lossy(&buffer[..n]).contains(" 503 ") {
+                refused += 1;
+            }
+        }
+    }
+    refused
+}
+
 /// How long one valid callback takes to be answered 200.
 async fn valid_callback_time(url: &str) -> Duration {
     let (status, elapsed) = valid_callback(url).await;
@@ -563,24 +590,9 @@ async fn alone_slow_uploads_cannot_take_the_pods_memory() {
     }
     let (during_status, during) = valid_callback(&bridge.callbacks_url).await;
     peak = peak.max(rss_bytes(pid));
-    let mut streams = Vec::new();
-    for upload in uploads {
-        if let Some(stream) = upload.await.unwrap() {
-            streams.push(stream);
-        }
-    }
+    let mut streams = connected(uploads).await;
     // Those past the budget were answered 503 and closed at once.
-    let mut refused = 0;
-    for stream in &mut streams {
-        let mut buffer = [0u8; 256];
-        if let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(20), stream.read(&mut buffer)).await
-        {
-            if String::from_utf8_lossy(&buffer[..n]).contains(" 503 ") {
-                refused += 1;
-            }
-        }
-    }
+    let refused = answered_503(&mut streams).await;
     drop(streams);
     // At least half of what the uploads took, within 20 s of a callback every 500 ms.
     let given_back = baseline + (peak - baseline) / 2 + (4 << 20);
@@ -739,23 +751,8 @@ async fn alone_unfinished_heads_cannot_take_the_pods_memory() {
         slowest = slowest.max(took);
     }
     peak = peak.max(rss_bytes(pid));
-    let mut streams = Vec::new();
-    for sender in senders {
-        if let Some(stream) = sender.await.unwrap() {
-            streams.push(stream);
-        }
-    }
-    let mut refused = 0;
-    for stream in &mut streams {
-        let mut buffer = [0u8; 256];
-        if let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(20), stream.read(&mut buffer)).await
-        {
-            if String::from_utf8_lossy(&buffer[..n]).contains(" 503 ") {
-                refused += 1;
-            }
-        }
-    }
+    let mut streams = connected(senders).await;
+    let refused = answered_503(&mut streams).await;
     let metrics = reqwest::get(format!("{}/metrics", bridge.admin_url))
         .await
         .unwrap()

@@ -9,7 +9,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -123,18 +123,8 @@ impl ProducerContext for DeliveryContext {
                 {
                     pending.sent_alone = true;
                     shared.metrics.sent_alone();
-                    let resent = Rescued {
-                        topic: message.topic().to_owned(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        headers: message.headers().map(|headers| headers.detach()),
-                        payload: message.payload().unwrap_or_default().to_vec(),
-                        pending,
-                        alone: true,
-                    };
-                    shared.resending.fetch_add(1, Ordering::AcqRel);
-                    if let Err(mpsc::error::SendError(resent)) = shared.rescue.send(resent) {
-                        shared.resending.fetch_sub(1, Ordering::AcqRel);
-                        self.fail(err, message, *resent.pending, elapsed);
+                    if let Err(pending) = Rescued::of(message, pending, true).hand_over(shared) {
+                        self.fail(err, message, *pending, elapsed);
                     }
                     return;
                 }
@@ -143,21 +133,11 @@ impl ProducerContext for DeliveryContext {
                 if (breaks_producer || self.retired.load(Ordering::Acquire))
                     && pending.rescues < MAX_RESCUES
                 {
-                    let pending_alone = pending.sent_alone;
                     shared.metrics.rescued();
-                    let rescued = Rescued {
-                        topic: message.topic().to_owned(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        headers: message.headers().map(|headers| headers.detach()),
-                        payload: message.payload().unwrap_or_default().to_vec(),
-                        pending,
-                        alone: pending_alone,
-                    };
-                    shared.resending.fetch_add(1, Ordering::AcqRel);
-                    if let Err(mpsc::error::SendError(rescued)) = shared.rescue.send(rescued) {
-                        shared.resending.fetch_sub(1, Ordering::AcqRel);
+                    let alone = pending.sent_alone;
+                    if let Err(pending) = Rescued::of(message, pending, alone).hand_over(shared) {
                         // The bridge is stopping: nobody is left to re-send it.
-                        self.fail(err, message, *rescued.pending, elapsed);
+                        self.fail(err, message, *pending, elapsed);
                     }
                     return;
                 }

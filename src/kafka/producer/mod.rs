@@ -288,6 +288,7 @@ impl Publisher {
             || event.kind.name.to_owned(),
         )?;
         self.send(
+            false,
             self.options.topics.topic(event.kind),
             event.partition_key.as_deref().map(str::as_bytes),
             headers_for(event),
@@ -316,6 +317,7 @@ impl Publisher {
             sent_alone: false,
         });
         self.send(
+            false,
             &record.topic,
             record.key.as_deref().map(str::as_bytes),
             owned_headers(record.headers.iter().map(|(name, value)| (name, value))),
@@ -325,8 +327,12 @@ impl Publisher {
         .map_err(|(err, _)| err)
     }
 
+    /// Hands a record to the producer: the generation's own, or with `alone`, its producer of
+    /// one record per batch (made now if it is not yet; one that cannot be made is an error
+    /// like a full queue: the caller waits and tries again).
     fn send(
         &self,
+        alone: bool,
         topic: &str,
         key: Option<&[u8]>,
         headers: OwnedHeaders,
@@ -334,40 +340,10 @@ impl Publisher {
         pending: Box<PendingDelivery>,
     ) -> Result<(), (PublishError, Box<PendingDelivery>)> {
         let generation = self.generation.load();
-        let mut record = BaseRecord::with_opaque_to(topic, pending)
-            .payload(payload)
-            .headers(headers);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        generation.producer.send(record).map_err(|(err, record)| {
-            let error = match err.rdkafka_error_code() {
-                Some(RDKafkaErrorCode::QueueFull) => PublishError::QueueFull,
-                Some(RDKafkaErrorCode::Fatal) => {
-                    self.shared.rebuild.notify_one();
-                    PublishError::Fatal(err.to_string())
-                }
-                _ => PublishError::Producer(err),
-            };
-            (error, record.delivery_opaque)
-        })
-    }
-
-    /// As [`Publisher::send`], in a batch of its own, by the generation's producer of records
-    /// sent alone (made now if it is not yet). A producer that cannot be made is an error like
-    /// a full queue: the caller waits and tries again.
-    fn send_alone(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        headers: OwnedHeaders,
-        payload: &[u8],
-        pending: Box<PendingDelivery>,
-    ) -> Result<(), (PublishError, Box<PendingDelivery>)> {
-        let generation = self.generation.load();
-        let producer = match generation.alone.get() {
-            Some(producer) => producer,
-            None => match create_alone(&self.config, &self.shared) {
+        let producer = match (alone, generation.alone.get()) {
+            (false, _) => &generation.producer,
+            (true, Some(producer)) => producer,
+            (true, None) => match create_alone(&self.config, &self.shared) {
                 Ok(producer) => generation.alone.get_or_init(|| producer),
                 Err(err) => return Err((PublishError::Producer(err), pending)),
             },
@@ -378,9 +354,17 @@ impl Publisher {
         if let Some(key) = key {
             record = record.key(key);
         }
-        producer
-            .send(record)
-            .map_err(|(err, record)| (PublishError::Producer(err), record.delivery_opaque))
+        producer.send(record).map_err(|(err, record)| {
+            let error = match err.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::QueueFull) => PublishError::QueueFull,
+                Some(RDKafkaErrorCode::Fatal) => {
+                    self.shared.rebuild.notify_one();
+                    PublishError::Fatal(err.to_string())
+                }
+                _ => PublishError::Producer(err),
+            };
+            (error, record.delivery_opaque)
+        })
     }
 
     /// Writes an acknowledged record that failed for good to the dead-letter file (used by the

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::OwnedHeaders;
+use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{Producer, PurgeConfig, ThreadedProducer};
 use rdkafka::util::Timeout;
 use tokio::sync::mpsc;
@@ -28,6 +28,36 @@ pub(super) struct Rescued {
     pub(super) pending: Box<PendingDelivery>,
     /// To be sent in a batch of its own (its batch was refused as too large).
     pub(super) alone: bool,
+}
+
+impl Rescued {
+    /// What `message` carried, to be sent again (`alone`: in a batch of its own).
+    pub(super) fn of(
+        message: &BorrowedMessage<'_>,
+        pending: Box<PendingDelivery>,
+        alone: bool,
+    ) -> Self {
+        Rescued {
+            topic: message.topic().to_owned(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers: message.headers().map(|headers| headers.detach()),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            pending,
+            alone,
+        }
+    }
+
+    /// Hands it to the rescue loop; gives it back when nobody is left to send it.
+    pub(super) fn hand_over(self, shared: &Shared) -> Result<(), Box<PendingDelivery>> {
+        shared.resending.fetch_add(1, Ordering::AcqRel);
+        shared
+            .rescue
+            .send(self)
+            .map_err(|mpsc::error::SendError(returned)| {
+                shared.resending.fetch_sub(1, Ordering::AcqRel);
+                returned.pending
+            })
+    }
 }
 
 impl Publisher {
@@ -93,23 +123,14 @@ impl Publisher {
             let mut pending = record.pending;
             loop {
                 let headers = record.headers.clone().unwrap_or_default();
-                let sent = if record.alone {
-                    self.send_alone(
-                        &record.topic,
-                        record.key.as_deref(),
-                        headers,
-                        &record.payload,
-                        pending,
-                    )
-                } else {
-                    self.send(
-                        &record.topic,
-                        record.key.as_deref(),
-                        headers,
-                        &record.payload,
-                        pending,
-                    )
-                };
+                let sent = self.send(
+                    record.alone,
+                    &record.topic,
+                    record.key.as_deref(),
+                    headers,
+                    &record.payload,
+                    pending,
+                );
                 match sent {
                     Ok(()) => {
                         self.shared.resending.fetch_sub(1, Ordering::AcqRel);
