@@ -62,8 +62,8 @@ pub enum CallbackError {
     UnsupportedMediaType(String),
     #[error("body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
-    #[error("the event would be {size} bytes, more than the {limit} bytes Kafka's producer takes (message.max.bytes): no retry can deliver it")]
-    EventTooLarge { size: usize, limit: usize },
+    #[error(transparent)]
+    EventTooLarge(#[from] crate::kafka::EventTooLarge),
     #[error("timed out waiting for the request body")]
     BodyTimeout,
     #[error("could not read the request body: {0}")]
@@ -97,7 +97,7 @@ impl CallbackError {
                 reason: cause.reason(),
                 error: cause,
             },
-            CallbackError::EventTooLarge { .. } => Refusal::EventTooLarge { error: self },
+            CallbackError::EventTooLarge(_) => Refusal::EventTooLarge { error: self },
             CallbackError::WrongProduct { .. }
             | CallbackError::ProductNotSupported(_)
             | CallbackError::ProductNotServed(_) => Refusal::Misdirected { error: self },
@@ -110,7 +110,7 @@ impl ResponseError for CallbackError {
     fn status_code(&self) -> StatusCode {
         match self {
             CallbackError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            CallbackError::TooLarge { .. } | CallbackError::EventTooLarge { .. } => {
+            CallbackError::TooLarge { .. } | CallbackError::EventTooLarge(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             CallbackError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

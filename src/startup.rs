@@ -27,6 +27,8 @@ use crate::stack_replies::StackReplies;
 
 pub use crate::ingest::ShutdownReport;
 
+/// How often the topics' `max.message.bytes` are read again.
+const TOPIC_LIMITS_EVERY: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Partitions of each topic of the embedded cluster.
 const EMBEDDED_PARTITIONS: i32 = 3;
@@ -123,7 +125,7 @@ impl Application {
             settings.ack_mode.producer_defaults(),
             &settings.librdkafka,
         );
-        let max_event_bytes = crate::kafka::max_event_bytes(&config);
+        let event_sizes = Arc::new(crate::kafka::EventSizeLimits::new(&config));
         if let Some(capacity) = crate::kafka::queue_capacity(&config) {
             metrics.set_queue_capacity(capacity);
         }
@@ -157,11 +159,20 @@ impl Application {
                 ))
             },
         )?);
-        let background = publisher.start();
+        let mut background = publisher.start();
         let acknowledger =
             acknowledger::for_mode(&settings.ack_mode, publisher.clone(), metrics.clone())?;
         // One probe before serving, so readiness and missing topics are known from the start.
         probe(&publisher).await;
+        // And the topics' own size limits (the embedded cluster keeps Kafka's defaults).
+        if embedded.is_none() {
+            background.push(learn_topic_limits(
+                &bootstrap,
+                &settings,
+                event_sizes.clone(),
+                metrics.clone(),
+            ));
+        }
 
         let live_secrets = Arc::new(LiveSecrets::new(settings.secrets.clone()));
         metrics.set_callback_secrets(settings.secrets.count());
@@ -176,7 +187,7 @@ impl Application {
                 secrets: live_secrets.clone(),
                 max_clock_skew_secs: settings.max_clock_skew_secs,
                 dedup_capacity: settings.dedup_capacity,
-                max_event_bytes,
+                event_sizes,
                 retry_after_secs: settings.retry_after_secs,
                 zim_verdict: settings.zim_verdict,
                 products: settings.products,
@@ -410,6 +421,38 @@ fn port_of(listener: &TcpListener) -> Result<u16, StartupError> {
         .local_addr()
         .map(|addr| addr.port())
         .map_err(StartupError::Server)
+}
+
+/// Learns the topics' `max.message.bytes` within a few seconds, then every minute in the task
+/// returned. Serving does not wait for it: until then, only the producer's limit is applied.
+fn learn_topic_limits(
+    bootstrap: &str,
+    settings: &Settings,
+    event_sizes: Arc<crate::kafka::EventSizeLimits>,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
+    let learner = match crate::kafka::TopicLimitLearner::new(
+        bootstrap,
+        &settings.librdkafka,
+        settings.topics.clone(),
+        event_sizes,
+        metrics,
+    ) {
+        Ok(learner) => learner,
+        Err(err) => {
+            warn!(error = %err, "cannot read the topics' max.message.bytes: only the producer's limit applies");
+            return tokio::spawn(async {});
+        }
+    };
+    tokio::spawn(async move {
+        match learner.learn().await {
+            Ok(topics) => info!(topics, "learned the topics' max.message.bytes"),
+            Err(error) => {
+                warn!(%error, "could not read the topics' max.message.bytes yet; trying again every minute")
+            }
+        }
+        learner.run(TOPIC_LIMITS_EVERY).await;
+    })
 }
 
 async fn probe(publisher: &Arc<Publisher>) {

@@ -16,6 +16,7 @@ use crate::event::{normalize, EventType};
 use crate::internal_events::{
     DuplicateCallback, FieldCoercionFailed, InternalEvent, SignatureReusedEvent,
 };
+use crate::kafka::EventSizeLimits;
 use crate::metrics::{Metrics, NO_TYPE};
 use crate::secrets::LiveSecrets;
 use crate::zego::zim::BeforeSendVerdict;
@@ -32,9 +33,9 @@ pub struct PipelineSettings {
     pub max_clock_skew_secs: u64,
     /// Recent event ids and signatures remembered (deduplication, replay defence).
     pub dedup_capacity: usize,
-    /// The largest event the producer takes (`message.max.bytes`, less room for the record's
-    /// key and headers): a larger one is refused with 413, never acknowledged and then lost.
-    pub max_event_bytes: usize,
+    /// The largest event the producer and each type's topic take: a larger one is refused
+    /// with 413, never acknowledged and then lost.
+    pub event_sizes: Arc<EventSizeLimits>,
     /// What a 503 tells ZEGO to wait before its retry.
     pub retry_after_secs: u64,
     /// The answer to ZIM's `before_send_msg`.
@@ -275,11 +276,8 @@ impl Pipeline {
         let payload = event.to_json();
         // A verdict is answered whatever the size: the producer then refuses the event, and it is
         // dead-lettered under its id with the reason, rather than its message held by a 413.
-        if payload.len() > self.settings.max_event_bytes && kind.answer != Answer::ZimVerdict {
-            return Err(CallbackError::EventTooLarge {
-                size: payload.len(),
-                limit: self.settings.max_event_bytes,
-            });
+        if kind.answer != Answer::ZimVerdict {
+            self.settings.event_sizes.check(kind.name, &payload)?;
         }
         match kind.answer {
             // ZIM waits about 2.5 s for the verdict and then fails the message: the event is

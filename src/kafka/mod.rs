@@ -6,6 +6,7 @@ mod admin;
 mod config;
 mod dead_letter;
 mod embedded;
+mod event_size;
 mod health;
 mod producer;
 mod record;
@@ -21,6 +22,7 @@ pub use config::{
 };
 pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
 pub use embedded::EmbeddedCluster;
+pub use event_size::{EventSizeLimits, EventTooLarge, TopicLimitLearner};
 pub use health::{KafkaHealth, ProbeSchedule};
 pub use producer::{
     DeliveryFailure, DeliveryOutcomeReport, PublishError, Publisher, PublisherOptions,

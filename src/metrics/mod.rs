@@ -87,6 +87,7 @@ pub struct Metrics {
     kafka_reachable: IntGauge,
     ready: IntGauge,
     topic_missing: IntGaugeVec,
+    topic_max_message_bytes: IntGaugeVec,
     duplicates: IntCounterVec,
     clock_offset: HistogramVec,
     used_signatures: IntGauge,
@@ -211,6 +212,12 @@ impl Metrics {
             ready: gauge(
                 "zego_bridge_ready",
                 "1 when the bridge accepts callbacks (Kafka reachable, not shutting down).",
+            ),
+            topic_max_message_bytes: gauge_vec(
+                "zego_bridge_kafka_topic_max_message_bytes",
+                "A topic's max.message.bytes as last read from the cluster (label topic): an \
+                 event that cannot fit it even compressed is refused with 413.",
+                &["topic"],
             ),
             topic_missing: gauge_vec(
                 "zego_bridge_kafka_topic_missing",
@@ -371,6 +378,7 @@ impl Metrics {
             Box::new(metrics.kafka_reachable.clone()),
             Box::new(metrics.ready.clone()),
             Box::new(metrics.topic_missing.clone()),
+            Box::new(metrics.topic_max_message_bytes.clone()),
             Box::new(metrics.duplicates.clone()),
             Box::new(metrics.clock_offset.clone()),
             Box::new(metrics.max_clock_skew.clone()),
@@ -607,6 +615,12 @@ impl Metrics {
 
     pub fn set_ready(&self, ready: bool) {
         self.ready.set(i64::from(ready));
+    }
+
+    pub fn set_topic_max_message_bytes(&self, topic: &str, bytes: usize) {
+        self.topic_max_message_bytes
+            .with_label_values(&[topic])
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     pub fn set_topic_missing(&self, topic: &str, missing: bool) {

@@ -184,3 +184,100 @@ async fn wrong_paths_and_methods() {
 async fn answer_status(response: reqwest::Response) -> u16 {
     answer(response).await.status
 }
+
+/// An event its topic can never take is refused 413 before it is acknowledged. The bridge
+/// reads each topic's `max.message.bytes` at start; the limit counts the batch as the broker
+/// stores it, compressed, so only an event that cannot fit however well the producer's lz4
+/// does is refused. Before, it was answered 200 and then refused by the broker: dead-lettered
+/// and kept in `.rejected`, never in Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_its_topic_cannot_take_is_refused_413_before_it_is_acknowledged() {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let topic = format!("{prefix}.room.closed");
+    let admin: AdminClient<_> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let altered =
+        admin
+            .alter_configs(
+                &[AlterConfig::new(ResourceSpecifier::Topic(&topic))
+                    .set("max.message.bytes", "16384")],
+                &AdminOptions::new(),
+            )
+            .await
+            .unwrap();
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    // The broker applies the change a moment after it answered.
+    for _ in 0..100 {
+        let described = admin
+            .describe_configs(&[ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
+            .await
+            .unwrap();
+        let limit = described[0]
+            .as_ref()
+            .ok()
+            .and_then(|config| config.get("max.message.bytes")?.value.clone());
+        if limit.as_deref() == Some("16384") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let app = spawn_app_on(&prefix, &brokers(), &[]).await;
+    // Random hex: lz4 finds nothing to repeat in it.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let noise: String = (0..30 * 1024 / 16)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            format!("{state:016x}")
+        })
+        .collect();
+    let padded = |session: u64, pad: &str| {
+        ROOM_CLOSE.replace(
+            r#""room_session_id":1"#,
+            &format!(r#""room_session_id":{session},"pad":"{pad}""#),
+        )
+    };
+    // The topics' limits are read just after start.
+    let learned = format!(r#"zego_bridge_kafka_topic_max_message_bytes{{topic="{topic}"}} 16384"#);
+    for _ in 0..100 {
+        if app.metrics().await.contains(&learned) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = app.post_signed(&padded(2, &noise)).await;
+    assert_eq!(answer.status, 413, "{:?}", answer.body);
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&topic) && message.contains("max.message.bytes 16384"),
+        "{message}"
+    );
+    // Within the limit only once compressed, or within it as it is: taken.
+    let compressible = "a".repeat(30 * 1024);
+    assert_eq!(app.post_signed(&padded(3, &compressible)).await.status, 200);
+    assert_eq!(
+        app.post_signed(&padded(4, &noise[..8 * 1024])).await.status,
+        200
+    );
+    let records = consume(&topic, 10, Duration::from_secs(5)).await;
+    let sessions: Vec<String> = records
+        .iter()
+        .map(|record| record.value.to_string())
+        .collect();
+    assert_eq!(
+        records.len(),
+        2,
+        "the refused event is not in Kafka, the others are"
+    );
+    assert!(
+        sessions
+            .iter()
+            .all(|value| !value.contains(&noise[20_000..21_000])),
+        "the refused event is not in Kafka"
+    );
+}

@@ -89,7 +89,9 @@ impl Harness {
                 )),
                 max_clock_skew_secs: 300,
                 dedup_capacity: 1000,
-                max_event_bytes: 100_000,
+                event_sizes: std::sync::Arc::new(zego_kafka_bridge::kafka::EventSizeLimits::new(
+                    rdkafka::ClientConfig::new().set("message.max.bytes", "104096"),
+                )),
                 retry_after_secs: 7,
                 zim_verdict: Default::default(),
                 products: zego_kafka_bridge::zego::ProductSet::ALL,
