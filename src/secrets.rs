@@ -47,7 +47,13 @@ pub enum SecretsFileError {
     },
     #[error("{}: {source}", path.display())]
     Invalid { path: PathBuf, source: SecretsError },
+    #[error("{} changed at each of the last {looks} looks, a second apart: it is applied once it holds still for one", path.display())]
+    NeverSettles { path: PathBuf, looks: u32 },
 }
+
+/// Looks in a row that found a new content each time before it is reported: a writer that
+/// rewrites the file every second would otherwise keep the new secrets out silently.
+const UNSETTLED_LOOKS_REPORTED: u32 = 10;
 
 /// A secrets file holds a few hundred bytes; past this it is no secrets file.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -129,6 +135,9 @@ pub struct SecretsWatcher {
     settling: Option<Vec<u8>>,
     /// The last content looked at was broken (reported, and the gauge set).
     reported_invalid: bool,
+    /// Looks in a row that found yet another content; reported once at
+    /// [`UNSETTLED_LOOKS_REPORTED`].
+    unsettled_looks: u32,
 }
 
 impl SecretsWatcher {
@@ -143,14 +152,29 @@ impl SecretsWatcher {
             last_seen: None,
             settling: None,
             reported_invalid: false,
+            unsettled_looks: 0,
         }
     }
 
-    /// Looks at the file every [`POLL_EVERY`] until the task is dropped.
-    pub async fn run(mut self) {
+    /// Looks at the file every [`POLL_EVERY`] until the task is dropped, on a blocking thread:
+    /// a read that hangs (a stuck network volume) stalls the watcher, not an HTTP worker.
+    pub async fn run(self) {
+        let mut watcher = self;
         loop {
             tokio::time::sleep(POLL_EVERY).await;
-            self.check();
+            watcher = match tokio::task::spawn_blocking(move || {
+                watcher.check();
+                watcher
+            })
+            .await
+            {
+                Ok(watcher) => watcher,
+                // Only a panic in `check` gets here: the watcher is gone, and said so.
+                Err(err) => {
+                    tracing::error!(error = %err, "the callback secrets file watcher stopped");
+                    return;
+                }
+            };
         }
     }
 
@@ -166,15 +190,27 @@ impl SecretsWatcher {
         };
         if unchanged {
             self.settling = None;
+            self.unsettled_looks = 0;
             return;
         }
         if let Ok(now) = &content {
             if self.settling.as_ref() != Some(now) {
                 self.settling = Some(now.clone());
+                self.unsettled_looks += 1;
+                if self.unsettled_looks == UNSETTLED_LOOKS_REPORTED {
+                    CallbackSecretsReloadFailed {
+                        error: &SecretsFileError::NeverSettles {
+                            path: self.path.clone(),
+                            looks: self.unsettled_looks,
+                        },
+                    }
+                    .emit(&self.metrics);
+                }
                 return;
             }
         }
         self.settling = None;
+        self.unsettled_looks = 0;
         // The bytes that held still, not a third reading that could catch another rewrite.
         let parsed = match content {
             Ok(bytes) => {
@@ -417,6 +453,41 @@ mod tests {
         late.check();
         late.check();
         assert!(live.signs("rotated") && !live.signs("first"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A file rewritten at every look is never applied half-written, and not silently either:
+    /// after ten looks it is reported (a log line and the failure counter), once; the secrets
+    /// in use stay; once it holds still it is applied.
+    #[test]
+    fn a_file_that_never_holds_still_is_reported_once_and_applied_once_it_does() {
+        let Watched {
+            dir,
+            path,
+            live,
+            metrics,
+            mut watcher,
+        } = Watched::new("first\n");
+        let failures = |metrics: &Metrics| {
+            metrics
+                .render()
+                .lines()
+                .find(|line| {
+                    line.starts_with(
+                        r#"zego_bridge_callback_secrets_reloads_total{outcome="failed"}"#,
+                    )
+                })
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        for look in 0..25 {
+            std::fs::write(&path, format!("changing-{look}\n")).unwrap();
+            watcher.check();
+        }
+        assert!(live.signs("first"), "nothing half-written applied");
+        assert!(failures(&metrics).ends_with(" 1"), "{}", failures(&metrics));
+        watcher.check();
+        assert!(live.signs("changing-24") && !live.signs("first"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
