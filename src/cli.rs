@@ -289,9 +289,22 @@ fn send(args: SendArgs) -> ExitCode {
     }
 }
 
+/// How long the used-signatures topic keeps a use: at least the window a start reads back
+/// (twice `ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS`, and a second), and never less than two hours, so
+/// that a larger skew set later is still covered by what was written before.
+fn used_signatures_retention_ms() -> u64 {
+    let skew: u64 = std::env::var("ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS")
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(300);
+    crate::ingest::signature_window(skew)
+        .map_or(0, |window| window.as_millis() as u64)
+        .max(2 * 3600 * 1000)
+}
+
 fn topics(args: TopicsArgs) -> ExitCode {
-    let topics = match crate::configuration::topic_map_from_env() {
-        Ok(topics) => topics.distinct(),
+    let (topics, used_signatures) = match crate::configuration::topic_map_from_env() {
+        Ok(topics) => (topics.distinct(), topics.used_signatures().to_owned()),
         Err(err) => {
             eprintln!("zego-kafka-bridge topics: configuration error: {err}");
             return Exit::Misconfigured.into();
@@ -301,6 +314,7 @@ fn topics(args: TopicsArgs) -> ExitCode {
         for topic in topics {
             println!("{topic}");
         }
+        println!("{used_signatures}");
         return ExitCode::SUCCESS;
     }
     if args.partitions < 1 || args.replication_factor < 1 {
@@ -321,12 +335,22 @@ fn topics(args: TopicsArgs) -> ExitCode {
         replication_factor: args.replication_factor,
     };
     let runtime = current_thread_runtime();
-    let outcomes = runtime.block_on(crate::kafka::create_topics(
-        &brokers,
-        &properties,
-        &topics,
-        layout,
-    ));
+    let retention_ms = used_signatures_retention_ms().to_string();
+    let outcomes = runtime.block_on(async {
+        let mut outcomes =
+            crate::kafka::create_topics(&brokers, &properties, &topics, layout).await?;
+        outcomes.extend(
+            crate::kafka::create_topics_with(
+                &brokers,
+                &properties,
+                &[used_signatures],
+                layout,
+                &[("retention.ms", &retention_ms)],
+            )
+            .await?,
+        );
+        Ok::<_, String>(outcomes)
+    });
     let outcomes = match outcomes {
         Ok(outcomes) => outcomes,
         Err(err) => {

@@ -38,6 +38,17 @@ pub struct SignatureHeld {
     pub held: usize,
     /// Whether one was forgotten before its window ended, to make room.
     pub forgot_one: bool,
+    /// Its first use, when it is one: what the other replicas are told.
+    pub first_use: Option<SignatureUse>,
+}
+
+/// One use of a signature as the memory holds it and the replicas share it: a hash of the
+/// signature, never the signature itself, a hash of its spelling, and the event it came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureUse {
+    pub key: [u8; 20],
+    pub spelling: u64,
+    pub event_id: Uuid,
 }
 
 pub struct RecentCallbacks {
@@ -95,6 +106,21 @@ impl RecentCallbacks {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .check(key, spelling, event_id, wall_clock_ms())
+    }
+
+    /// Takes in a use of a signature another replica (or this one before a restart) made:
+    /// remembered from now for the window, so that a replay here is refused. `Err` when this
+    /// replica took the same signature with another callback already: both were taken, and one
+    /// of them may be a forgery.
+    pub fn remember_elsewhere(&self, used: SignatureUse) -> Result<(), SignatureReused> {
+        let Some(signatures) = &self.signatures else {
+            return Ok(());
+        };
+        signatures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .check(used.key, used.spelling, used.event_id, wall_clock_ms())
+            .map(drop)
     }
 
     /// True when this event was accepted already.
@@ -187,6 +213,7 @@ impl UsedSignatures {
             Some(_) => Ok(SignatureHeld {
                 held: self.by_key.len(),
                 forgot_one: false,
+                first_use: None,
             }),
             None => {
                 let mut forgot_one = false;
@@ -213,6 +240,11 @@ impl UsedSignatures {
                 Ok(SignatureHeld {
                     held: self.by_key.len(),
                     forgot_one,
+                    first_use: Some(SignatureUse {
+                        key,
+                        spelling,
+                        event_id,
+                    }),
                 })
             }
         }
@@ -287,13 +319,8 @@ mod tests {
                 .check_signature("1", "n", &format!("{n:040x}"), Uuid::from_u128(n + 10))
                 .unwrap();
         }
-        assert_eq!(
-            last,
-            SignatureHeld {
-                held: 10_001,
-                forgot_one: false
-            }
-        );
+        assert_eq!((last.held, last.forgot_one), (10_001, false));
+        assert!(last.first_use.is_some());
         assert!(recent
             .check_signature("1", "n", "captured", Uuid::from_u128(2))
             .is_err());
@@ -324,13 +351,7 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        assert_eq!(
-            held[2],
-            SignatureHeld {
-                held: 2,
-                forgot_one: true
-            }
-        );
+        assert_eq!((held[2].held, held[2].forgot_one), (2, true));
         assert!(!held[1].forgot_one);
         assert_eq!(used.evicted, 1);
         assert!(!used.by_key.contains_key(&[1; 20]));
@@ -359,5 +380,36 @@ mod tests {
         assert!(off
             .check_signature("1", "n", "x", Uuid::from_u128(2))
             .is_err());
+    }
+
+    /// A use made on another replica (or before a restart) refuses a replay here; one already
+    /// made here with another callback is a conflict, found after both were taken; the same
+    /// callback (ZEGO's retry landing on two replicas) is none.
+    #[test]
+    fn a_use_made_elsewhere_is_remembered_and_a_conflict_with_one_here_is_told() {
+        let here = RecentCallbacks::new(10, WINDOW);
+        let elsewhere = RecentCallbacks::new(10, WINDOW);
+        let (genuine, forged) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let used = elsewhere
+            .check_signature("1", "n", "abc", genuine)
+            .unwrap()
+            .first_use
+            .expect("a first use");
+        assert_eq!(here.remember_elsewhere(used), Ok(()));
+        assert!(here.check_signature("1", "n", "ABC", forged).is_err());
+        assert!(here.check_signature("1", "n", "abc", genuine).is_ok());
+
+        let raced = RecentCallbacks::new(10, WINDOW);
+        assert!(raced.check_signature("1", "n", "abc", forged).is_ok());
+        let conflict = raced.remember_elsewhere(used).unwrap_err();
+        assert_eq!(conflict.first_event_id, forged);
+        assert!(!conflict.respelled);
+        assert_eq!(
+            raced.remember_elsewhere(used).map_err(|c| c.first_conflict),
+            Err(false)
+        );
+        let retried = RecentCallbacks::new(10, WINDOW);
+        assert!(retried.check_signature("1", "n", "abc", genuine).is_ok());
+        assert_eq!(retried.remember_elsewhere(used), Ok(()));
     }
 }

@@ -160,6 +160,34 @@ impl InternalEvent for SignatureReusedEvent {
     }
 }
 
+/// A signature found used for two callbacks after both were taken: one here, one on another
+/// replica or before a restart (read from the used-signatures topic).
+pub struct SignatureUsedTwice {
+    /// The use read from the topic.
+    pub event_id: Uuid,
+    /// The use this replica took.
+    pub first_event_id: Uuid,
+    pub respelled: bool,
+    /// Log it: the first conflict under this signature.
+    pub log: bool,
+}
+
+impl InternalEvent for SignatureUsedTwice {
+    fn emit(self, metrics: &Metrics) {
+        metrics.signature_conflict();
+        if self.log {
+            error!(
+                event_id = %self.first_event_id,
+                other_event_id = %self.event_id,
+                respelled = self.respelled,
+                "a signature was used for two different callbacks, one here and one on another \
+                 replica (or before a restart), and both were taken: one of the two events may \
+                 be a forgery (ZEGO does not sign the body)"
+            );
+        }
+    }
+}
+
 /// The dead-letter file stopped, or started again, taking writes. While it cannot, ack mode
 /// `queued` refuses callbacks (503) rather than acknowledge events it could lose.
 pub struct DeadLetterFileState<'a> {

@@ -27,6 +27,8 @@ use crate::stack_replies::StackReplies;
 
 pub use crate::ingest::ShutdownReport;
 
+/// How often a bridge that started with Kafka away tries to begin sharing used signatures.
+const SHARING_RETRY_EVERY: Duration = Duration::from_secs(30);
 /// How often the topics' `max.message.bytes` are read again.
 const TOPIC_LIMITS_EVERY: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -196,6 +198,45 @@ impl Application {
             readiness.clone(),
             metrics.clone(),
         ));
+        // Before serving: the signatures the deployment's replicas took in the last window,
+        // this process's previous life included, are known before the first callback. The
+        // embedded cluster has one process and keeps nothing: nothing to share.
+        // With Kafka away, the start does not wait for it: sharing begins once it is back.
+        let window = crate::ingest::signature_window(settings.max_clock_skew_secs);
+        if let (None, Some(window)) = (&embedded, window) {
+            let sharing = crate::kafka::SharingSettings {
+                brokers: bootstrap.clone(),
+                properties: settings.librdkafka.clone(),
+                topic: settings.topics.used_signatures().to_owned(),
+                window,
+            };
+            let (recent, metrics) = (pipeline.recent_callbacks(), metrics.clone());
+            if publisher.health().is_reachable() {
+                if let Some((log, follow)) =
+                    crate::kafka::start_sharing(sharing, recent, metrics).await
+                {
+                    pipeline.share_signatures_through(log);
+                    background.push(tokio::spawn(follow));
+                }
+            } else {
+                let pipeline = pipeline.clone();
+                background.push(tokio::spawn(async move {
+                    loop {
+                        let started = crate::kafka::start_sharing(
+                            sharing.clone(),
+                            recent.clone(),
+                            metrics.clone(),
+                        )
+                        .await;
+                        if let Some((log, follow)) = started {
+                            pipeline.share_signatures_through(log);
+                            return follow.await;
+                        }
+                        tokio::time::sleep(SHARING_RETRY_EVERY).await;
+                    }
+                }));
+            }
+        }
         let body_limits = web::Data::new(BodyLimits::new(
             settings.max_body_bytes,
             settings.http_limits.request_timeout,

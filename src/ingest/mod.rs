@@ -10,5 +10,5 @@ mod pipeline;
 mod readiness;
 
 pub use acknowledger::{Acknowledger, ShutdownReport};
-pub use pipeline::{Accepted, Outcome, Pipeline, PipelineSettings, SuccessReply};
+pub use pipeline::{signature_window, Accepted, Outcome, Pipeline, PipelineSettings, SuccessReply};
 pub use readiness::Readiness;

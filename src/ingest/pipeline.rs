@@ -2,7 +2,7 @@
 //! hand over. Nothing here knows HTTP; the route reads the body and turns the outcome into an
 //! answer.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, Span};
@@ -16,7 +16,7 @@ use crate::event::{normalize, EventType};
 use crate::internal_events::{
     DuplicateCallback, FieldCoercionFailed, InternalEvent, SignatureReusedEvent,
 };
-use crate::kafka::EventSizeLimits;
+use crate::kafka::{EventSizeLimits, SignatureUseLog};
 use crate::metrics::{Metrics, NO_TYPE};
 use crate::secrets::LiveSecrets;
 use crate::zego::zim::BeforeSendVerdict;
@@ -42,6 +42,14 @@ pub struct PipelineSettings {
     pub zim_verdict: BeforeSendVerdict,
     /// The products whose callbacks are taken.
     pub products: ProductSet,
+}
+
+/// How long a signature is remembered after it was first seen, with this skew limit (`None`:
+/// no skew check, no window). Any spelling of a signature can pass the skew check for as long
+/// as the instant it names (within a second, whichever unit) is within the skew of the clock:
+/// twice the skew, and the second.
+pub fn signature_window(max_clock_skew_secs: u64) -> Option<Duration> {
+    (max_clock_skew_secs > 0).then(|| Duration::from_secs(2 * max_clock_skew_secs + 1))
 }
 
 /// How a callback was taken.
@@ -90,7 +98,9 @@ pub enum SuccessReply {
 
 pub struct Pipeline {
     settings: PipelineSettings,
-    recent: RecentCallbacks,
+    recent: Arc<RecentCallbacks>,
+    /// Where first uses of signatures are shared with the other replicas, once set.
+    signature_log: OnceLock<Arc<SignatureUseLog>>,
     acknowledger: Arc<dyn Acknowledger>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
@@ -104,14 +114,11 @@ impl Pipeline {
         metrics: Arc<Metrics>,
     ) -> Self {
         Pipeline {
-            // Any spelling of a signature can pass the skew check for as long as the instant it
-            // names (within a second, whichever unit) is within the skew of the clock: it must
-            // be remembered for twice the skew after it was first seen.
-            recent: RecentCallbacks::new(
+            recent: Arc::new(RecentCallbacks::new(
                 settings.dedup_capacity,
-                (settings.max_clock_skew_secs > 0)
-                    .then(|| Duration::from_secs(2 * settings.max_clock_skew_secs + 1)),
-            ),
+                signature_window(settings.max_clock_skew_secs),
+            )),
+            signature_log: OnceLock::new(),
             settings,
             acknowledger,
             readiness,
@@ -121,6 +128,16 @@ impl Pipeline {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The memory of recent callbacks, for the task that adds the other replicas' uses.
+    pub fn recent_callbacks(&self) -> Arc<RecentCallbacks> {
+        self.recent.clone()
+    }
+
+    /// From now on, every first use of a signature is also written to `log`.
+    pub fn share_signatures_through(&self, log: Arc<SignatureUseLog>) {
+        let _ = self.signature_log.set(log);
     }
 
     /// The refusal for when a callback cannot be taken now.
@@ -240,7 +257,12 @@ impl Pipeline {
             &common.signature,
             event.id,
         ) {
-            Ok(held) => self.metrics.used_signatures(held.held, held.forgot_one),
+            Ok(held) => {
+                self.metrics.used_signatures(held.held, held.forgot_one);
+                if let (Some(used), Some(log)) = (held.first_use, self.signature_log.get()) {
+                    log.share(&used);
+                }
+            }
             Err(reused) => {
                 SignatureReusedEvent {
                     event_type: kind.name,

@@ -34,6 +34,17 @@ pub async fn create_topics(
     names: &[String],
     layout: TopicLayout,
 ) -> Result<Vec<(String, TopicCreation)>, String> {
+    create_topics_with(brokers, properties, names, layout, &[]).await
+}
+
+/// As [`create_topics`], each new topic with these topic-level settings (`retention.ms`, say).
+pub async fn create_topics_with(
+    brokers: &str,
+    properties: &LibrdkafkaProperties,
+    names: &[String],
+    layout: TopicLayout,
+    settings: &[(&str, &str)],
+) -> Result<Vec<(String, TopicCreation)>, String> {
     let mut config = ClientConfig::new();
     for (key, value) in &properties.0 {
         config.set(key, value);
@@ -45,10 +56,13 @@ pub async fn create_topics(
     let topics: Vec<NewTopic<'_>> = names
         .iter()
         .map(|name| {
-            NewTopic::new(
-                name,
-                layout.partitions,
-                TopicReplication::Fixed(layout.replication_factor),
+            settings.iter().fold(
+                NewTopic::new(
+                    name,
+                    layout.partitions,
+                    TopicReplication::Fixed(layout.replication_factor),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
         })
         .collect();

@@ -13,8 +13,9 @@ mod record;
 mod redrive;
 mod schema_registry;
 mod topics;
+mod used_signatures;
 
-pub use admin::{create_topics, TopicCreation, TopicLayout};
+pub use admin::{create_topics, create_topics_with, TopicCreation, TopicLayout};
 pub use config::{
     check_producer, check_properties, is_sensitive, max_event_bytes, producer_config,
     producer_properties, queue_capacity, redacted_config_error, LibrdkafkaProperties,
@@ -34,3 +35,4 @@ pub use schema_registry::{
     RegistryError, RegistrySettings, SchemaIds,
 };
 pub use topics::{TopicError, TopicMap};
+pub use used_signatures::{start_sharing, SharingSettings, SignatureUseLog};

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use crate::event::catalog::{self, EventType};
 use crate::zego::ProductSet;
 
+/// What the used-signatures topic's name adds to the prefix.
+const USED_SIGNATURES_SUFFIX: &str = "bridge.used_signatures";
+
 /// Topic of every event type, fixed at startup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMap {
@@ -12,6 +15,8 @@ pub struct TopicMap {
     topics: Vec<Arc<str>>,
     /// Whose topics are expected in Kafka: listed, created, probed.
     products: ProductSet,
+    /// Where the replicas share the signatures they took: `{prefix}.bridge.used_signatures`.
+    used_signatures: Arc<str>,
 }
 
 /// Why a topic map cannot be built.
@@ -46,9 +51,12 @@ impl TopicMap {
             })?;
             topics[catalog::index_of(kind)] = Arc::from(topic);
         }
+        let used_signatures: Arc<str> = Arc::from(format!("{prefix}.{USED_SIGNATURES_SUFFIX}"));
+        validate(&used_signatures).map_err(TopicError::Prefix)?;
         Ok(TopicMap {
             topics,
             products: ProductSet::ALL,
+            used_signatures,
         })
     }
 
@@ -69,6 +77,11 @@ impl TopicMap {
             .copied()
             .zip(&self.topics)
             .filter(|(kind, _)| self.products.serves(kind.product))
+    }
+
+    /// The topic where the replicas share the signatures they took (not an event topic).
+    pub fn used_signatures(&self) -> &str {
+        &self.used_signatures
     }
 
     /// The distinct topic names of the products served (two types may share one through

@@ -93,6 +93,8 @@ pub struct Metrics {
     used_signatures: IntGauge,
     signature_reuses: IntCounterVec,
     used_signatures_forgotten: IntCounter,
+    signature_conflicts: IntCounter,
+    used_signatures_shared: IntGauge,
     max_clock_skew: IntGauge,
     dead_lettered: IntCounterVec,
     dead_letter_write_failures: IntCounter,
@@ -254,6 +256,18 @@ impl Metrics {
                  signed afresh passes).",
                 &["spelling"],
             ),
+            signature_conflicts: counter(
+                "zego_bridge_signature_conflicts_total",
+                "Signatures found used for two different callbacks after both were taken: one on \
+                 another replica (or before a restart) and one here, within the moment the \
+                 replicas take to share a use. One of the two events may be a forgery.",
+            ),
+            used_signatures_shared: gauge(
+                "zego_bridge_used_signatures_shared",
+                "1 while this replica reads and writes the used-signatures topic (its memory of \
+                 used signatures is shared with the other replicas and kept across restarts); 0 \
+                 when it cannot (the topic missing, Kafka away): it remembers its own only.",
+            ),
             used_signatures_forgotten: counter(
                 "zego_bridge_used_signatures_forgotten_total",
                 "Signatures forgotten before their window ended, to stay within 1,000,000 held: \
@@ -385,6 +399,8 @@ impl Metrics {
             Box::new(metrics.used_signatures.clone()),
             Box::new(metrics.signature_reuses.clone()),
             Box::new(metrics.used_signatures_forgotten.clone()),
+            Box::new(metrics.signature_conflicts.clone()),
+            Box::new(metrics.used_signatures_shared.clone()),
             Box::new(metrics.dead_lettered.clone()),
             Box::new(metrics.dead_letter_write_failures.clone()),
             Box::new(metrics.dead_letter_writable.clone()),
@@ -522,6 +538,14 @@ impl Metrics {
         self.signature_reuses
             .with_label_values(&[if respelled { "respelled" } else { "same" }])
             .inc();
+    }
+
+    pub fn signature_conflict(&self) {
+        self.signature_conflicts.inc();
+    }
+
+    pub fn set_used_signatures_shared(&self, shared: bool) {
+        self.used_signatures_shared.set(i64::from(shared));
     }
 
     pub fn set_max_clock_skew(&self, secs: u64) {

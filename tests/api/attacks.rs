@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use zego_kafka_bridge::sender::SignedCallback;
+
 use crate::helpers::*;
 
 /// A captured signature re-sent in another case, or padded, on a forged body is the same
@@ -218,4 +220,133 @@ async fn a_refusal_for_an_unknown_app_names_the_app_in_the_log() {
     assert!(refusal.contains(r#""app_id":777"#), "{refusal}");
     assert!(refusal.contains("unknown_app"), "{refusal}");
     assert!(!output.contains("only-for-app-4242"), "a secret was logged");
+}
+
+/// A captured callback replayed with a forged body on another replica, or after a restart: the
+/// used-signature memory was one pod's, in memory, so each other replica and each restart
+/// accepted the replay once within the skew window. The replicas now share their first uses
+/// through `{prefix}.bridge.used_signatures`, read back one window at start: the replay is
+/// refused (503 spelled the same, 401 respelled) on the other replica and after a restart. A
+/// replay sent before the other replica can have read the first use is taken, and found: every
+/// forged callback is either refused or counted as a conflict, never neither. The figures give
+/// the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_used_on_one_replica_is_refused_on_another_and_after_a_restart() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let layout = zego_kafka_bridge::kafka::TopicLayout {
+        partitions: 3,
+        replication_factor: 1,
+    };
+    let alone = spawn_app_on(&prefix, &brokers(), &[]).await;
+    assert_eq!(
+        metric(&alone.metrics().await, "zego_bridge_used_signatures_shared"),
+        0.0,
+        "without the topic, a replica says it remembers its own only"
+    );
+    alone.stop().await;
+    let shared_topic = format!("{prefix}.bridge.used_signatures");
+    let created = zego_kafka_bridge::kafka::create_topics(
+        &brokers(),
+        &Default::default(),
+        std::slice::from_ref(&shared_topic),
+        layout,
+    )
+    .await
+    .unwrap();
+    assert!(
+        !matches!(
+            created[0].1,
+            zego_kafka_bridge::kafka::TopicCreation::Failed(_)
+        ),
+        "{created:?}"
+    );
+    let first = spawn_app_on(&prefix, &brokers(), &[]).await;
+    let second = spawn_app_on(&prefix, &brokers(), &[]).await;
+    for app in [&first, &second] {
+        assert_eq!(
+            metric(&app.metrics().await, "zego_bridge_used_signatures_shared"),
+            1.0
+        );
+    }
+    // `seq` is mix_start's identity: the forged body is another event under the same signature.
+    let forge = |genuine: &SignedCallback, seq: usize| {
+        let mut body: serde_json::Value = serde_json::from_slice(&genuine.body).unwrap();
+        body["seq"] = serde_json::json!(seq.to_string());
+        SignedCallback {
+            body: body.to_string().into_bytes(),
+            ..genuine.clone()
+        }
+    };
+    let genuine = sign(&mix_start(1), SECRET);
+    assert_eq!(first.post(&genuine).await.status, 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let replayed = second.post(&forge(&genuine, 90_001)).await;
+    assert_eq!(replayed.status, 503, "{:?}", replayed.body);
+
+    // The window: a replay sent to the other replica a few milliseconds after the genuine one.
+    let mut refused_after = std::collections::BTreeMap::new();
+    let mut forged_taken = 0;
+    for (n, delay_ms) in [
+        0u64, 0, 0, 0, 0, 5, 5, 5, 5, 5, 20, 20, 20, 20, 20, 100, 100, 100,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let genuine = sign(&mix_start(100 + n), SECRET);
+        assert_eq!(first.post(&genuine).await.status, 200);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let status = second.post(&forge(&genuine, 80_000 + n)).await.status;
+        let entry = refused_after.entry(delay_ms).or_insert((0, 0));
+        entry.1 += 1;
+        if status == 200 {
+            forged_taken += 1;
+        } else {
+            assert_eq!(status, 503);
+            entry.0 += 1;
+        }
+    }
+    // Every forged callback taken is found, by each replica: each reads the other's use.
+    let started = std::time::Instant::now();
+    let conflicts = loop {
+        let conflicts = (
+            metric(
+                &first.metrics().await,
+                "zego_bridge_signature_conflicts_total",
+            ) as usize,
+            metric(
+                &second.metrics().await,
+                "zego_bridge_signature_conflicts_total",
+            ) as usize,
+        );
+        if conflicts == (forged_taken, forged_taken) || started.elapsed() > Duration::from_secs(5) {
+            break conflicts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!(
+        "FIGURES used-signatures-across-replicas: refused_after_ms(refused,sent)={refused_after:?} forged_taken={forged_taken} conflicts_found_by_each={conflicts:?}"
+    );
+    assert_eq!(
+        conflicts,
+        (forged_taken, forged_taken),
+        "a forged callback taken is always found"
+    );
+    assert_eq!(
+        refused_after.get(&100),
+        Some(&(3, 3)),
+        "100 ms after, the other replica knows"
+    );
+
+    // A restart reads the window back before it serves.
+    first.stop().await;
+    let restarted = spawn_app_on(&prefix, &brokers(), &[]).await;
+    let replayed = restarted.post(&forge(&genuine, 90_002)).await;
+    assert_eq!(replayed.status, 503, "{:?}", replayed.body);
+    let records = consume(&format!("{prefix}.mix.started"), 40, Duration::from_secs(3)).await;
+    let published = seqs(&records);
+    assert!(
+        !published.contains(&90_001) && !published.contains(&90_002),
+        "neither replay was published: {published:?}"
+    );
 }

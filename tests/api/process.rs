@@ -220,10 +220,14 @@ fn topics_lists_every_topic_with_its_overrides() {
         .collect();
     assert_eq!(
         listed.len(),
-        zego_kafka_bridge::event::catalog::ALL.len(),
-        "{listed:?}"
+        zego_kafka_bridge::event::catalog::ALL.len() + 1,
+        "every type's, and where the replicas share used signatures: {listed:?}"
     );
     assert!(listed.contains(&"rooms-closed".to_owned()), "{listed:?}");
+    assert!(
+        listed.contains(&"acme.bridge.used_signatures".to_owned()),
+        "{listed:?}"
+    );
     assert!(
         listed.contains(&"acme.room.created".to_owned()),
         "{listed:?}"
@@ -246,11 +250,11 @@ fn topics_lists_every_topic_with_its_overrides() {
         .iter()
         .filter(|kind| matches!(kind.product, Product::Zim | Product::Asr))
         .count();
-    assert_eq!(listed.lines().count(), expected, "{listed}");
+    assert_eq!(listed.lines().count(), expected + 1, "{listed}");
     assert!(
-        listed
-            .lines()
-            .all(|topic| topic.starts_with("acme.zim.") || topic.starts_with("acme.asr.")),
+        listed.lines().all(|topic| topic.starts_with("acme.zim.")
+            || topic.starts_with("acme.asr.")
+            || topic == "acme.bridge.used_signatures"),
         "{listed}"
     );
     let refused = bridge_command()
@@ -305,7 +309,7 @@ async fn topics_create_makes_every_topic_the_bridge_publishes_to() {
             .lines()
             .filter(|line| line.ends_with(": created"))
             .count(),
-        zego_kafka_bridge::event::catalog::ALL.len(),
+        zego_kafka_bridge::event::catalog::ALL.len() + 1,
         "{stdout}"
     );
     let again = create();
@@ -335,6 +339,10 @@ async fn topics_create_makes_every_topic_the_bridge_publishes_to() {
             |line| line.starts_with("zego_bridge_kafka_topic_missing{") && line.ends_with(" 1")
         ),
         "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nzego_bridge_used_signatures_shared 1\n"),
+        "the replicas share their used signatures through the topic it made: {metrics}"
     );
     let (code, _) = running.terminate();
     assert_eq!(code, Some(0));
