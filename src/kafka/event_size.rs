@@ -168,7 +168,9 @@ pub async fn learn_topic_limits(
 /// Learns the topics' `max.message.bytes` at start and again every minute (an operator may
 /// change a topic's limit while the bridge runs).
 pub struct TopicLimitLearner {
-    admin: AdminClient<DefaultClientContext>,
+    /// An admin client is made for each reading and dropped after: a client kept for a request
+    /// a minute would hold its threads and buffers (some MiB) all the while.
+    admin: ClientConfig,
     topics: TopicMap,
     limits: Arc<EventSizeLimits>,
     metrics: Arc<Metrics>,
@@ -188,8 +190,9 @@ impl TopicLimitLearner {
             config.set(key, value);
         }
         config.set("bootstrap.servers", brokers);
+        config.create::<AdminClient<DefaultClientContext>>()?;
         Ok(TopicLimitLearner {
-            admin: config.create()?,
+            admin: config,
             topics,
             limits,
             metrics,
@@ -198,7 +201,9 @@ impl TopicLimitLearner {
 
     /// Learns once; `Err` with why when the cluster did not answer (what was known stays).
     pub async fn learn(&self) -> Result<usize, String> {
-        let limits = learn_topic_limits(&self.admin, &self.topics.distinct()).await?;
+        let admin: AdminClient<DefaultClientContext> =
+            self.admin.create().map_err(|error| error.to_string())?;
+        let limits = learn_topic_limits(&admin, &self.topics.distinct()).await?;
         self.limits.learn(&self.topics, &limits);
         for (topic, bytes) in &limits {
             self.metrics.set_topic_max_message_bytes(topic, *bytes);

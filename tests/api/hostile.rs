@@ -614,7 +614,14 @@ async fn alone_slow_uploads_cannot_take_the_pods_memory() {
         refused > 1000,
         "past the budget, uploads are refused: {refused}"
     );
-    assert!(peak < 128 << 20, "peak RSS {} MiB", peak >> 20);
+    // Above the process at rest, whose size varies with the build (a debug binary's pages):
+    // 104 MiB is what a 128 MiB peak left above a 24 MiB start when this was written.
+    assert!(
+        peak < baseline + (104 << 20),
+        "peak RSS {} MiB from {} MiB",
+        peak >> 20,
+        baseline >> 20
+    );
     assert!(matches!(during_status, 200 | 503), "{during_status}");
     assert!(
         during < Duration::from_secs(2),
