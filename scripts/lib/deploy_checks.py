@@ -235,6 +235,8 @@ def chart_render_and_validate() -> None:
             names = env_names(workload)
             covered |= names
             pod = workload["spec"]["template"]["spec"]
+            expect(pod.get("enableServiceLinks") is False,
+                   f"{case}: no service links (a release named zego-bridge made ZEGO_BRIDGE_* variables)")
             main = container(workload)
             security = main["securityContext"]
             expect(security["readOnlyRootFilesystem"] and security["runAsNonRoot"]

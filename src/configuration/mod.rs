@@ -215,6 +215,7 @@ impl Settings {
         let ours: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(name, _)| name.starts_with(PREFIX) && !name.starts_with(IGNORED_PREFIX))
+            .filter(|(name, value)| !is_service_link(name, value))
             .collect();
         reject_unknown(&ours)?;
         let env = Env::new(&ours);
@@ -753,6 +754,42 @@ fn topic_variable(kind: &str) -> String {
     )
 }
 
+/// Whether `name=value` is one of the variables Kubernetes puts in a pod for each Service of its
+/// namespace (service links): a Service named `zego-bridge-zego-kafka-bridge` gives
+/// `ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_SERVICE_HOST`, `..._PORT=tcp://10.0.0.1:8080` and the like,
+/// which are no settings and must not stop the start. Told by name and value together, so that
+/// a misspelt setting is still refused.
+fn is_service_link(name: &str, value: &str) -> bool {
+    let is_port = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let is_url = |text: &str| {
+        ["tcp://", "udp://", "sctp://"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme))
+    };
+    if name.ends_with("_SERVICE_HOST") {
+        return value.parse::<std::net::IpAddr>().is_ok();
+    }
+    if let Some((_, rest)) = name.rsplit_once("_SERVICE_PORT") {
+        return (rest.is_empty() || rest.starts_with('_')) && is_port(value);
+    }
+    // `{SERVICE}_PORT_{N}_{PROTO}` and its `_PROTO`, `_PORT`, `_ADDR`.
+    if let Some((_, rest)) = name.rsplit_once("_PORT_") {
+        let parts: Vec<&str> = rest.split('_').collect();
+        if let [port, proto, suffix @ ..] = parts.as_slice() {
+            if is_port(port) && matches!(*proto, "TCP" | "UDP" | "SCTP") {
+                return match suffix {
+                    [] => is_url(value),
+                    ["PROTO"] => value.eq_ignore_ascii_case(proto),
+                    ["PORT"] => value == *port,
+                    ["ADDR"] => value.parse::<std::net::IpAddr>().is_ok(),
+                    _ => false,
+                };
+            }
+        }
+    }
+    name.ends_with("_PORT") && is_url(value)
+}
+
 /// A misspelt variable would otherwise be ignored in silence and a default used instead.
 fn reject_unknown(vars: &[(String, String)]) -> Result<(), ConfigError> {
     for (name, _) in vars {
@@ -1116,6 +1153,44 @@ secret-one
 
     /// Lists librdkafka takes and never connects with are refused at start; the forms it
     /// understands pass.
+    #[test]
+    fn kubernetes_service_links_are_not_settings_and_a_misspelt_setting_still_is_refused() {
+        // What Kubernetes puts in every pod of a namespace where the README's release runs.
+        let links = [
+            ("ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_SERVICE_HOST", "10.96.12.7"),
+            ("ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_SERVICE_PORT", "8080"),
+            ("ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_SERVICE_PORT_HTTP", "8080"),
+            (
+                "ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_PORT",
+                "tcp://10.96.12.7:8080",
+            ),
+            (
+                "ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_PORT_8080_TCP",
+                "tcp://10.96.12.7:8080",
+            ),
+            ("ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_PORT_8080_TCP_PROTO", "tcp"),
+            ("ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_PORT_8080_TCP_PORT", "8080"),
+            (
+                "ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_PORT_8080_TCP_ADDR",
+                "10.96.12.7",
+            ),
+            (
+                "ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_ADMIN_SERVICE_HOST",
+                "10.96.12.8",
+            ),
+        ];
+        assert!(settings(&links).is_ok(), "{:?}", settings(&links).err());
+        for misspelt in [
+            ("ZEGO_BRIDGE_ADMIN_PORT", "9090"),
+            ("ZEGO_BRIDGE_LISTEN_PORT", "8080"),
+            ("ZEGO_BRIDGE_KAFKA_SERVICE_HOST", "kafka.example"),
+            ("ZEGO_BRIDGE_SERVICE_PORT_X", "http"),
+        ] {
+            let err = settings(&[misspelt]).unwrap_err();
+            assert_eq!(err.variable, misspelt.0, "{err}");
+        }
+    }
+
     #[test]
     fn broker_lists_that_name_no_broker_are_refused() {
         for bad in [

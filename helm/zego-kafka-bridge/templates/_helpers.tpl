@@ -188,6 +188,9 @@ metadata:
 spec:
   serviceAccountName: {{ include "zkb.serviceAccountName" . }}
   automountServiceAccountToken: false
+  # Kubernetes would put every Service of the namespace in the environment, the bridge's own
+  # named ZEGO_BRIDGE_ZEGO_KAFKA_BRIDGE_SERVICE_HOST and so on with the release name `zego-bridge`.
+  enableServiceLinks: false
   {{- with .Values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
