@@ -334,6 +334,38 @@ def chart_render_and_validate() -> None:
         selector = service["spec"]["selector"]
         expect(not all(job_labels.get(key) == value for key, value in selector.items()),
                f"the Service {service['metadata']['name']} would route callbacks to the topics Job's pod")
+    # The Job runs as the bridge does: SASL from the chart's Secret (the password as a file it
+    # can read), and the pod settings the bridge's pods take.
+    job_values = {
+        "callbackSecrets": "secret",
+        "createTopics": {"enabled": True},
+        "kafka": {"brokers": "kafka:9092", "sasl": {"username": "bridge", "password": "s3cret"}},
+        "extraEnv": [{"name": "ZEGO_BRIDGE_LIBRDKAFKA_CLIENT_ID", "value": "zkb"}],
+        "envFrom": [{"configMapRef": {"name": "kafka-settings"}}],
+        "extraVolumes": [{"name": "extra", "emptyDir": {}}],
+        "extraVolumeMounts": [{"name": "extra", "mountPath": "/extra"}],
+        "podAnnotations": {"team": "platform"},
+        "nodeSelector": {"pool": "kafka-clients"},
+        "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    job = by_kind(render(job_values), "Job")[0]
+    job_pod, job_main = job["spec"]["template"]["spec"], container(job)
+    job_env = {e["name"]: e for e in job_main["env"]}
+    password_file = job_env["ZEGO_BRIDGE_KAFKA_SASL_PASSWORD_FILE"]["value"]
+    mount = next((m for m in job_main.get("volumeMounts", [])
+                  if password_file.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    volume = next((v for v in job_pod.get("volumes", []) if mount and v["name"] == mount["name"]), {})
+    expect(any(item["key"] == "sasl-password" and password_file.endswith("/" + item["path"])
+               for item in volume.get("secret", {}).get("items", [])),
+           f"the topics Job can read {password_file}: {job_pod.get('volumes')}")
+    expect("ZEGO_BRIDGE_LIBRDKAFKA_CLIENT_ID" in job_env and job_main.get("envFrom") == job_values["envFrom"],
+           "the topics Job takes extraEnv and envFrom")
+    expect(any(m["name"] == "extra" for m in job_main["volumeMounts"])
+           and any(v["name"] == "extra" for v in job_pod["volumes"]), "the topics Job takes extraVolumes")
+    expect(job["spec"]["template"]["metadata"].get("annotations", {}).get("team") == "platform"
+           and job_pod.get("nodeSelector") == job_values["nodeSelector"]
+           and job_pod.get("tolerations") == job_values["tolerations"],
+           "the topics Job takes podAnnotations, nodeSelector and tolerations")
     hpa = by_kind(all_on, "HorizontalPodAutoscaler")[0]
     expect("replicas" not in by_kind(all_on, "Deployment")[0]["spec"], "with an HPA the Deployment leaves replicas alone")
     expect(hpa["spec"]["scaleTargetRef"]["name"] == by_kind(all_on, "Deployment")[0]["metadata"]["name"], "HPA target")
@@ -616,7 +648,10 @@ def bridge_in_root(root: RootDir, brokers: str) -> None:
         exported: set[str] = set()
         deadline = time.monotonic() + 20
         while True:
-            root.run({"ZEGO_SEND_SECRET": "deploy-check-secret"}, "send", "--url", url, "--sample", "mix_stop")
+            # Every sample, signed afresh: types identified by their delivery are new events each
+            # time (a sample whose body names its occurrence, like mix_stop's, would be a retry
+            # after the first, and make no traffic).
+            root.run({"ZEGO_SEND_SECRET": "deploy-check-secret"}, "send", "--url", url)
             time.sleep(0.5)
             scrape = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5).read().decode()
             exported |= exported_families(scrape)
