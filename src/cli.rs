@@ -196,6 +196,8 @@ fn serve() -> ExitCode {
         .enable_all()
         .build()
         .expect("a Tokio runtime");
+    let termination_message = settings.termination_message_path.clone();
+    let dead_letter_path = settings.dead_letter_path.clone();
     runtime.block_on(async {
         let application = match Application::build(settings).await {
             Ok(application) => application,
@@ -205,7 +207,11 @@ fn serve() -> ExitCode {
                 return Exit::Failed.into();
             }
         };
-        match application.run_until_stopped().await {
+        let stopped = application.run_until_stopped().await;
+        if let Ok(report) = &stopped {
+            write_termination_message(&termination_message, report, &dead_letter_path);
+        }
+        match stopped {
             Ok(report) if report.undelivered == 0 => ExitCode::SUCCESS,
             Ok(_) => Exit::Undelivered.into(),
             Err(err) => {
@@ -214,6 +220,50 @@ fn serve() -> ExitCode {
             }
         }
     })
+}
+
+/// Kubernetes' own termination-message file: written only when it exists (the kubelet makes
+/// it), never created under /dev elsewhere.
+const KUBERNETES_TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// The exit summary, where `kubectl describe pod` and the pod's status show it after the
+/// metrics port has closed: a loss at shutdown must be visible somewhere that outlives the
+/// process.
+fn write_termination_message(
+    path: &std::path::Path,
+    report: &crate::ingest::ShutdownReport,
+    dead_letter_path: &std::path::Path,
+) {
+    let message = if report.undelivered > 0 {
+        format!(
+            "stopped with {} accepted events undelivered at the shutdown deadline: dead-lettered \
+             to {} (the bridge sends them again at its next start; `zego-kafka-bridge replay` \
+             does it by hand)\n",
+            report.undelivered,
+            dead_letter_path.display()
+        )
+    } else if report.left_in_spool > 0 {
+        format!(
+            "stopped with {} accepted events left in the spool, sent at the next start\n",
+            report.left_in_spool
+        )
+    } else {
+        "stopped: every accepted event was delivered or is in the dead-letter file\n".to_owned()
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .write(true)
+        .truncate(true)
+        .create(path != std::path::Path::new(KUBERNETES_TERMINATION_LOG));
+    let written = options
+        .open(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, message.as_bytes()));
+    match written {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => tracing::warn!(path = %path.display(), error = %err,
+            "could not write the termination message"),
+    }
 }
 
 fn send(args: SendArgs) -> ExitCode {

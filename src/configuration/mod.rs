@@ -166,6 +166,8 @@ pub struct Settings {
     /// `ZEGO_BRIDGE_SCHEMA_REGISTRY_*`; `None`: values are plain JSON.
     pub schema_registry: Option<RegistrySettings>,
     pub shutdown_timeout: Duration,
+    /// Where the exit summary goes (`ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH`).
+    pub termination_message_path: PathBuf,
     pub retry_after_secs: u64,
     pub http_workers: usize,
     pub http_limits: HttpLimits,
@@ -311,6 +313,10 @@ impl Settings {
             librdkafka,
             schema_registry,
             shutdown_timeout: millis("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS")?,
+            termination_message_path: PathBuf::from(
+                env.text("ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH")
+                    .expect("a default path"),
+            ),
             retry_after_secs: env.number("ZEGO_BRIDGE_RETRY_AFTER_SECS")?,
             http_workers: env.number_or(
                 "ZEGO_BRIDGE_HTTP_WORKERS",

@@ -372,6 +372,18 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "On SIGTERM: how long to finish requests in progress and flush queued events.",
     },
     Setting {
+        variable: "ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH",
+        section: Section::AckMode,
+        kind: Kind::Text,
+        default: Some("/dev/termination-log"),
+        shown_default: None,
+        meaning: "Where the bridge writes, as it exits, what became of the events it accepted \
+                  (all delivered; or how many were dead-lettered at the deadline, and where; or \
+                  left in the spool). Kubernetes shows it as the container's termination \
+                  message, after the metrics port has closed. The default path is written only \
+                  when it exists (Kubernetes makes it); any other is created.",
+    },
+    Setting {
         variable: "ZEGO_BRIDGE_HTTP_WORKERS",
         section: Section::Http,
         kind: number(1, 256),

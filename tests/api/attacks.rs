@@ -103,6 +103,8 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
     let cluster = mock_cluster(&prefix);
     let bootstrap = cluster.bootstrap_servers();
     let dead = scratch_file("dead.jsonl");
+    // What Kubernetes would show as the container's termination message.
+    let termination = scratch_file("termination-log");
     let bridge = BridgeProcess::start(&[
         ("ZEGO_BRIDGE_KAFKA_BROKERS", bootstrap.as_str()),
         ("ZEGO_BRIDGE_CALLBACK_SECRETS", SECRET),
@@ -110,6 +112,10 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
         ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
         ("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS", "200"),
         ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "600000"),
+        (
+            "ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH",
+            termination.to_str().unwrap(),
+        ),
     ])
     .await;
     cluster.broker_down(1).unwrap();
@@ -124,6 +130,13 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
     assert!(
         !output.contains("Failed to flush outstanding messages"),
         "{output}"
+    );
+    // The loss at shutdown outlives the metrics port, which closed with the process.
+    let message = std::fs::read_to_string(&termination).unwrap_or_default();
+    assert!(
+        message.starts_with("stopped with 3000 accepted events undelivered")
+            && message.contains(dead.to_str().unwrap()),
+        "termination message: {message:?}"
     );
     let dead = dead_lettered_seqs(&dead);
     assert_eq!(

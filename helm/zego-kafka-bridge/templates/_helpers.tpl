@@ -276,6 +276,10 @@ spec:
         - name: ZEGO_BRIDGE_HTTP_TRUSTED_PROXIES
           value: {{ . | quote }}
         {{- end }}
+        # The exit summary (events undelivered at the deadline, and where they went), shown
+        # as the container's last termination message once the metrics port is gone.
+        - name: ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH
+          value: /dev/termination-log
         - name: ZEGO_BRIDGE_DEAD_LETTER_PATH
           value: /data/dead-letter.jsonl
         - name: ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS
@@ -351,6 +355,8 @@ spec:
       {{- end }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
+      terminationMessagePath: /dev/termination-log
+      terminationMessagePolicy: FallbackToLogsOnError
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       volumeMounts:
