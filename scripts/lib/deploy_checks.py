@@ -334,6 +334,17 @@ def chart_render_and_validate() -> None:
         selector = service["spec"]["selector"]
         expect(not all(job_labels.get(key) == value for key, value in selector.items()),
                f"the Service {service['metadata']['name']} would route callbacks to the topics Job's pod")
+    # NOTES give each product served its own callback path (a ZIM-only install at /v1/callbacks
+    # would get 404 for every callback).
+    def notes(values: dict) -> str:
+        out = helm.Chart.load(str(CHART)).render(values, name="zego-bridge", namespace="zego", is_install=True)
+        return next(text for template, text in out.items() if template.endswith("NOTES.txt"))
+    base = {"kafka": {"brokers": "kafka:9092"}, "callbackSecrets": "secret"}
+    urls = re.findall(r"^\s+(\w+): \S.*?(/v1/callbacks\S*)$", notes({**base, "config": {"products": "zim"}}), re.M)
+    expect(urls == [("zim", "/v1/callbacks/zim")], f"NOTES of a ZIM-only install: {urls}")
+    urls = dict(re.findall(r"^\s+(\w+): \S.*?(/v1/callbacks\S*)$", notes(base), re.M))
+    expect(urls.get("rtc") == "/v1/callbacks" and urls.get("ai_agent") == "/v1/callbacks/ai-agent"
+           and len(urls) == 8, f"NOTES of an install of every product: {urls}")
     # The Job runs as the bridge does: SASL from the chart's Secret (the password as a file it
     # can read), and the pod settings the bridge's pods take.
     job_values = {
