@@ -716,10 +716,13 @@ fn topic_map(
                 .collect();
             return Err(ConfigError::new(
                 name,
-                format!(
-                    "names no event type; topic overrides are {}",
-                    known.join(", ")
-                ),
+                match closest(name, known.iter().map(String::as_str)) {
+                    Some(meant) => format!("names no event type; did you mean {meant}?"),
+                    None => format!(
+                        "names no event type; topic overrides are {}",
+                        known.join(", ")
+                    ),
+                },
             ));
         };
         overrides.push((*kind, topic.clone()));
@@ -796,6 +799,16 @@ fn is_service_link(name: &str, value: &str) -> bool {
     name.ends_with("_PORT") && is_url(value)
 }
 
+/// The one of `known` that `name` most resembles, if it resembles one closely: what a typo
+/// meant.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(similarity, _)| *similarity > 0.9)
+        .map(|(_, candidate)| candidate)
+}
+
 /// A misspelt variable would otherwise be ignored in silence and a default used instead.
 fn reject_unknown(vars: &[(String, String)]) -> Result<(), ConfigError> {
     for (name, _) in vars {
@@ -805,14 +818,17 @@ fn reject_unknown(vars: &[(String, String)]) -> Result<(), ConfigError> {
         if !known {
             return Err(ConfigError::new(
                 name,
-                format!(
-                    "unknown variable; the bridge reads {}, ZEGO_BRIDGE_TOPIC_<TYPE> and ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>",
-                    SETTINGS
-                        .iter()
-                        .map(|setting| setting.variable)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                match closest(name, SETTINGS.iter().map(|setting| setting.variable)) {
+                    Some(variable) => format!("unknown variable; did you mean {variable}?"),
+                    None => format!(
+                        "unknown variable; the bridge reads {}, ZEGO_BRIDGE_TOPIC_<TYPE> and ZEGO_BRIDGE_LIBRDKAFKA_<PROPERTY>",
+                        SETTINGS
+                            .iter()
+                            .map(|setting| setting.variable)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
             ));
         }
     }
@@ -1159,6 +1175,36 @@ secret-one
 
     /// Lists librdkafka takes and never connects with are refused at start; the forms it
     /// understands pass.
+    #[test]
+    fn a_misspelt_variable_is_answered_with_the_one_it_resembles() {
+        for (misspelt, meant) in [
+            (
+                "ZEGO_BRIDGE_CALLBACK_SECRET",
+                "ZEGO_BRIDGE_CALLBACK_SECRETS",
+            ),
+            ("ZEGO_BRIDGE_KAFKA_BROKER", "ZEGO_BRIDGE_KAFKA_BROKERS"),
+            (
+                "ZEGO_BRIDGE_MAX_CLOCK_SKEW",
+                "ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS",
+            ),
+            ("ZEGO_BRIDGE_ACKMODE", "ZEGO_BRIDGE_ACK_MODE"),
+        ] {
+            let err = settings(&[(misspelt, "x")]).unwrap_err();
+            assert_eq!(err.variable, misspelt);
+            assert_eq!(
+                err.message,
+                format!("unknown variable; did you mean {meant}?")
+            );
+        }
+        let err = settings(&[("ZEGO_BRIDGE_SOMETHING_ELSE_ENTIRELY", "x")]).unwrap_err();
+        assert!(err.message.contains("the bridge reads"), "{err}");
+        let err = settings(&[("ZEGO_BRIDGE_TOPIC_ROOM_CLOSD", "x")]).unwrap_err();
+        assert_eq!(
+            err.message,
+            "names no event type; did you mean ZEGO_BRIDGE_TOPIC_ROOM_CLOSED?"
+        );
+    }
+
     #[test]
     fn kubernetes_service_links_are_not_settings_and_a_misspelt_setting_still_is_refused() {
         // What Kubernetes puts in every pod of a namespace where the README's release runs.
