@@ -350,17 +350,30 @@ impl Canonical {
         if let (false, Some(raw)) = (root, object.raw()) {
             return self.json(raw.get());
         }
-        let signed = [TIMESTAMP_KEYS, NONCE_KEYS, SIGNATURE_KEYS];
+        // Only the entries the signature check read (the first of each key, in any case, as
+        // `Object::get` finds it) are the envelope. A second `nonce`, or a `Nonce` after the
+        // `nonce`, is body: left out, it would let a forged body keep the genuine callback's
+        // id and pass as its retry.
+        let envelope: Vec<usize> = if root {
+            [TIMESTAMP_KEYS, NONCE_KEYS, SIGNATURE_KEYS]
+                .iter()
+                .flat_map(|keys| keys.iter())
+                .filter_map(|key| {
+                    object
+                        .entries()
+                        .iter()
+                        .position(|entry| entry.key.eq_ignore_ascii_case(key))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut entries: Vec<_> = object
             .entries()
             .iter()
-            .filter(|entry| {
-                !root
-                    || !signed
-                        .iter()
-                        .flat_map(|keys| keys.iter())
-                        .any(|key| entry.key.eq_ignore_ascii_case(key))
-            })
+            .enumerate()
+            .filter(|(at, _)| !envelope.contains(at))
+            .map(|(_, entry)| entry)
             .collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
         self.0.push(b'o');

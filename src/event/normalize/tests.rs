@@ -414,6 +414,41 @@ fn the_id_tells_apart_every_callback_the_old_identity_fields_merged() {
     assert_eq!(ids[0], ids[2], "number and digits");
 }
 
+/// Only the envelope the signature check reads is left out of the id: a second `nonce`, or a
+/// `Nonce` or `SIGNATURE` beside the real ones, is body. Left out, a forged body carrying one
+/// kept the genuine callback's id, passed as its retry on another replica and was published
+/// (an outside attack). A retry signed afresh still keeps its id.
+#[test]
+fn an_extra_envelope_key_is_body_and_makes_another_event() {
+    let genuine = json!({"event": "room_login", "appid": "1", "timestamp": "100", "nonce": "n", "signature": "s",
+        "room_id": "r", "user_account": "u", "session_id": "abc", "room_seq": "7", "user_update_seq": "1"});
+    let id = |body: &Json| normalize_json(body.clone())["id"].clone();
+    let mut resigned = genuine.clone();
+    resigned["timestamp"] = json!("160");
+    resigned["nonce"] = json!("m");
+    resigned["signature"] = json!("t");
+    assert_eq!(
+        id(&genuine),
+        id(&resigned),
+        "a retry signed afresh is the same event"
+    );
+    for (key, value) in [
+        ("Nonce", json!("ATTACKER-CONTROLLED-PAYLOAD")),
+        ("SIGNATURE", json!({"nested": "x"})),
+        ("TimeStamp", json!("100")),
+    ] {
+        let mut forged = genuine.clone();
+        forged[key] = value;
+        assert_ne!(id(&genuine), id(&forged), "{key}");
+    }
+    let duplicated = br#"{"event":"room_login","appid":"1","timestamp":"100","nonce":"n","signature":"s","room_id":"r","user_account":"u","session_id":"abc","room_seq":"7","user_update_seq":"1","nonce":"forged"}"#;
+    // An exact repeat of a key is dropped when the body is read (its first value is the one
+    // signed): it carries nothing to Kafka, so it may keep the id.
+    let (event, _, _) = normalize_body(duplicated, Encoding::Json);
+    assert_eq!(event["id"], id(&genuine));
+    assert!(!event.to_string().contains("forged"), "{event}");
+}
+
 #[test]
 fn zego_event_is_the_catalog_name_whatever_the_spelling() {
     let event = normalize_json(json!({
