@@ -299,7 +299,11 @@ impl Pipeline {
         // A verdict is answered whatever the size: the producer then refuses the event, and it is
         // dead-lettered under its id with the reason, rather than its message held by a 413.
         if kind.answer != Answer::ZimVerdict {
-            self.settings.event_sizes.check(kind.name, &payload)?;
+            self.settings.event_sizes.check(
+                kind.name,
+                &payload,
+                crate::kafka::record_framing_bytes(&event),
+            )?;
         }
         match kind.answer {
             // ZIM waits about 2.5 s for the verdict and then fails the message: the event is

@@ -28,6 +28,12 @@ use crate::metrics::Metrics;
 
 /// A record batch's own header, outside its compressed records (Kafka's record batch v2).
 const BATCH_HEADER_BYTES: usize = 61;
+/// The least a record adds to its key, value and headers: its length, attributes, timestamp
+/// and offset deltas, and the lengths of key, value and header count, one byte each at least.
+const RECORD_OVERHEAD_BYTES: usize = 7;
+/// The least an lz4 frame adds to its blocks: magic number, frame descriptor, one block's
+/// size and the end mark.
+const LZ4_FRAME_BYTES: usize = 15;
 
 /// Why an event cannot be published, whatever is retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,10 +101,12 @@ impl EventSizeLimits {
         self.topics.store(Arc::new(by_type));
     }
 
-    /// Whether an event of type `kind` (its catalog name) and `payload` can ever be published.
-    /// Costs nothing for an event within its topic's limit uncompressed; an lz4 pass (a few
-    /// µs per 100 KiB) above.
-    pub fn check(&self, kind: &str, payload: &[u8]) -> Result<(), EventTooLarge> {
+    /// Whether an event of type `kind` (its catalog name), value `payload` and `framing` bytes of
+    /// key and headers ([`record_framing_bytes`](super::record_framing_bytes)) can ever be
+    /// published. Every overhead is counted at its least, so that an event is refused only when
+    /// it cannot fit. Costs nothing for an event within its topic's limit uncompressed; an lz4
+    /// pass (a few µs per 100 KiB) above.
+    pub fn check(&self, kind: &str, payload: &[u8], framing: usize) -> Result<(), EventTooLarge> {
         let size = payload.len();
         if size > self.producer {
             return Err(EventTooLarge::ForProducer {
@@ -111,13 +119,13 @@ impl EventSizeLimits {
             return Ok(());
         };
         let limit = *limit;
-        let room = limit.saturating_sub(BATCH_HEADER_BYTES);
+        let room = limit.saturating_sub(BATCH_HEADER_BYTES + RECORD_OVERHEAD_BYTES + framing);
         if size <= room {
             return Ok(());
         }
         let stored = match self.stored {
             Stored::AsIs => size,
-            Stored::Lz4 => lz4_flex::block::compress(payload).len(),
+            Stored::Lz4 => lz4_flex::block::compress(payload).len() + LZ4_FRAME_BYTES,
             Stored::Unknown => return Ok(()),
         };
         if stored <= room {
@@ -267,37 +275,45 @@ mod tests {
         let incompressible = noise(100_000);
         let lz4 = limits("lz4", 65_536);
         assert_eq!(
-            lz4.check("room.closed", &compressible),
+            lz4.check("room.closed", &compressible, 0),
             Ok(()),
             "lz4 stores it small"
         );
         assert!(matches!(
-            lz4.check("room.closed", &incompressible),
+            lz4.check("room.closed", &incompressible, 0),
             Err(EventTooLarge::ForTopic {
                 limit: 65_536,
                 size: 100_000,
                 ..
             })
         ));
-        assert_eq!(lz4.check("room.closed", &incompressible[..60_000]), Ok(()));
         assert_eq!(
-            lz4.check("room.opened", &incompressible),
+            lz4.check("room.closed", &incompressible[..60_000], 0),
+            Ok(())
+        );
+        assert_eq!(
+            lz4.check("room.opened", &incompressible, 0),
             Ok(()),
             "limit unknown"
         );
         let none = limits("none", 65_536);
         assert!(
-            none.check("room.closed", &compressible).is_err(),
+            none.check("room.closed", &compressible, 0).is_err(),
             "stored as it is"
         );
+        // The key and headers count: a value that fits only without them is refused.
+        let near = &incompressible[..65_536 - 61 - 7 - 300];
+        assert_eq!(none.check("room.closed", near, 0), Ok(()));
+        assert_eq!(none.check("room.closed", near, 300), Ok(()));
+        assert!(none.check("room.closed", near, 301).is_err());
         let zstd = limits("zstd", 65_536);
         assert_eq!(
-            zstd.check("room.closed", &incompressible),
+            zstd.check("room.closed", &incompressible, 0),
             Ok(()),
             "unsure: taken"
         );
         assert!(matches!(
-            zstd.check("room.closed", &noise(1_000_000)),
+            zstd.check("room.closed", &noise(1_000_000), 0),
             Err(EventTooLarge::ForProducer { limit: 995_904, .. })
         ));
     }

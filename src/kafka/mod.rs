@@ -28,7 +28,9 @@ pub use health::{KafkaHealth, ProbeSchedule};
 pub use producer::{
     DeliveryFailure, DeliveryOutcomeReport, PublishError, Publisher, PublisherOptions,
 };
-pub use record::{header_pairs, headers_for, owned_headers, OutgoingRecord, CONTENT_TYPE};
+pub use record::{
+    header_pairs, headers_for, owned_headers, record_framing_bytes, OutgoingRecord, CONTENT_TYPE,
+};
 pub use redrive::{DeadLetterRetrier, RetryReport};
 pub use schema_registry::{
     framed, json_of, kind_of_headers, read_ca_file, register_topics, subject_of, RegistryClient,

@@ -76,6 +76,17 @@ pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The bytes an event's record carries besides its value: its key and its headers' names and
+/// values (each with a length of at least one byte), as a broker counts them in a batch.
+pub fn record_framing_bytes(event: &Event<'_>) -> usize {
+    let key = event.partition_key.as_deref().map_or(0, str::len);
+    CloudEventHeaders::of(event)
+        .pairs()
+        .map(|(name, value)| name.len() + value.len() + 2)
+        .sum::<usize>()
+        + key
+}
+
 /// A record already encoded, as the spool and the dead-letter file keep it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutgoingRecord {

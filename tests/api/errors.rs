@@ -281,3 +281,103 @@ async fn an_event_its_topic_cannot_take_is_refused_413_before_it_is_acknowledged
         "the refused event is not in Kafka"
     );
 }
+
+/// Events around their topic's limit, uncompressed: whatever is answered 200 reaches Kafka (none
+/// is acknowledged and then refused by the broker), and the refusals start within a few hundred
+/// bytes of the limit (the bridge does not refuse what could fit). Once the check compared the
+/// value alone with the limit: with the key and the CloudEvents headers (about 300 bytes), 56
+/// events answered 200 went to `.rejected` (an outside review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn around_its_topics_limit_an_event_is_refused_or_delivered_never_acknowledged_and_lost() {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let topic = format!("{prefix}.room.closed");
+    let admin: AdminClient<_> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    admin
+        .alter_configs(
+            &[
+                AlterConfig::new(ResourceSpecifier::Topic(&topic))
+                    .set("max.message.bytes", "20000"),
+            ],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let described = admin
+            .describe_configs(&[ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
+            .await
+            .unwrap();
+        let limit = described[0]
+            .as_ref()
+            .ok()
+            .and_then(|config| config.get("max.message.bytes")?.value.clone());
+        if limit.as_deref() == Some("20000") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dead = scratch_file("dead.jsonl");
+    let app = spawn_app_on(
+        &prefix,
+        &brokers(),
+        &[
+            ("ZEGO_BRIDGE_LIBRDKAFKA_COMPRESSION_TYPE", "none"),
+            ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let learned = format!(r#"zego_bridge_kafka_topic_max_message_bytes{{topic="{topic}"}} 20000"#);
+    for _ in 0..100 {
+        if app.metrics().await.contains(&learned) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut taken = Vec::new();
+    let mut smallest_refused = None;
+    for (session, pad) in (19_000..20_200).step_by(25).enumerate() {
+        let body = ROOM_CLOSE.replace(
+            r#""room_session_id":1"#,
+            &format!(
+                r#""room_session_id":{},"pad":"{}""#,
+                session + 10,
+                "x".repeat(pad)
+            ),
+        );
+        let answer = app.post_signed(&body).await;
+        match answer.status {
+            200 => taken.push(session + 10),
+            413 => {
+                smallest_refused.get_or_insert(pad);
+            }
+            other => panic!("{other}: {:?}", answer.body),
+        }
+    }
+    let records = consume(&topic, taken.len(), Duration::from_secs(10)).await;
+    let letters = std::fs::read_to_string(&dead).unwrap_or_default();
+    eprintln!(
+        "FIGURES around-the-topic-limit-20000: taken={} delivered={} dead_lettered={} smallest_refused_pad={smallest_refused:?}",
+        taken.len(),
+        records.len(),
+        letters.lines().count()
+    );
+    assert_eq!(
+        records.len(),
+        taken.len(),
+        "every event answered 200 is in Kafka"
+    );
+    assert!(
+        letters.is_empty(),
+        "none was refused by the broker: {letters}"
+    );
+    let smallest_refused = smallest_refused.expect("some are too large");
+    assert!(
+        smallest_refused > 19_300,
+        "refused from {smallest_refused} bytes of padding: too early"
+    );
+}
