@@ -28,7 +28,7 @@ use crate::stack_replies::StackReplies;
 pub use crate::ingest::ShutdownReport;
 
 /// How often a bridge that started with Kafka away tries to begin sharing used signatures.
-const SHARING_RETRY_EVERY: Duration = Duration::from_secs(30);
+const SHARING_RETRY_EVERY: Duration = Duration::from_secs(10);
 /// How often the topics' `max.message.bytes` are read again.
 const TOPIC_LIMITS_EVERY: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -204,24 +204,29 @@ impl Application {
         // With Kafka away, the start does not wait for it: sharing begins once it is back.
         let window = crate::ingest::signature_window(settings.max_clock_skew_secs);
         if let (None, Some(window)) = (&embedded, window) {
-            let sharing = crate::kafka::SharingSettings {
+            let mut sharing = crate::kafka::SharingSettings {
                 brokers: bootstrap.clone(),
                 properties: settings.librdkafka.clone(),
                 topic: settings.topics.used_signatures().to_owned(),
                 window,
+                report_failure: true,
             };
             let (recent, metrics) = (pipeline.recent_callbacks(), metrics.clone());
-            if publisher.health().is_reachable() {
-                if let Some((log, follow)) =
-                    crate::kafka::start_sharing(sharing, recent, metrics).await
-                {
-                    pipeline.share_signatures_through(log);
-                    background.push(tokio::spawn(follow));
-                }
+            let started = if publisher.health().is_reachable() {
+                crate::kafka::start_sharing(sharing.clone(), recent.clone(), metrics.clone()).await
             } else {
+                None
+            };
+            if let Some((log, follow)) = started {
+                pipeline.share_signatures_through(log);
+                background.push(tokio::spawn(follow));
+            } else {
+                // Kafka away, or the topic missing: tried again until it works, without
+                // holding the start (the pod serves on its own memory meanwhile, gauge at 0).
                 let pipeline = pipeline.clone();
                 background.push(tokio::spawn(async move {
                     loop {
+                        tokio::time::sleep(SHARING_RETRY_EVERY).await;
                         let started = crate::kafka::start_sharing(
                             sharing.clone(),
                             recent.clone(),
@@ -232,7 +237,7 @@ impl Application {
                             pipeline.share_signatures_through(log);
                             return follow.await;
                         }
-                        tokio::time::sleep(SHARING_RETRY_EVERY).await;
+                        sharing.report_failure = false;
                     }
                 }));
             }

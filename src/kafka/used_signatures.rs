@@ -137,6 +137,8 @@ pub struct SharingSettings {
     pub brokers: String,
     pub properties: LibrdkafkaProperties,
     pub topic: String,
+    /// Whether a failure to start is logged (the first attempt's is; retries' are not).
+    pub report_failure: bool,
     /// How long a use is remembered: as far back as the start reads.
     pub window: Duration,
 }
@@ -175,11 +177,11 @@ pub async fn start_sharing(
     .create()
     {
         Ok(consumer) => consumer,
-        Err(error) => return not_shared(&settings.topic, &error.to_string()),
+        Err(error) => return not_shared(&settings, &error.to_string()),
     };
-    // A use that arrives after its window is of no use: given up sooner than the default
-    // five minutes, so that a failure shows while it matters.
-    let timeout_ms = window.as_millis().clamp(1_000, 30_000).to_string();
+    // A use is worth delivering for as long as its window lasts: a Kafka outage shorter than
+    // that loses none (the others learn it late, and find any conflict then).
+    let timeout_ms = window.as_millis().max(1_000).to_string();
     let producer = match client(&[
         ("linger.ms", "1"),
         ("acks", "all"),
@@ -190,7 +192,7 @@ pub async fn start_sharing(
         failing: AtomicBool::new(false),
     }) {
         Ok(producer) => producer,
-        Err(error) => return not_shared(&settings.topic, &error.to_string()),
+        Err(error) => return not_shared(&settings, &error.to_string()),
     };
     let topic = settings.topic.clone();
     let caught_up = {
@@ -202,8 +204,8 @@ pub async fn start_sharing(
     };
     let (consumer, ends) = match caught_up {
         Ok(Ok(assigned)) => assigned,
-        Ok(Err(error)) => return not_shared(&settings.topic, &error),
-        Err(error) => return not_shared(&settings.topic, &error.to_string()),
+        Ok(Err(error)) => return not_shared(&settings, &error),
+        Err(error) => return not_shared(&settings, &error.to_string()),
     };
     let started = Instant::now();
     let mut learned = 0usize;
@@ -224,12 +226,24 @@ pub async fn start_sharing(
             Err(_) => {}
         }
     }
-    info!(
-        topic = %topic,
-        learned,
-        took_ms = started.elapsed().as_millis() as u64,
-        "read the signatures used in the last window by this deployment's replicas"
-    );
+    let complete = ends
+        .iter()
+        .all(|(partition, end)| positions.get(partition).is_some_and(|at| at + 1 >= *end));
+    if complete {
+        info!(
+            topic = %topic,
+            learned,
+            took_ms = started.elapsed().as_millis() as u64,
+            "read the signatures used in the last window by this deployment's replicas"
+        );
+    } else {
+        warn!(
+            topic = %topic,
+            learned,
+            "the signatures used in the last window were not all read within 10 s (a flood of \
+             the topic, or a slow Kafka): serving now, the rest is read while serving"
+        );
+    }
     metrics.set_used_signatures_shared(true);
     let follower = follow(consumer, origin, recent, metrics);
     Some((
@@ -242,12 +256,16 @@ pub async fn start_sharing(
     ))
 }
 
-fn not_shared<T>(topic: &str, error: &str) -> Option<T> {
+fn not_shared<T>(settings: &SharingSettings, error: &str) -> Option<T> {
+    if !settings.report_failure {
+        return None;
+    }
     warn!(
-        topic,
+        topic = %settings.topic,
         %error,
         "cannot read the used-signatures topic: this replica remembers the signatures it takes \
-         itself only, until a restart (create the topic with `zego-kafka-bridge topics --create`)"
+         itself only; trying again every 10 s (create the topic with `zego-kafka-bridge topics \
+         --create`)"
     );
     None
 }

@@ -257,7 +257,6 @@ async fn a_signature_used_on_one_replica_is_refused_on_another_and_after_a_resta
         0.0,
         "without the topic, a replica says it remembers its own only"
     );
-    alone.stop().await;
     let shared_topic = format!("{prefix}.bridge.used_signatures");
     let created = zego_kafka_bridge::kafka::create_topics(
         &brokers(),
@@ -351,6 +350,20 @@ async fn a_signature_used_on_one_replica_is_refused_on_another_and_after_a_resta
         "100 ms after, the other replica knows"
     );
 
+    // The replica that started before the topic existed shares once it does: it found the
+    // genuine uses, and refuses their replay.
+    let started = std::time::Instant::now();
+    while metric(&alone.metrics().await, "zego_bridge_used_signatures_shared") != 1.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the replica started without the topic never shared"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let replayed = alone.post(&forge(&genuine, 90_003)).await;
+    assert_eq!(replayed.status, 503, "{:?}", replayed.body);
+    alone.stop().await;
+
     // A restart reads the window back before it serves.
     first.stop().await;
     let restarted = spawn_app_on(&prefix, &brokers(), &[]).await;
@@ -359,7 +372,9 @@ async fn a_signature_used_on_one_replica_is_refused_on_another_and_after_a_resta
     let records = consume(&format!("{prefix}.mix.started"), 40, Duration::from_secs(3)).await;
     let published = seqs(&records);
     assert!(
-        !published.contains(&90_001) && !published.contains(&90_002),
+        !published.contains(&90_001)
+            && !published.contains(&90_002)
+            && !published.contains(&90_003),
         "neither replay was published: {published:?}"
     );
 }
