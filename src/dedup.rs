@@ -11,11 +11,18 @@ use lru::LruCache;
 use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
-/// Signatures held at most, whatever the window: 1 M entries is about 90 MB (a key, an id, an
-/// instant, the map's and the queue's own). At the default skew of 300 s that is 1,660
-/// callbacks a second for ten minutes, five times what one pod was measured to take
-/// (docs/BENCHMARKS.md). Past it the soonest to expire are forgotten first, and counted.
-pub const MAX_USED_SIGNATURES: usize = 1_000_000;
+/// This pod's own used signatures held at most, whatever the window. Each costs about 230 bytes
+/// of resident memory (a key, an id, an instant, the map's and the queue's own: 1 M of them took
+/// a pod from 31 to 259 MiB, measured by an outside review), so 200,000 are about 45 MiB. At the
+/// default skew of 300 s that is 333 callbacks a second for ten minutes, what one pod was
+/// measured to take (docs/BENCHMARKS.md). Past it the soonest to expire are forgotten first,
+/// and counted.
+pub const MAX_USED_SIGNATURES: usize = 200_000;
+
+/// The other replicas' used signatures (read from the shared topic) held at most, apart from
+/// this pod's own: a flood of that topic can only push out other replicas' uses, never this
+/// pod's, and takes at most about 90 MiB.
+pub const MAX_USED_SIGNATURES_ELSEWHERE: usize = 400_000;
 
 /// A signature presented again with another callback than the one it was first used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,13 +72,14 @@ impl RecentCallbacks {
     pub fn new(capacity: usize, window: Option<Duration>) -> Self {
         let capacity = NonZeroUsize::new(capacity);
         let signatures = match (window, capacity) {
-            (Some(_), _) => Some(MAX_USED_SIGNATURES),
-            (None, Some(capacity)) => Some(capacity.get()),
+            (Some(_), _) => Some((MAX_USED_SIGNATURES, MAX_USED_SIGNATURES_ELSEWHERE)),
+            (None, Some(capacity)) => Some((capacity.get(), capacity.get())),
             (None, None) => None,
         };
         RecentCallbacks {
             accepted: capacity.map(|capacity| Mutex::new(LruCache::new(capacity))),
-            signatures: signatures.map(|limit| Mutex::new(UsedSignatures::new(window, limit))),
+            signatures: signatures
+                .map(|(own, elsewhere)| Mutex::new(UsedSignatures::new(window, own, elsewhere))),
         }
     }
 
@@ -112,15 +120,14 @@ impl RecentCallbacks {
     /// remembered from now for the window, so that a replay here is refused. `Err` when this
     /// replica took the same signature with another callback already: both were taken, and one
     /// of them may be a forgery.
-    pub fn remember_elsewhere(&self, used: SignatureUse) -> Result<(), SignatureReused> {
+    pub fn remember_elsewhere(&self, used: SignatureUse) -> Result<SignatureHeld, SignatureReused> {
         let Some(signatures) = &self.signatures else {
-            return Ok(());
+            return Ok(SignatureHeld::default());
         };
         signatures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .check(used.key, used.spelling, used.event_id, wall_clock_ms())
-            .map(drop)
+            .remember_elsewhere(used, wall_clock_ms())
     }
 
     /// True when this event was accepted already.
@@ -163,9 +170,16 @@ fn wall_clock_ms() -> i64 {
 }
 
 /// Signatures and the event each was used for, in the order first seen (which, with one window
-/// for all, is the order they expire in).
+/// for all, is the order they expire in): this pod's own uses and the other replicas' apart,
+/// each with its own bound.
 struct UsedSignatures {
     window: Option<Duration>,
+    own: Uses,
+    elsewhere: Uses,
+}
+
+/// One bounded, time-ordered memory of uses.
+struct Uses {
     limit: usize,
     by_key: HashMap<[u8; 20], FirstUse>,
     /// Each signature with when it was first seen (wall clock, Unix ms).
@@ -173,10 +187,9 @@ struct UsedSignatures {
     evicted: u64,
 }
 
-impl UsedSignatures {
-    fn new(window: Option<Duration>, limit: usize) -> Self {
-        UsedSignatures {
-            window,
+impl Uses {
+    fn new(limit: usize) -> Self {
+        Uses {
             limit,
             by_key: HashMap::new(),
             order: VecDeque::new(),
@@ -184,6 +197,86 @@ impl UsedSignatures {
         }
     }
 
+    fn expire(&mut self, window_ms: i64, now_ms: i64) {
+        while let Some(&(oldest, seen)) = self.order.front() {
+            if now_ms.saturating_sub(seen) <= window_ms {
+                break;
+            }
+            self.order.pop_front();
+            self.by_key.remove(&oldest);
+        }
+    }
+
+    /// Remembers a first use; true when another was forgotten inside its window to make room.
+    fn insert(&mut self, key: [u8; 20], first: FirstUse, now_ms: i64, windowed: bool) -> bool {
+        let mut forgot_one = false;
+        if self.by_key.len() >= self.limit {
+            if let Some((oldest, _)) = self.order.pop_front() {
+                self.by_key.remove(&oldest);
+                // Only an eviction inside the window weakens the defence: with no window,
+                // forgetting the oldest is the documented behaviour.
+                if windowed {
+                    self.evicted += 1;
+                    forgot_one = true;
+                }
+            }
+        }
+        self.by_key.insert(key, first);
+        self.order.push_back((key, now_ms));
+        forgot_one
+    }
+}
+
+impl UsedSignatures {
+    fn new(window: Option<Duration>, own_limit: usize, elsewhere_limit: usize) -> Self {
+        UsedSignatures {
+            window,
+            own: Uses::new(own_limit),
+            elsewhere: Uses::new(elsewhere_limit),
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.own.by_key.len() + self.elsewhere.by_key.len()
+    }
+
+    fn expire(&mut self, now_ms: i64) {
+        if let Some(window) = self.window {
+            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+            self.own.expire(window_ms, now_ms);
+            self.elsewhere.expire(window_ms, now_ms);
+        }
+    }
+
+    /// The use already held for `key`, here or elsewhere, compared with this one: `Some` with
+    /// the outcome when there is one.
+    fn compare(
+        &mut self,
+        key: [u8; 20],
+        spelling: u64,
+        event_id: Uuid,
+    ) -> Option<Result<SignatureHeld, SignatureReused>> {
+        let held = self.held();
+        let first = match self.own.by_key.get_mut(&key) {
+            Some(first) => first,
+            None => self.elsewhere.by_key.get_mut(&key)?,
+        };
+        if first.event_id == event_id {
+            return Some(Ok(SignatureHeld {
+                held,
+                forgot_one: false,
+                first_use: None,
+            }));
+        }
+        first.conflicts = first.conflicts.saturating_add(1);
+        Some(Err(SignatureReused {
+            first_event_id: first.event_id,
+            first_conflict: first.conflicts == 1,
+            respelled: first.spelling != spelling,
+        }))
+    }
+
+    /// A use here: refused if the signature came with another callback, here or elsewhere.
     fn check(
         &mut self,
         key: [u8; 20],
@@ -191,63 +284,53 @@ impl UsedSignatures {
         event_id: Uuid,
         now_ms: i64,
     ) -> Result<SignatureHeld, SignatureReused> {
-        if let Some(window) = self.window {
-            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-            while let Some(&(oldest, seen)) = self.order.front() {
-                if now_ms.saturating_sub(seen) <= window_ms {
-                    break;
-                }
-                self.order.pop_front();
-                self.by_key.remove(&oldest);
-            }
+        self.expire(now_ms);
+        if let Some(outcome) = self.compare(key, spelling, event_id) {
+            return outcome;
         }
-        match self.by_key.get_mut(&key) {
-            Some(first) if first.event_id != event_id => {
-                first.conflicts = first.conflicts.saturating_add(1);
-                Err(SignatureReused {
-                    first_event_id: first.event_id,
-                    first_conflict: first.conflicts == 1,
-                    respelled: first.spelling != spelling,
-                })
-            }
-            Some(_) => Ok(SignatureHeld {
-                held: self.by_key.len(),
-                forgot_one: false,
-                first_use: None,
+        let first = FirstUse {
+            event_id,
+            spelling,
+            conflicts: 0,
+        };
+        let forgot_one = self.own.insert(key, first, now_ms, self.window.is_some());
+        Ok(SignatureHeld {
+            held: self.held(),
+            forgot_one,
+            first_use: Some(SignatureUse {
+                key,
+                spelling,
+                event_id,
             }),
-            None => {
-                let mut forgot_one = false;
-                if self.by_key.len() >= self.limit {
-                    if let Some((oldest, _)) = self.order.pop_front() {
-                        self.by_key.remove(&oldest);
-                        // Only an eviction inside the window weakens the defence: with no
-                        // window, forgetting the oldest is the documented behaviour.
-                        if self.window.is_some() {
-                            self.evicted += 1;
-                            forgot_one = true;
-                        }
-                    }
-                }
-                self.by_key.insert(
-                    key,
-                    FirstUse {
-                        event_id,
-                        spelling,
-                        conflicts: 0,
-                    },
-                );
-                self.order.push_back((key, now_ms));
-                Ok(SignatureHeld {
-                    held: self.by_key.len(),
-                    forgot_one,
-                    first_use: Some(SignatureUse {
-                        key,
-                        spelling,
-                        event_id,
-                    }),
-                })
-            }
+        })
+    }
+
+    /// A use another replica made: held apart from this pod's own.
+    fn remember_elsewhere(
+        &mut self,
+        used: SignatureUse,
+        now_ms: i64,
+    ) -> Result<SignatureHeld, SignatureReused> {
+        self.expire(now_ms);
+        if let Some(outcome) = self.compare(used.key, used.spelling, used.event_id) {
+            return outcome.map(|held| SignatureHeld {
+                first_use: None,
+                ..held
+            });
         }
+        let first = FirstUse {
+            event_id: used.event_id,
+            spelling: used.spelling,
+            conflicts: 0,
+        };
+        let forgot_one = self
+            .elsewhere
+            .insert(used.key, first, now_ms, self.window.is_some());
+        Ok(SignatureHeld {
+            held: self.held(),
+            forgot_one,
+            first_use: None,
+        })
     }
 }
 
@@ -328,7 +411,7 @@ mod tests {
 
     #[test]
     fn a_signature_is_forgotten_once_its_window_has_passed() {
-        let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 100);
+        let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 100, 100);
         let start = 1_700_000_000_000_i64;
         let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
         assert!(used.check([1; 20], 0, first, start).is_ok());
@@ -337,13 +420,13 @@ mod tests {
         assert!(used.check([1; 20], 0, second, start - 900_000).is_err());
         assert!(used.check([1; 20], 0, second, start + 10_000).is_err());
         assert!(used.check([2; 20], 0, second, start + 11_000).is_ok());
-        assert_eq!(used.by_key.len(), 1, "the first was purged");
+        assert_eq!(used.own.by_key.len(), 1, "the first was purged");
         assert!(used.check([1; 20], 0, second, start + 11_000).is_ok());
     }
 
     #[test]
     fn past_the_limit_the_soonest_to_expire_go_first_and_are_counted() {
-        let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 2);
+        let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 2, 2);
         let now = 1_700_000_000_000_i64;
         let held: Vec<SignatureHeld> = (1..=3u8)
             .map(|key| {
@@ -353,9 +436,9 @@ mod tests {
             .collect();
         assert_eq!((held[2].held, held[2].forgot_one), (2, true));
         assert!(!held[1].forgot_one);
-        assert_eq!(used.evicted, 1);
-        assert!(!used.by_key.contains_key(&[1; 20]));
-        assert!(used.by_key.contains_key(&[3; 20]));
+        assert_eq!(used.own.evicted, 1);
+        assert!(!used.own.by_key.contains_key(&[1; 20]));
+        assert!(used.own.by_key.contains_key(&[3; 20]));
     }
 
     #[test]
@@ -395,7 +478,7 @@ mod tests {
             .unwrap()
             .first_use
             .expect("a first use");
-        assert_eq!(here.remember_elsewhere(used), Ok(()));
+        assert!(here.remember_elsewhere(used).is_ok());
         assert!(here.check_signature("1", "n", "ABC", forged).is_err());
         assert!(here.check_signature("1", "n", "abc", genuine).is_ok());
 
@@ -410,6 +493,39 @@ mod tests {
         );
         let retried = RecentCallbacks::new(10, WINDOW);
         assert!(retried.check_signature("1", "n", "abc", genuine).is_ok());
-        assert_eq!(retried.remember_elsewhere(used), Ok(()));
+        assert!(retried.remember_elsewhere(used).is_ok());
+    }
+
+    /// A flood of the shared topic (whoever may write to it) pushes out other replicas' uses
+    /// only, each counted; this pod's own are never forgotten for it (an outside review evicted
+    /// a genuine use that way and replayed it).
+    #[test]
+    fn a_flood_of_uses_from_elsewhere_never_pushes_out_this_pods_own() {
+        let mut used = UsedSignatures::new(Some(Duration::from_secs(10)), 3, 2);
+        let now = 1_700_000_000_000_i64;
+        let own = used.check([1; 20], 0, Uuid::from_u128(1), now).unwrap();
+        assert!(own.first_use.is_some());
+        let mut forgotten = 0;
+        for n in 0..1000u16 {
+            let mut key = [9; 20];
+            key[..2].copy_from_slice(&n.to_le_bytes());
+            let held = used
+                .remember_elsewhere(
+                    SignatureUse {
+                        key,
+                        spelling: 0,
+                        event_id: Uuid::from_u128(1000 + u128::from(n)),
+                    },
+                    now,
+                )
+                .unwrap();
+            forgotten += usize::from(held.forgot_one);
+            assert!(held.held <= 3, "bounded: {}", held.held);
+        }
+        assert_eq!(forgotten, 998, "each eviction counted");
+        assert!(
+            used.check([1; 20], 0, Uuid::from_u128(2), now).is_err(),
+            "this pod's own use survives the flood"
+        );
     }
 }

@@ -279,7 +279,8 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Recent event ids remembered in this pod: a retry of an accepted callback is \
                   answered 200 without a second publish. Used signatures are remembered apart, \
                   each for twice `ZEGO_BRIDGE_MAX_CLOCK_SKEW_SECS` whatever comes between (at \
-                  most 1,000,000; this many when the skew check is off), so that one reused on \
+                  most 200,000 of the pod's own and 400,000 of the other replicas'; this many when the skew \
+                  check is off), so that one reused on \
                   another body is refused. `0` turns off the ids' deduplication only (and the \
                   signatures' memory too when the skew check is off as well).",
     },

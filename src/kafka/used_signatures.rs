@@ -382,14 +382,15 @@ fn take_in(
     let Some(used) = record.to_use() else {
         return false;
     };
-    if let Err(conflict) = recent.remember_elsewhere(used) {
-        SignatureUsedTwice {
+    match recent.remember_elsewhere(used) {
+        Ok(held) => metrics.used_signatures(held.held, held.forgot_one),
+        Err(conflict) => SignatureUsedTwice {
             event_id: used.event_id,
             first_event_id: conflict.first_event_id,
             respelled: conflict.respelled,
             log: conflict.first_conflict,
         }
-        .emit(metrics);
+        .emit(metrics),
     }
     true
 }
