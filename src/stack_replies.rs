@@ -26,6 +26,7 @@
 //! upgrade, a head it cannot parse, the reply to a `HEAD` request that declares a length it
 //! does not send) it stops looking and passes the rest of the connection through as it is.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -173,7 +174,8 @@ pub struct JsonStackReplies<IO> {
 /// Where the incoming byte stream is, as far as the head budget cares. It follows the
 /// requests' own framing (a head, then `Content-Length` bytes of body, then the next head), so
 /// that a head sent right behind another request (pipelined) is counted from its first byte,
-/// whatever the responses do.
+/// whatever the responses do; and a complete head keeps its charge until its response is
+/// written, since actix-http holds it (up to 16 pipelined requests) until then.
 #[derive(Debug, Default)]
 struct IncomingHead {
     framing: Framing,
@@ -181,9 +183,24 @@ struct IncomingHead {
     received: usize,
     /// Of them, charged to the shared budget (those beyond the allowance).
     charged: usize,
+    /// The charges of complete heads whose responses are not written yet, oldest first.
+    awaiting_response: VecDeque<usize>,
     /// The connection was refused for the budget: it reads nothing more and writes nothing
     /// more than the refusal.
     refused: bool,
+    /// A chunked request was answered: the connection reads nothing more (its end closes it),
+    /// since this wrapper cannot tell where the chunked body ended.
+    closing: bool,
+}
+
+impl IncomingHead {
+    /// Gives back everything this connection was charged.
+    fn release_all(&mut self, heads: &HeadBudget) {
+        let awaiting: usize = self.awaiting_response.drain(..).sum();
+        heads.release(self.charged + awaiting);
+        self.charged = 0;
+        self.received = 0;
+    }
 }
 
 #[derive(Debug)]
@@ -193,7 +210,7 @@ enum Framing {
     /// Inside a body of known length: the bytes left.
     Body(u64),
     /// A body this wrapper does not follow (chunked): every byte is charged as a head's would
-    /// be, until the response to it is sent.
+    /// be, and kept charged until the connection closes, which its response brings about.
     Unframed,
 }
 
@@ -203,7 +220,8 @@ impl Default for Framing {
     }
 }
 
-/// What is known of a request head while it arrives.
+/// What is known of a request head while it arrives: where it ends, and the framing of the body
+/// behind it, read as actix-http reads it.
 #[derive(Debug, Default)]
 struct HeadScan {
     /// Whether a byte other than CR or LF has come: blank lines before a request line are
@@ -211,15 +229,42 @@ struct HeadScan {
     started: bool,
     /// Line feeds in a row (carriage returns between them ignored): two end the head.
     line_feeds: u8,
-    /// The start of the current line, enough to read a header's name and a length.
-    line: Vec<u8>,
+    line: LineScan,
     content_length: Option<u64>,
     /// `Transfer-Encoding`, or a `Content-Length` that cannot be read: a body not followed.
     unframed: bool,
 }
 
-/// The longest start of a header line kept: `content-length:` and twenty digits.
-const HEADER_LINE_KEPT: usize = 64;
+/// The current line of a head.
+#[derive(Debug)]
+enum LineScan {
+    /// Before the colon: the name so far (no header read here has a longer one).
+    Name(Vec<u8>),
+    /// The value of a `Content-Length`.
+    Length(LengthScan),
+    /// A line of no interest, or past what matters of it.
+    Other,
+}
+
+impl Default for LineScan {
+    fn default() -> Self {
+        LineScan::Name(Vec::new())
+    }
+}
+
+/// A `Content-Length` value as actix-http takes it: trimmed of spaces and tabs, then decimal
+/// digits only, any number of leading zeros, no sign; of any length.
+#[derive(Debug, Default)]
+struct LengthScan {
+    /// `None` until a digit has come.
+    value: Option<u64>,
+    /// Spaces after the digits: another digit then makes it unreadable.
+    after_digits: bool,
+    unreadable: bool,
+}
+
+/// The longest header name looked at: `transfer-encoding`.
+const HEADER_NAME_KEPT: usize = 32;
 
 impl HeadScan {
     /// Reads `bytes`; returns how many belong to this head, and whether it ended within them.
@@ -237,30 +282,50 @@ impl HeadScan {
                 _ => {
                     self.started = true;
                     self.line_feeds = 0;
-                    if self.line.len() < HEADER_LINE_KEPT {
-                        self.line.push(byte);
-                    }
+                    self.line_byte(byte);
                 }
             }
         }
         (bytes.len(), false)
     }
 
+    fn line_byte(&mut self, byte: u8) {
+        match &mut self.line {
+            LineScan::Name(name) if byte == b':' => {
+                self.line = if name.eq_ignore_ascii_case(b"content-length") {
+                    LineScan::Length(LengthScan::default())
+                } else {
+                    if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                        self.unframed = true;
+                    }
+                    LineScan::Other
+                };
+            }
+            LineScan::Name(name) if name.len() < HEADER_NAME_KEPT => name.push(byte),
+            LineScan::Name(_) => self.line = LineScan::Other,
+            LineScan::Length(length) => match byte {
+                b' ' | b'\t' => length.after_digits = length.value.is_some(),
+                b'0'..=b'9' if !length.after_digits => {
+                    let digit = u64::from(byte - b'0');
+                    length.value = match length.value.unwrap_or(0).checked_mul(10) {
+                        Some(tens) => tens.checked_add(digit),
+                        None => None,
+                    };
+                    if length.value.is_none() {
+                        length.unreadable = true;
+                    }
+                }
+                _ => length.unreadable = true,
+            },
+            LineScan::Other => {}
+        }
+    }
+
     fn end_of_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        let Some(colon) = line.iter().position(|&byte| byte == b':') else {
-            return;
-        };
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            self.unframed = true;
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            let length = std::str::from_utf8(value)
-                .ok()
-                .and_then(|value| value.trim().parse::<u64>().ok());
-            match (length, self.content_length) {
-                (Some(length), None) => self.content_length = Some(length),
-                (Some(length), Some(before)) if length == before => {}
+        if let LineScan::Length(length) = std::mem::take(&mut self.line) {
+            match (length.unreadable, length.value, self.content_length) {
+                (false, Some(value), None) => self.content_length = Some(value),
+                (false, Some(value), Some(before)) if value == before => {}
                 // Unreadable or two lengths: the stack refuses the request; count on.
                 _ => self.unframed = true,
             }
@@ -494,18 +559,19 @@ impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
     fn response_finished(&mut self) {
         self.outgoing = Outgoing::Head;
         self.since = Instant::now();
-        // An unframed body ends with its response: the next request's head starts.
+        // The oldest request waiting was answered: actix-http lets its head go.
+        if let Some(charged) = self.incoming.awaiting_response.pop_front() {
+            self.shared.heads.release(charged);
+        }
+        // Past a chunked request nothing more is read: where its body ended is not known.
         if matches!(self.incoming.framing, Framing::Unframed) {
-            self.settle_charge();
-            self.incoming.framing = Framing::default();
+            self.incoming.closing = true;
         }
     }
 
-    /// Gives back what the current head (or unframed body) was charged.
-    fn settle_charge(&mut self) {
-        self.shared.heads.release(self.incoming.charged);
-        self.incoming.charged = 0;
-        self.incoming.received = 0;
+    /// Gives back everything charged: the connection is gone.
+    fn release_all(&mut self) {
+        self.incoming.release_all(&self.shared.heads);
     }
 
     /// Follows `bytes` (just read) through the requests' framing and charges the bytes of heads
@@ -536,7 +602,12 @@ impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
                 self.incoming.charged = beyond;
             }
             if ended {
-                self.settle_charge();
+                // Held by actix-http until its response is written.
+                self.incoming
+                    .awaiting_response
+                    .push_back(self.incoming.charged);
+                self.incoming.charged = 0;
+                self.incoming.received = 0;
                 if let Framing::Head(scan) = &self.incoming.framing {
                     self.incoming.framing = scan.next();
                 }
@@ -549,8 +620,7 @@ impl<IO: AsyncWrite + Unpin> JsonStackReplies<IO> {
     /// Answers 503 for the head budget, as far as the socket takes it now, and closes the
     /// connection: it reads nothing more, and what the stack writes afterwards is dropped.
     fn refuse_head(&mut self, cx: &mut Context<'_>) {
-        self.shared.heads.release(self.incoming.charged);
-        self.incoming.charged = 0;
+        self.release_all();
         self.incoming.refused = true;
         let status = StatusCode::SERVICE_UNAVAILABLE;
         let request_id = request_id(None);
@@ -637,7 +707,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for JsonStackReplies<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.incoming.refused {
+        if this.incoming.refused || this.incoming.closing {
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -653,7 +723,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for JsonStackReplies<IO> {
 
 impl<IO> Drop for JsonStackReplies<IO> {
     fn drop(&mut self) {
-        self.shared.heads.release(self.incoming.charged);
+        self.incoming.release_all(&self.shared.heads);
     }
 }
 
@@ -1017,6 +1087,12 @@ mod tests {
             4,
             "the end and the body pass on"
         );
+        assert_eq!(
+            shared.buffered_head_bytes(),
+            4 * 1024 + 4,
+            "actix-http holds a complete head until it is answered"
+        );
+        wrapped.write_all(&own_400()).await.unwrap();
         assert_eq!(shared.buffered_head_bytes(), 0);
         drop(wrapped);
         assert_eq!(shared.buffered_head_bytes(), 0);
@@ -1035,7 +1111,8 @@ mod tests {
             "blank lines before the request line end nothing"
         );
         read_once(&mut wrapped).await;
-        assert_eq!(shared.buffered_head_bytes(), 0);
+        wrapped.write_all(&own_400()).await.unwrap();
+        assert_eq!(shared.buffered_head_bytes(), 0, "ended, and answered");
     }
 
     #[tokio::test]
@@ -1138,14 +1215,62 @@ mod tests {
                 String::from_utf8_lossy(before)
             );
         }
-        // A chunked body is charged like a head until its response goes out.
+        // A chunked body is charged like a head; once it is answered the connection reads
+        // nothing more, and its charge goes with it.
         let shared = shared();
         let mut write =
             b"POST /v1/callbacks HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         write.extend_from_slice(&pad);
-        let mut wrapped = shared.wrap(ScriptedSocket::new(&[&write]), None);
+        let mut wrapped = shared.wrap(ScriptedSocket::new(&[&write, b"more"]), None);
         read_once(&mut wrapped).await;
         assert_eq!(shared.buffered_head_bytes(), pad.len() - HEAD_ALLOWANCE);
+        wrapped.write_all(&own_400()).await.unwrap();
+        assert_eq!(read_once(&mut wrapped).await, 0, "nothing more is read");
+        assert_eq!(shared.buffered_head_bytes(), pad.len() - HEAD_ALLOWANCE);
+        drop(wrapped);
+        assert_eq!(shared.buffered_head_bytes(), 0);
+    }
+
+    /// A `Content-Length` padded with zeros past any prefix kept, or with spaces, is read as
+    /// actix-http reads it: once the first 64 bytes of a line were taken, so that a padded
+    /// length of 40 read as 0, and a length planted in the body then made the rest of the
+    /// connection "body", uncharged (a review of the first fix).
+    #[tokio::test]
+    async fn a_padded_content_length_is_read_as_the_stack_reads_it() {
+        let shared = shared();
+        let body = b"a\nContent-Length: 18446744073709551615\n\n";
+        let mut write = format!(
+            "POST /v1/callbacks HTTP/1.1\r\nContent-Length:   {}{} \r\n\r\n",
+            "0".repeat(200),
+            body.len()
+        )
+        .into_bytes();
+        write.extend_from_slice(body);
+        write.extend_from_slice(&padding(HEAD_ALLOWANCE + 2048));
+        let mut wrapped = shared.wrap(ScriptedSocket::new(&[&write]), None);
+        read_once(&mut wrapped).await;
+        assert_eq!(
+            shared.buffered_head_bytes(),
+            2048,
+            "the body skipped, the head behind it charged"
+        );
+    }
+
+    /// Complete heads pipelined behind a request still in service stay charged until each is
+    /// answered: actix-http holds up to 16 of them, each up to 128 KiB.
+    #[tokio::test]
+    async fn pipelined_complete_heads_stay_charged_until_each_is_answered() {
+        let shared = shared();
+        let mut complete = padding(HEAD_ALLOWANCE + 1000);
+        complete.extend_from_slice(b"\r\n\r\n");
+        let write = [complete.clone(), complete.clone(), complete].concat();
+        let mut wrapped = shared.wrap(ScriptedSocket::new(&[&write]), None);
+        read_once(&mut wrapped).await;
+        let each = 1000 + 4;
+        assert_eq!(shared.buffered_head_bytes(), 3 * each);
+        wrapped.write_all(&own_400()).await.unwrap();
+        assert_eq!(shared.buffered_head_bytes(), 2 * each);
+        wrapped.write_all(&own_400()).await.unwrap();
         wrapped.write_all(&own_400()).await.unwrap();
         assert_eq!(shared.buffered_head_bytes(), 0);
     }
