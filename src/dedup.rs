@@ -130,6 +130,29 @@ impl RecentCallbacks {
             .remember_elsewhere(used, wall_clock_ms())
     }
 
+    /// This pod's own uses still in their window: what it shares once it can.
+    pub fn own_uses(&self) -> Vec<SignatureUse> {
+        let Some(signatures) = &self.signatures else {
+            return Vec::new();
+        };
+        let signatures = signatures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        signatures
+            .own
+            .order
+            .iter()
+            .filter_map(|(key, _)| {
+                let first = signatures.own.by_key.get(key)?;
+                Some(SignatureUse {
+                    key: *key,
+                    spelling: first.spelling,
+                    event_id: first.event_id,
+                })
+            })
+            .collect()
+    }
+
     /// True when this event was accepted already.
     pub fn is_duplicate(&self, event_id: Uuid) -> bool {
         self.accepted.as_ref().is_some_and(|accepted| {

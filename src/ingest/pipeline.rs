@@ -135,9 +135,14 @@ impl Pipeline {
         self.recent.clone()
     }
 
-    /// From now on, every first use of a signature is also written to `log`.
+    /// From now on, every first use of a signature is also written to `log`; and the uses this
+    /// pod took before it could share (Kafka away at start, the topic missing) are written now.
     pub fn share_signatures_through(&self, log: Arc<SignatureUseLog>) {
-        let _ = self.signature_log.set(log);
+        if self.signature_log.set(log.clone()).is_ok() {
+            for used in self.recent.own_uses() {
+                log.share(&used);
+            }
+        }
     }
 
     /// The refusal for when a callback cannot be taken now.

@@ -257,6 +257,9 @@ async fn a_signature_used_on_one_replica_is_refused_on_another_and_after_a_resta
         0.0,
         "without the topic, a replica says it remembers its own only"
     );
+    // Taken before it could share: shared once it can.
+    let taken_alone = sign(&mix_start(2), SECRET);
+    assert_eq!(alone.post(&taken_alone).await.status, 200);
     let shared_topic = format!("{prefix}.bridge.used_signatures");
     let created = zego_kafka_bridge::kafka::create_topics(
         &brokers(),
@@ -362,6 +365,13 @@ async fn a_signature_used_on_one_replica_is_refused_on_another_and_after_a_resta
     }
     let replayed = alone.post(&forge(&genuine, 90_003)).await;
     assert_eq!(replayed.status, 503, "{:?}", replayed.body);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let replayed = second.post(&forge(&taken_alone, 90_004)).await;
+    assert_eq!(
+        replayed.status, 503,
+        "a use taken before sharing began is shared: {:?}",
+        replayed.body
+    );
     alone.stop().await;
 
     // A restart reads the window back before it serves.
@@ -374,7 +384,8 @@ async fn a_signature_used_on_one_replica_is_refused_on_another_and_after_a_resta
     assert!(
         !published.contains(&90_001)
             && !published.contains(&90_002)
-            && !published.contains(&90_003),
+            && !published.contains(&90_003)
+            && !published.contains(&90_004),
         "neither replay was published: {published:?}"
     );
 }
