@@ -127,7 +127,16 @@ impl Application {
             settings.ack_mode.producer_defaults(),
             &settings.librdkafka,
         );
-        let event_sizes = Arc::new(crate::kafka::EventSizeLimits::new(&config));
+        // A schema registry's wire format puts 5 bytes before each value.
+        let event_sizes = Arc::new(
+            crate::kafka::EventSizeLimits::new(&config).with_value_prefix(
+                if settings.schema_registry.is_some() {
+                    5
+                } else {
+                    0
+                },
+            ),
+        );
         if let Some(capacity) = crate::kafka::queue_capacity(&config) {
             metrics.set_queue_capacity(capacity);
         }

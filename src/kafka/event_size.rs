@@ -28,9 +28,20 @@ use crate::metrics::Metrics;
 
 /// A record batch's own header, outside its compressed records (Kafka's record batch v2).
 const BATCH_HEADER_BYTES: usize = 61;
-/// The least a record adds to its key, value and headers: its length, attributes, timestamp
-/// and offset deltas, and the lengths of key, value and header count, one byte each at least.
-const RECORD_OVERHEAD_BYTES: usize = 7;
+/// What a record adds to its key, value and headers besides their lengths and its own:
+/// attributes, timestamp and offset deltas and header count, one byte each at least.
+const RECORD_FIXED_BYTES: usize = 4;
+
+/// The bytes of `n` as a zig-zag varint, as record batches write lengths.
+pub fn varint_bytes(n: usize) -> usize {
+    let mut zigzag = (n as u64) << 1;
+    let mut bytes = 1;
+    while zigzag >= 0x80 {
+        zigzag >>= 7;
+        bytes += 1;
+    }
+    bytes
+}
 /// The least an lz4 frame adds to its blocks: magic number, frame descriptor, one block's
 /// size and the end mark.
 const LZ4_FRAME_BYTES: usize = 15;
@@ -64,6 +75,8 @@ enum Stored {
 pub struct EventSizeLimits {
     producer: usize,
     stored: Stored,
+    /// Bytes put before each value on the way out (a schema registry's wire format: 5).
+    value_prefix: usize,
     /// Each event type's topic and its `max.message.bytes`, as last learned; none at first.
     topics: ArcSwap<HashMap<&'static str, (Arc<str>, usize)>>,
 }
@@ -79,7 +92,16 @@ impl EventSizeLimits {
         EventSizeLimits {
             producer: max_event_bytes(config),
             stored,
+            value_prefix: 0,
             topics: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    /// The same, for values sent with `bytes` before them (a schema registry's wire format).
+    pub fn with_value_prefix(self, bytes: usize) -> Self {
+        EventSizeLimits {
+            value_prefix: bytes,
+            ..self
         }
     }
 
@@ -119,16 +141,26 @@ impl EventSizeLimits {
             return Ok(());
         };
         let limit = *limit;
-        let room = limit.saturating_sub(BATCH_HEADER_BYTES + RECORD_OVERHEAD_BYTES + framing);
-        if size <= room {
+        // A record of this value as it goes out, uncompressed: its lengths are varints.
+        let value = size + self.value_prefix;
+        let body = RECORD_FIXED_BYTES + framing + varint_bytes(value) + value;
+        let record = varint_bytes(body) + body;
+        if BATCH_HEADER_BYTES + record <= limit {
             return Ok(());
         }
         let stored = match self.stored {
-            Stored::AsIs => size,
-            Stored::Lz4 => lz4_flex::block::compress(payload).len() + LZ4_FRAME_BYTES,
+            Stored::AsIs => record,
+            // The least lz4 can make of it: the value as one block (librdkafka's frame has
+            // blocks of 64 KiB and more framing, so it is never smaller), the rest as it is.
+            Stored::Lz4 => {
+                record - value
+                    + self.value_prefix
+                    + lz4_flex::block::compress(payload).len()
+                    + LZ4_FRAME_BYTES
+            }
             Stored::Unknown => return Ok(()),
         };
-        if stored <= room {
+        if BATCH_HEADER_BYTES + stored <= limit {
             return Ok(());
         }
         Err(EventTooLarge::ForTopic {
@@ -270,6 +302,15 @@ mod tests {
     }
 
     #[test]
+    fn lengths_are_counted_as_varints() {
+        assert_eq!(varint_bytes(0), 1);
+        assert_eq!(varint_bytes(63), 1);
+        assert_eq!(varint_bytes(64), 2);
+        assert_eq!(varint_bytes(8191), 2);
+        assert_eq!(varint_bytes(8192), 3);
+    }
+
+    #[test]
     fn an_event_is_refused_only_when_it_cannot_fit_its_topic_however_it_is_stored() {
         let compressible = vec![b'a'; 100_000];
         let incompressible = noise(100_000);
@@ -301,11 +342,29 @@ mod tests {
             none.check("room.closed", &compressible, 0).is_err(),
             "stored as it is"
         );
-        // The key and headers count: a value that fits only without them is refused.
-        let near = &incompressible[..65_536 - 61 - 7 - 300];
-        assert_eq!(none.check("room.closed", near, 0), Ok(()));
-        assert_eq!(none.check("room.closed", near, 300), Ok(()));
-        assert!(none.check("room.closed", near, 301).is_err());
+        // The key, headers and every length count: a value that fits only without them is
+        // refused; one byte less fits. 65,536 less the batch header (61), the fixed bytes (4),
+        // 300 of key and headers with their lengths, the value's length (3 bytes) and the
+        // record's (3 bytes).
+        let fits = 65_536 - 61 - 4 - 300 - 3 - 3;
+        assert_eq!(
+            none.check("room.closed", &incompressible[..fits], 300),
+            Ok(())
+        );
+        assert!(none
+            .check("room.closed", &incompressible[..fits + 1], 300)
+            .is_err());
+        let framed = limits("none", 65_536).with_value_prefix(5);
+        framed.learn(
+            &TopicMap::new("p", &[]).unwrap(),
+            &[("p.room.closed".to_owned(), 65_536)].into(),
+        );
+        assert!(
+            framed
+                .check("room.closed", &incompressible[..fits], 300)
+                .is_err(),
+            "a schema registry's five bytes count"
+        );
         let zstd = limits("zstd", 65_536);
         assert_eq!(
             zstd.check("room.closed", &incompressible, 0),

@@ -76,13 +76,20 @@ pub fn header_pairs(event: &Event<'_>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The bytes an event's record carries besides its value: its key and its headers' names and
-/// values (each with a length of at least one byte), as a broker counts them in a batch.
+/// The bytes an event's record carries besides its value and the lengths of value and record:
+/// its key and its headers' names and values, each with its length as a varint, as a broker
+/// counts them in a batch.
 pub fn record_framing_bytes(event: &Event<'_>) -> usize {
-    let key = event.partition_key.as_deref().map_or(0, str::len);
+    use super::event_size::varint_bytes;
+    let key = event
+        .partition_key
+        .as_deref()
+        .map_or(1, |key| varint_bytes(key.len()) + key.len());
     CloudEventHeaders::of(event)
         .pairs()
-        .map(|(name, value)| name.len() + value.len() + 2)
+        .map(|(name, value)| {
+            varint_bytes(name.len()) + name.len() + varint_bytes(value.len()) + value.len()
+        })
         .sum::<usize>()
         + key
 }

@@ -340,7 +340,14 @@ async fn around_its_topics_limit_an_event_is_refused_or_delivered_never_acknowle
     }
     let mut taken = Vec::new();
     let mut smallest_refused = None;
-    for (session, pad) in (19_000..20_200).step_by(25).enumerate() {
+    // Coarse steps to the limit, then every other byte around it.
+    let pads: Vec<usize> = (19_000..19_300)
+        .step_by(25)
+        .chain((19_300..19_440).step_by(2))
+        .chain((19_440..20_200).step_by(50))
+        .collect();
+    let mut largest_taken = 0;
+    for (session, pad) in pads.into_iter().enumerate() {
         let body = ROOM_CLOSE.replace(
             r#""room_session_id":1"#,
             &format!(
@@ -351,7 +358,10 @@ async fn around_its_topics_limit_an_event_is_refused_or_delivered_never_acknowle
         );
         let answer = app.post_signed(&body).await;
         match answer.status {
-            200 => taken.push(session + 10),
+            200 => {
+                taken.push(session + 10);
+                largest_taken = pad;
+            }
             413 => {
                 smallest_refused.get_or_insert(pad);
             }
@@ -361,7 +371,7 @@ async fn around_its_topics_limit_an_event_is_refused_or_delivered_never_acknowle
     let records = consume(&topic, taken.len(), Duration::from_secs(10)).await;
     let letters = std::fs::read_to_string(&dead).unwrap_or_default();
     eprintln!(
-        "FIGURES around-the-topic-limit-20000: taken={} delivered={} dead_lettered={} smallest_refused_pad={smallest_refused:?}",
+        "FIGURES around-the-topic-limit-20000: taken={} delivered={} dead_lettered={} largest_taken_pad={largest_taken} smallest_refused_pad={smallest_refused:?}",
         taken.len(),
         records.len(),
         letters.lines().count()
@@ -376,6 +386,11 @@ async fn around_its_topics_limit_an_event_is_refused_or_delivered_never_acknowle
         "none was refused by the broker: {letters}"
     );
     let smallest_refused = smallest_refused.expect("some are too large");
+    assert_eq!(
+        smallest_refused,
+        largest_taken + 2,
+        "refused from the first size past the last taken, not earlier or later"
+    );
     assert!(
         smallest_refused > 19_300,
         "refused from {smallest_refused} bytes of padding: too early"
