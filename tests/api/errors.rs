@@ -192,39 +192,10 @@ async fn answer_status(response: reqwest::Response) -> u16 {
 /// and kept in `.rejected`, never in Kafka.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_its_topic_cannot_take_is_refused_413_before_it_is_acknowledged() {
-    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
     let prefix = unique_prefix();
     create_topics(&prefix).await;
     let topic = format!("{prefix}.room.closed");
-    let admin: AdminClient<_> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .unwrap();
-    let altered =
-        admin
-            .alter_configs(
-                &[AlterConfig::new(ResourceSpecifier::Topic(&topic))
-                    .set("max.message.bytes", "16384")],
-                &AdminOptions::new(),
-            )
-            .await
-            .unwrap();
-    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
-    // The broker applies the change a moment after it answered.
-    for _ in 0..100 {
-        let described = admin
-            .describe_configs(&[ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
-            .await
-            .unwrap();
-        let limit = described[0]
-            .as_ref()
-            .ok()
-            .and_then(|config| config.get("max.message.bytes")?.value.clone());
-        if limit.as_deref() == Some("16384") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    limit_topic_to(&topic, 16384).await;
     let app = spawn_app_on(&prefix, &brokers(), &[]).await;
     // Random hex: lz4 finds nothing to repeat in it.
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -243,13 +214,7 @@ async fn an_event_its_topic_cannot_take_is_refused_413_before_it_is_acknowledged
         )
     };
     // The topics' limits are read just after start.
-    let learned = format!(r#"zego_bridge_kafka_topic_max_message_bytes{{topic="{topic}"}} 16384"#);
-    for _ in 0..100 {
-        if app.metrics().await.contains(&learned) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_topic_limit(&app, &topic, 16384).await;
     let answer = app.post_signed(&padded(2, &noise)).await;
     assert_eq!(answer.status, 413, "{:?}", answer.body);
     let message = answer.body["message"].as_str().unwrap();
@@ -289,38 +254,10 @@ async fn an_event_its_topic_cannot_take_is_refused_413_before_it_is_acknowledged
 /// events answered 200 went to `.rejected` (an outside review).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn around_its_topics_limit_an_event_is_refused_or_delivered_never_acknowledged_and_lost() {
-    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
     let prefix = unique_prefix();
     create_topics(&prefix).await;
     let topic = format!("{prefix}.room.closed");
-    let admin: AdminClient<_> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .unwrap();
-    admin
-        .alter_configs(
-            &[
-                AlterConfig::new(ResourceSpecifier::Topic(&topic))
-                    .set("max.message.bytes", "20000"),
-            ],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        let described = admin
-            .describe_configs(&[ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
-            .await
-            .unwrap();
-        let limit = described[0]
-            .as_ref()
-            .ok()
-            .and_then(|config| config.get("max.message.bytes")?.value.clone());
-        if limit.as_deref() == Some("20000") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    limit_topic_to(&topic, 20000).await;
     let dead = scratch_file("dead.jsonl");
     let app = spawn_app_on(
         &prefix,
@@ -331,13 +268,7 @@ async fn around_its_topics_limit_an_event_is_refused_or_delivered_never_acknowle
         ],
     )
     .await;
-    let learned = format!(r#"zego_bridge_kafka_topic_max_message_bytes{{topic="{topic}"}} 20000"#);
-    for _ in 0..100 {
-        if app.metrics().await.contains(&learned) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_topic_limit(&app, &topic, 20000).await;
     let mut taken = Vec::new();
     let mut smallest_refused = None;
     // Coarse steps to the limit, then every other byte around it.

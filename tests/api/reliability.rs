@@ -731,24 +731,10 @@ async fn a_dead_letter_path_that_cannot_keep_letters_stops_the_start() {
 /// all 400 are delivered, and only the one letter that cannot fit alone is rejected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_refused_as_too_large_is_sent_again_record_by_record() {
-    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
     let prefix = unique_prefix();
     create_topics(&prefix).await;
     let topic = format!("{prefix}.mix.stopped");
-    let admin: AdminClient<_> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .unwrap();
-    let altered =
-        admin
-            .alter_configs(
-                &[AlterConfig::new(ResourceSpecifier::Topic(&topic))
-                    .set("max.message.bytes", "65536")],
-                &AdminOptions::new(),
-            )
-            .await
-            .unwrap();
-    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    limit_topic_to(&topic, 65536).await;
     let dead = scratch_file("dead.jsonl");
     // Incompressible: the producer compresses batches, and Kafka limits them compressed.
     let noise = |bytes: usize, seed: u64| {

@@ -229,3 +229,50 @@ pub fn schema_id_of(value: &[u8]) -> Option<u32> {
         _ => None,
     }
 }
+
+/// Sets `topic`'s `max.message.bytes` on the test broker and waits until the broker serves it
+/// (it applies a change a moment after it answered).
+pub async fn limit_topic_to(topic: &str, bytes: usize) {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    let admin: AdminClient<_> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let value = bytes.to_string();
+    let altered = admin
+        .alter_configs(
+            &[AlterConfig::new(ResourceSpecifier::Topic(topic)).set("max.message.bytes", &value)],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    for _ in 0..100 {
+        let described = admin
+            .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+            .await
+            .unwrap();
+        let limit = described[0]
+            .as_ref()
+            .ok()
+            .and_then(|config| config.get("max.message.bytes")?.value.clone());
+        if limit.as_deref() == Some(value.as_str()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the broker never served max.message.bytes {value} for {topic}");
+}
+
+/// Waits until `app` has read `topic`'s `max.message.bytes` as `bytes`.
+pub async fn wait_for_topic_limit(app: &TestApp, topic: &str, bytes: usize) {
+    let learned =
+        format!(r#"zego_bridge_kafka_topic_max_message_bytes{{topic="{topic}"}} {bytes}"#);
+    for _ in 0..100 {
+        if app.metrics().await.contains(&learned) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the bridge never read {topic}'s limit of {bytes}");
+}
