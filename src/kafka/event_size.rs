@@ -105,11 +105,6 @@ impl EventSizeLimits {
         }
     }
 
-    /// The largest event the producer takes.
-    pub fn producer_limit(&self) -> usize {
-        self.producer
-    }
-
     /// Replaces what is known of the topics' `max.message.bytes` (`limits`, by topic) for the
     /// types `topics` maps to them.
     pub fn learn(&self, topics: &TopicMap, limits: &HashMap<String, usize>) {
