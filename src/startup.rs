@@ -81,6 +81,7 @@ pub struct Application {
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
     shutdown_timeout: Duration,
+    shutdown_report_wait: Duration,
     probe_interval: Duration,
     stop: Arc<Notify>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -323,6 +324,7 @@ impl Application {
             publisher,
             metrics,
             shutdown_timeout: settings.shutdown_timeout,
+            shutdown_report_wait: settings.shutdown_report_wait,
             probe_interval: settings.probe_interval,
             stop: Arc::new(Notify::new()),
             background,
@@ -355,6 +357,7 @@ impl Application {
             publisher,
             metrics,
             shutdown_timeout,
+            shutdown_report_wait,
             probe_interval,
             stop,
             mut background,
@@ -391,6 +394,9 @@ impl Application {
         public_handle.stop(true).await;
         let report = acknowledger.shut_down(deadline).await;
         metrics.undelivered_at_shutdown(i64::from(report.undelivered));
+        if report.undelivered > 0 {
+            wait_for_a_scrape(&metrics, report.undelivered, shutdown_report_wait).await;
+        }
         prober.abort();
         for task in background {
             task.abort();
@@ -402,6 +408,34 @@ impl Application {
         drop((readiness, acknowledger, publisher));
         drop(embedded);
         Ok(report)
+    }
+}
+
+/// Keeps the admin port open until Prometheus has scraped the count of events this shutdown
+/// left undelivered, or `wait` runs out. Without it the gauge was set and the port closed in the
+/// same instant: no scrape ever saw it (127 scrapes 10 ms apart all read 0), and in a pod whose
+/// volume goes with it the loss was silent to the monitoring.
+async fn wait_for_a_scrape(metrics: &Metrics, undelivered: i32, wait: Duration) {
+    if wait.is_zero() {
+        return;
+    }
+    let seen = metrics.scrapes();
+    let deadline = Instant::now() + wait;
+    info!(
+        undelivered,
+        wait_ms = wait.as_millis() as u64,
+        "waiting for a scrape of /metrics to carry zego_bridge_undelivered_at_shutdown"
+    );
+    while metrics.scrapes() == seen {
+        if Instant::now() >= deadline {
+            warn!(
+                undelivered,
+                "no scrape of /metrics came before ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS ran out: \
+                 only the log and the termination message report these events"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

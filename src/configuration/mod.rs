@@ -166,6 +166,7 @@ pub struct Settings {
     /// `ZEGO_BRIDGE_SCHEMA_REGISTRY_*`; `None`: values are plain JSON.
     pub schema_registry: Option<RegistrySettings>,
     pub shutdown_timeout: Duration,
+    pub shutdown_report_wait: Duration,
     /// Where the exit summary goes (`ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH`).
     pub termination_message_path: PathBuf,
     pub retry_after_secs: u64,
@@ -313,6 +314,7 @@ impl Settings {
             librdkafka,
             schema_registry,
             shutdown_timeout: millis("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS")?,
+            shutdown_report_wait: millis("ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS")?,
             termination_message_path: PathBuf::from(
                 env.text("ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH")
                     .expect("a default path"),

@@ -373,6 +373,18 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "On SIGTERM: how long to finish requests in progress and flush queued events.",
     },
     Setting {
+        variable: "ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS",
+        section: Section::AckMode,
+        kind: number(0, 600_000),
+        default: Some("35000"),
+        shown_default: None,
+        meaning: "When a shutdown leaves events undelivered (dead-lettered, or left in the spool), \
+                  how long the admin port stays open so that Prometheus scrapes \
+                  `zego_bridge_undelivered_at_shutdown` before the pod goes: the bridge exits at \
+                  the first scrape of `/metrics` after the count is set, or when this runs out. \
+                  Longer than the scrape interval. 0: exit at once.",
+    },
+    Setting {
         variable: "ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH",
         section: Section::AckMode,
         kind: Kind::Text,

@@ -320,6 +320,15 @@ fn kafka_not_ready_reasons(publisher: &Publisher, needs_kafka: bool) -> Vec<Stri
             "Kafka has been unreachable longer than ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS".to_owned(),
         );
     }
+    // A few missing topics refuse only their own types (503), and the bridge stays ready for
+    // the rest; with none there, no callback could be taken, and a ready pod would say otherwise.
+    if health.is_every_topic_missing() {
+        reasons.push(
+            "none of the configured topics exists in Kafka (create them: `zego-kafka-bridge \
+             topics --create`, or the chart's createTopics.enabled)"
+                .to_owned(),
+        );
+    }
     reasons
 }
 

@@ -13,6 +13,9 @@ pub struct KafkaHealth {
     /// Kafka refused the bridge itself (authentication, TLS): no grace, nothing accepted.
     refused: RwLock<Option<String>>,
     missing_topics: RwLock<Arc<BTreeSet<String>>>,
+    /// Every configured topic is missing: nothing could be published, so the bridge is not
+    /// ready (a few missing ones only refuse their own types).
+    every_topic_missing: std::sync::atomic::AtomicBool,
 }
 
 impl Default for KafkaHealth {
@@ -23,6 +26,7 @@ impl Default for KafkaHealth {
             fatal: RwLock::default(),
             refused: RwLock::default(),
             missing_topics: RwLock::default(),
+            every_topic_missing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -101,8 +105,17 @@ impl KafkaHealth {
         !self.missing_topics.read().expect("health lock").is_empty()
     }
 
-    /// Replaces the set of missing topics; returns true when it changed.
-    pub fn set_missing_topics(&self, missing: BTreeSet<String>) -> bool {
+    pub fn is_every_topic_missing(&self) -> bool {
+        self.every_topic_missing
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Replaces the set of missing topics, out of `configured`; returns true when it changed.
+    pub fn set_missing_topics(&self, missing: BTreeSet<String>, configured: usize) -> bool {
+        self.every_topic_missing.store(
+            configured > 0 && missing.len() >= configured,
+            std::sync::atomic::Ordering::Release,
+        );
         let mut current = self.missing_topics.write().expect("health lock");
         if **current == missing {
             return false;

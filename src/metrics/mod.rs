@@ -73,6 +73,8 @@ impl DeliveryOutcome {
 
 pub struct Metrics {
     registry: Registry,
+    /// Scrapes served: the shutdown waits for one after it sets `undelivered_at_shutdown`.
+    scrapes: std::sync::atomic::AtomicU64,
     callbacks: IntCounterVec,
     ack_latency: HistogramVec,
     signature_refusals: IntCounterVec,
@@ -148,6 +150,7 @@ impl Metrics {
             .set(1);
         let metrics = Metrics {
             registry: Registry::new(),
+            scrapes: std::sync::atomic::AtomicU64::new(0),
             callbacks: counter_vec(
                 "zego_bridge_callbacks_total",
                 "Callbacks answered; type: the normalized event type (docs/events.md), or none when the request got no further than naming one; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 431, 500, 501, 503, or other.",
@@ -193,7 +196,9 @@ impl Metrics {
             ),
             undelivered_at_shutdown: gauge(
                 "zego_bridge_undelivered_at_shutdown",
-                "Events still queued when the shutdown deadline passed (lost).",
+                "Set as the process stops: events still queued when the shutdown deadline passed, written \
+                 to the dead-letter file (lost if that file's volume goes with the pod). The admin \
+                 port stays open for one scrape of it (ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS).",
             ),
             queue_messages: gauge(
                 "zego_bridge_kafka_queue_messages",
@@ -693,13 +698,21 @@ impl Metrics {
         self.librdkafka.record(statistics);
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// How many times [`Metrics::render`] ran: scrapes served.
+    pub fn scrapes(&self) -> u64 {
+        self.scrapes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The Prometheus text exposition of every metric (a scrape: counted).
     pub fn render(&self) -> String {
         let mut buffer = Vec::with_capacity(16 * 1024);
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)
             .expect("text encoding of gathered metrics cannot fail");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        let text = String::from_utf8(buffer).expect("the text format is UTF-8");
+        self.scrapes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        text
     }
 }
 

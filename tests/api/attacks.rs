@@ -111,6 +111,7 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
         ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix.as_str()),
         ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
         ("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS", "200"),
+        ("ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS", "30000"),
         ("ZEGO_BRIDGE_UNAVAILABLE_AFTER_MS", "600000"),
         (
             "ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH",
@@ -121,7 +122,45 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
     cluster.broker_down(1).unwrap();
     let accepted = post_parallel(&bridge.callbacks_url, 0..3000, 50).await;
     assert_eq!(accepted.len(), 3000);
-    let (code, output) = bridge.terminate();
+    // Prometheus, scraping as the pod shuts down: the count must reach it before the admin
+    // port closes (it once closed in the same instant the gauge was set, and 127 scrapes 10 ms
+    // apart all read 0).
+    signal(bridge.child.id(), "TERM");
+    let client = reqwest::Client::new();
+    let signalled = std::time::Instant::now();
+    let scraped = loop {
+        let scrape = match client
+            .get(format!("{}/metrics", bridge.admin_url))
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if let Some(line) = scrape
+            .lines()
+            .find(|line| line.starts_with("zego_bridge_undelivered_at_shutdown "))
+        {
+            if line != "zego_bridge_undelivered_at_shutdown 0" {
+                break line.to_owned();
+            }
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(25),
+            "no scrape saw the undelivered events before the admin port closed: {}",
+            bridge.output()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(scraped, "zego_bridge_undelivered_at_shutdown 3000");
+    let seen = std::time::Instant::now();
+    let (code, output) = bridge.wait();
+    // It waits for that one scrape, not the whole 30 s.
+    assert!(
+        seen.elapsed() < Duration::from_secs(5),
+        "the bridge lingered {:?} after the scrape",
+        seen.elapsed()
+    );
     assert_eq!(
         code,
         Some(3),
@@ -131,7 +170,7 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
         !output.contains("Failed to flush outstanding messages"),
         "{output}"
     );
-    // The loss at shutdown outlives the metrics port, which closed with the process.
+    // The loss at shutdown outlives the metrics port too.
     let message = std::fs::read_to_string(&termination).unwrap_or_default();
     assert!(
         message.starts_with("stopped with 3000 accepted events undelivered")

@@ -264,6 +264,36 @@ async fn a_missing_topic_is_reported_its_callbacks_get_503_until_it_is_created()
     );
 }
 
+/// A pod whose topics do not exist yet (the chart's topics Job runs beside it) said it was
+/// ready, and the Service sent it callbacks that could only get 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_topic_missing_the_bridge_is_not_ready_until_they_are_created() {
+    let prefix = unique_prefix();
+    let app = spawn_app_on(
+        &prefix,
+        &brokers(),
+        &[("ZEGO_BRIDGE_KAFKA_PROBE_INTERVAL_MS", "300000")],
+    )
+    .await;
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("none of the configured topics exists"),
+        "{body}"
+    );
+    create_topics(&prefix).await;
+    let created = Instant::now();
+    while app.get("/readyz").await.0 != 200 {
+        assert!(
+            created.elapsed() < Duration::from_secs(15),
+            "not ready 15 s after its topics were created: {}",
+            app.get("/readyz").await.1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.post_signed(MIX_STOP).await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cluster_means_not_ready_and_503() {
     // Nothing listens on port 1.

@@ -48,7 +48,7 @@ impl Publisher {
                 for topic in &wanted {
                     metrics.set_topic_missing(topic, missing.contains(topic));
                 }
-                if health.set_missing_topics(missing.clone()) {
+                if health.set_missing_topics(missing.clone(), wanted.len()) {
                     if missing.is_empty() {
                         info!("every configured topic exists");
                     } else {

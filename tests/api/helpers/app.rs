@@ -55,6 +55,9 @@ pub async fn try_spawn_app_on(
         ("ZEGO_BRIDGE_TOPIC_PREFIX", prefix),
         ("ZEGO_BRIDGE_HTTP_WORKERS", "2"),
         ("ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS", "5000"),
+        // Nothing scrapes these bridges: a stop that leaves events undelivered would wait the
+        // whole default for a scrape. The wait itself is tested on the real binary.
+        ("ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS", "0"),
         // Never the default, which is relative to the working directory: the repository.
         (
             "ZEGO_BRIDGE_DEAD_LETTER_PATH",

@@ -62,6 +62,9 @@ impl BridgeProcess {
             .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{public}"))
             .env("ZEGO_BRIDGE_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
             .env("ZEGO_BRIDGE_HTTP_WORKERS", "2")
+            // Nothing scrapes most of these bridges: a test that wants the shutdown to wait for
+            // a scrape says so.
+            .env("ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS", "0")
             .envs(vars.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -133,6 +136,12 @@ impl BridgeProcess {
     /// Sends SIGTERM, waits, and returns the exit code and everything the process printed.
     pub fn terminate(mut self) -> (Option<i32>, String) {
         signal(self.child.id(), "TERM");
+        let code = self.child.wait().unwrap().code();
+        (code, self.output())
+    }
+
+    /// Waits for the process to exit (after a signal sent with [`signal`]).
+    pub fn wait(mut self) -> (Option<i32>, String) {
         let code = self.child.wait().unwrap().code();
         (code, self.output())
     }
