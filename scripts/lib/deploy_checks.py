@@ -34,7 +34,7 @@ KUSTOMIZE = ROOT / "deploy" / "kubernetes"
 # The oldest Kubernetes the chart claims (Chart.yaml's kubeVersion: the preStop sleep action
 # needs 1.30) and the newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
-RENDER_CASES = ["default", "all-on", "spooled", "persistent"]
+RENDER_CASES = ["default", "all-on", "spooled", "ephemeral"]
 WORK = Path(tempfile.mkdtemp(prefix="zkb-deploy-checks-"))
 
 # chroot lives in /usr/sbin, which is not on every PATH.
@@ -200,7 +200,13 @@ def chart_render_and_validate() -> None:
         kubernetes_validate(write_documents(WORK / "render" / case, rendered))
 
     default, all_on, spooled = renders["default"], renders["all-on"], renders["spooled"]
-    expect(by_kind(default, "Deployment") and not by_kind(default, "StatefulSet"), "queued mode: a Deployment")
+    # The default install keeps dead letters where they survive the pod.
+    kept = by_kind(default, "StatefulSet")
+    expect(kept and not by_kind(default, "Deployment")
+           and kept[0]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+           and env_value(kept[0], "ZEGO_BRIDGE_DEAD_LETTER_PATH").startswith("/data/")
+           and env_value(kept[0], "ZEGO_BRIDGE_ACK_MODE") == "queued",
+           "the default (queued, persistence.enabled): dead letters on a volume of each pod's own")
     expect(by_kind(spooled, "StatefulSet") and not by_kind(spooled, "Deployment"), "spooled mode: a StatefulSet")
     claims = by_kind(spooled, "StatefulSet")[0]["spec"]["volumeClaimTemplates"]
     expect(claims[0]["metadata"]["name"] == "data", "the spool's volume claim")
@@ -208,16 +214,12 @@ def chart_render_and_validate() -> None:
                  "Ingress", "NetworkPolicy", "Job", "Secret", "ServiceAccount"]:
         expect(by_kind(all_on, kind), f"all options on renders a {kind}")
     expect(not by_kind(spooled, "Secret"), "existingSecret: the chart makes no Secret")
-    persistent = renders["persistent"]
-    kept = by_kind(persistent, "StatefulSet")
-    expect(kept and not by_kind(persistent, "Deployment")
-           and kept[0]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
-           and env_value(kept[0], "ZEGO_BRIDGE_DEAD_LETTER_PATH").startswith("/data/")
-           and env_value(kept[0], "ZEGO_BRIDGE_ACK_MODE") == "queued",
-           "persistence.enabled: dead letters on a volume of each pod's own")
+    ephemeral = renders["ephemeral"]
+    expect(by_kind(ephemeral, "Deployment") and not by_kind(ephemeral, "StatefulSet"),
+           "persistence.enabled false: a Deployment")
 
     def workers(values: dict) -> str | None:
-        workload = by_kind(render(merge(values_of("default"), values)), "Deployment")[0]
+        workload = by_kind(render(merge(values_of("default"), values)), "StatefulSet")[0]
         return next((e.get("value") for e in container(workload)["env"] if e["name"] == "ZEGO_BRIDGE_HTTP_WORKERS"), None)
     for cpu, expected in [("250m", "1"), ("1000m", "1"), ("1500m", "2"), ("2", "2"), (3, "3"), ("0.5", "1"), ("2.5", "3")]:
         got = workers({"resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}})
@@ -248,9 +250,11 @@ def chart_render_and_validate() -> None:
             expect(main["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{case}: readiness is /readyz")
             env = {e["name"]: e.get("value") for e in main["env"]}
             flush = int(env["ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS"]) / 1000
+            report = int(env["ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS"]) / 1000
             pre_stop = main["lifecycle"]["preStop"]["sleep"]["seconds"]
-            expect(pod["terminationGracePeriodSeconds"] > pre_stop + flush,
-                   f"{case}: grace period {pod['terminationGracePeriodSeconds']}s > preStop {pre_stop}s + flush {flush}s")
+            expect(pod["terminationGracePeriodSeconds"] > pre_stop + flush + report,
+                   f"{case}: grace period {pod['terminationGracePeriodSeconds']}s > preStop {pre_stop}s + flush {flush}s"
+                   f" + the wait for a last scrape {report}s")
             expect(pod["topologySpreadConstraints"], f"{case}: topology spread")
             expect(main["resources"]["requests"] and main["resources"]["limits"], f"{case}: resources")
             secrets_file = env.get("ZEGO_BRIDGE_CALLBACK_SECRETS_FILE") or ""
@@ -285,7 +289,7 @@ def chart_render_and_validate() -> None:
     expect(endpoint["scrapeTimeout"] == "5s" and endpoint["relabelings"] and endpoint["metricRelabelings"],
            "ServiceMonitor relabelings and timeout")
     quiet = render(dict(values_of("default"), preStopSleepSeconds=0))
-    expect("lifecycle" not in container(by_kind(quiet, "Deployment")[0]),
+    expect("lifecycle" not in container(by_kind(quiet, "StatefulSet")[0]),
            "preStopSleepSeconds 0 leaves the hook out (a zero sleep needs Kubernetes 1.33)")
 
     # The schema registry: the chart's Secret's password as a file, existingSecret's through the
@@ -306,7 +310,7 @@ def chart_render_and_validate() -> None:
     expect(spooled_env["ZEGO_BRIDGE_SCHEMA_REGISTRY_PASSWORD"]["valueFrom"]["secretKeyRef"]
            == {"name": "zego-bridge-secrets", "key": "schema-registry-password"},
            "with existingSecret, the registry's password from its key")
-    expect(not any(e["name"].startswith("ZEGO_BRIDGE_SCHEMA_REGISTRY_") for e in container(by_kind(default, "Deployment")[0])["env"]),
+    expect(not any(e["name"].startswith("ZEGO_BRIDGE_SCHEMA_REGISTRY_") for e in container(by_kind(default, "StatefulSet")[0])["env"]),
            "no registry by default")
 
     rule = by_kind(all_on, "PrometheusRule")[0]

@@ -80,7 +80,7 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
 {{- fail "autoscaling.enabled cannot be used with config.ackMode=spooled or persistence.enabled: scaling in would leave undelivered events on the volume of a removed pod. Size replicaCount by hand." }}
 {{- end }}
 {{- if and .Values.terminationGracePeriodSeconds (lt (int .Values.terminationGracePeriodSeconds) (int (include "zkb.minGracePeriod" .))) }}
-{{- fail (printf "terminationGracePeriodSeconds=%d is shorter than preStopSleepSeconds + config.shutdownTimeoutMs (%ss): Kubernetes would kill the bridge before it flushed. Raise it or leave it at 0 to derive it." (int .Values.terminationGracePeriodSeconds) (include "zkb.minGracePeriod" .)) }}
+{{- fail (printf "terminationGracePeriodSeconds=%d is shorter than preStopSleepSeconds + config.shutdownTimeoutMs + config.shutdownReportWaitMs (%ss): Kubernetes would kill the bridge before it flushed. Raise it or leave it at 0 to derive it." (int .Values.terminationGracePeriodSeconds) (include "zkb.minGracePeriod" .)) }}
 {{- end }}
 {{- range $key, $value := .Values.kafka.librdkafka }}
 {{- if has $key (list "bootstrap.servers" "metadata.broker.list" "sasl.username" "sasl.password" "ssl.ca.location") }}
@@ -90,7 +90,7 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
 {{- end }}
 
 {{- define "zkb.minGracePeriod" -}}
-{{- add (int .Values.preStopSleepSeconds) (div (add (int .Values.config.shutdownTimeoutMs) 999) 1000) }}
+{{- add (int .Values.preStopSleepSeconds) (div (add (int .Values.config.shutdownTimeoutMs) (int .Values.config.shutdownReportWaitMs) 999) 1000) }}
 {{- end }}
 
 {{- define "zkb.gracePeriod" -}}
@@ -247,6 +247,8 @@ spec:
           value: {{ .Values.config.kafkaProbeIntervalMs | quote }}
         - name: ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS
           value: {{ .Values.config.shutdownTimeoutMs | quote }}
+        - name: ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS
+          value: {{ .Values.config.shutdownReportWaitMs | quote }}
         - name: ZEGO_BRIDGE_RETRY_AFTER_SECS
           value: {{ .Values.config.retryAfterSecs | quote }}
         {{- $httpWorkers := include "zego-kafka-bridge.httpWorkers" . | int }}
