@@ -1,0 +1,3 @@
+module zego-kafka-bridge/pause
+
+go 1.22
