@@ -102,6 +102,10 @@ struct SendArgs {
     /// On failure, retry as ZEGO does: after 2, 4, 8, 16 and 32 seconds.
     #[arg(long)]
     zego_retries: bool,
+    /// How long to wait for something to listen at the URL before sending (a bridge started a
+    /// moment ago in another terminal); 0: send at once.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    wait: u64,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +286,11 @@ fn send(args: SendArgs) -> ExitCode {
         }
     };
     let runtime = current_thread_runtime();
+    let wait = std::time::Duration::from_secs(args.wait);
+    if let Err(err) = runtime.block_on(sender::wait_for_listener(&args.url, wait)) {
+        eprintln!("zego-kafka-bridge send: {err}");
+        return Exit::Failed.into();
+    }
     let accepted = runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))

@@ -266,6 +266,48 @@ impl Delivery {
     }
 }
 
+/// Waits up to `wait` for something to accept a TCP connection where `url` points, saying once
+/// that it waits. A newcomer runs `send` while the bridge in the other terminal is still starting:
+/// without this, every sample failed at once with "no answer".
+pub async fn wait_for_listener(url: &str, wait: Duration) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|err| format!("not a URL: {url}: {err}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| format!("no host in {url}"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| format!("no port in {url}"))?;
+    let address = format!("{host}:{port}");
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        if tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if started.elapsed() >= wait {
+            return Err(format!(
+                "nothing listens on {address} after {} s: start the bridge first (`cargo run \
+                 --release`, which listens on 127.0.0.1:8080), or point --url at it",
+                wait.as_secs()
+            ));
+        }
+        if !said {
+            eprintln!(
+                "waiting up to {} s for the bridge to listen on {address}…",
+                wait.as_secs()
+            );
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Posts one signed callback, retrying a failure after each of `delays` (pass
 /// [`ZEGO_RETRY_DELAYS`] to behave as ZEGO does) with the same body, nonce and signature.
 pub async fn post(

@@ -145,6 +145,63 @@ async fn a_first_run_without_a_broker_shows_the_whole_path() {
     );
 }
 
+/// The README's first steps, in the order a newcomer takes them: `send` in a second terminal
+/// while the bridge in the first is still starting. It reported "no answer" for every sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_waits_for_a_bridge_that_is_starting_and_says_so_when_none_comes() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/v1/callbacks");
+    let send = bridge_command()
+        .args([
+            "send",
+            "--sample",
+            "room_close",
+            "--url",
+            &url,
+            "--wait",
+            "30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut bridge = bridge_command()
+        .env("ZEGO_BRIDGE_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("ZEGO_BRIDGE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sent = send.wait_with_output().unwrap();
+    signal(bridge.id(), "TERM");
+    bridge.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&sent.stdout);
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert!(sent.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("2 of 2 callbacks accepted"), "{stdout}");
+    assert!(stderr.contains("waiting up to 30 s"), "{stderr}");
+
+    // Nobody comes: one line that says what to do, not a failure per sample.
+    let alone = bridge_command()
+        .args(["send", "--url", &url, "--wait", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("nothing listens on 127.0.0.1:{port} after 1 s"))
+            && stderr.contains("start the bridge first"),
+        "{stderr}"
+    );
+    assert!(
+        alone.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&alone.stdout)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_delivers_everything_accepted_and_logs_json() {
     let prefix = unique_prefix();
