@@ -45,9 +45,25 @@ enum Command {
     /// Exit 0 when the bridge's admin endpoint answers 2xx (a container health check: the
     /// runtime image has no shell or curl).
     Healthcheck(HealthcheckArgs),
-    /// Publish the events of a dead-letter file again (brokers and librdkafka settings from
-    /// the same ZEGO_BRIDGE_* variables as the service).
+    /// Publish the events of a dead-letter file again, once (brokers and librdkafka settings
+    /// from the same ZEGO_BRIDGE_* variables as the service). Each letter Kafka acknowledged moves
+    /// to FILE.replayed, each that failed stays in FILE; run twice, nothing is published twice.
+    /// An interrupted replay resumes. Refused on the live file of a running bridge, which sends
+    /// its letters again by itself: replay its FILE.rejected once the cause is fixed.
     Replay(ReplayArgs),
+    /// List the dead letters beside FILE (default: ZEGO_BRIDGE_DEAD_LETTER_PATH): the file, the
+    /// bridge's retries in progress, the rejected ones, replays in progress and done; with
+    /// --purge-replayed, delete the record of what replay has published.
+    DeadLetters(DeadLettersArgs),
+}
+
+#[derive(Debug, Args)]
+struct DeadLettersArgs {
+    /// The dead-letter file (default: ZEGO_BRIDGE_DEAD_LETTER_PATH, or its default).
+    file: Option<PathBuf>,
+    /// Delete FILE.replayed and FILE.rejected.replayed: letters Kafka has acknowledged.
+    #[arg(long)]
+    purge_replayed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +163,7 @@ pub fn run() -> ExitCode {
         Command::CheckConfig => check_config(),
         Command::Send(args) => send(args),
         Command::Replay(args) => replay(&args.file),
+        Command::DeadLetters(args) => dead_letters(args),
         Command::Topics(args) => topics(args),
         Command::Healthcheck(args) => healthcheck(&args.url),
         Command::Sign(args) => {
@@ -471,9 +488,20 @@ fn replay(file: &std::path::Path) -> ExitCode {
     }));
     match result {
         Ok(report) => {
+            if report.resumed_after > 0 {
+                println!(
+                    "resumed an interrupted replay after its first {} letters",
+                    report.resumed_after
+                );
+            }
             println!(
-                "{} published, {} failed, {} unreadable lines",
-                report.published, report.failed, report.unreadable
+                "{} published (moved to {}: `zego-kafka-bridge dead-letters --purge-replayed` \
+                 deletes that record), {} failed and {} unreadable (kept in {})",
+                report.published,
+                crate::replay::beside(file, ".replayed").display(),
+                report.failed,
+                report.unreadable,
+                file.display()
             );
             if report.failed == 0 && report.unreadable == 0 {
                 ExitCode::SUCCESS
@@ -484,6 +512,58 @@ fn replay(file: &std::path::Path) -> ExitCode {
         Err(err) => {
             eprintln!("zego-kafka-bridge replay: {err}");
             Exit::Misconfigured.into()
+        }
+    }
+}
+
+fn dead_letters(args: DeadLettersArgs) -> ExitCode {
+    let file = args.file.unwrap_or_else(|| {
+        PathBuf::from(
+            std::env::var("ZEGO_BRIDGE_DEAD_LETTER_PATH").unwrap_or_else(|_| {
+                crate::configuration::SETTINGS
+                    .iter()
+                    .find(|setting| setting.variable == "ZEGO_BRIDGE_DEAD_LETTER_PATH")
+                    .and_then(|setting| setting.default)
+                    .unwrap_or("dead-letter.jsonl")
+                    .to_owned()
+            }),
+        )
+    });
+    if args.purge_replayed {
+        let mut failed = false;
+        for record in [".replayed", ".rejected.replayed"] {
+            let path = crate::replay::beside(&file, record);
+            match crate::kafka::DeadLetterFile::read(&path) {
+                Ok(letters) => match std::fs::remove_file(&path) {
+                    Ok(()) => println!("{}: {} letters deleted", path.display(), letters.len()),
+                    Err(err) => {
+                        eprintln!("cannot delete {}: {err}", path.display());
+                        failed = true;
+                    }
+                },
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    eprintln!("cannot read {}: {err}", path.display());
+                    failed = true;
+                }
+            }
+        }
+        return if failed {
+            Exit::Failed.into()
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    match crate::replay::inventory(&file) {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("zego-kafka-bridge dead-letters: {err}");
+            Exit::Failed.into()
         }
     }
 }

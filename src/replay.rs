@@ -1,9 +1,18 @@
 //! `zego-kafka-bridge replay FILE`: publishes the events of a dead-letter file again, to the
 //! topics, keys and headers they had; with a schema registry configured, in its wire format,
 //! each type's schema registered under its topic's subject first.
+//!
+//! Once, not every time it is run: the replay claims the file (`FILE.replaying`, so that letters
+//! added meanwhile start a new `FILE` and wait for the next replay), records its progress in
+//! `FILE.replaying.checkpoint` every [`CHECKPOINT_EVERY`] letters, moves each letter Kafka
+//! acknowledged to `FILE.replayed` (a record for the operator, removed by `dead-letters
+//! --purge-replayed`) and puts back in `FILE` each that failed. Interrupted, the next replay
+//! resumes after the checkpoint: at most that many letters reach Kafka twice (consumers
+//! deduplicate on the event `id`), none is skipped. It refuses the live file of a running bridge,
+//! which sends its own letters again (see [`DeadLetterLock`]).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -11,9 +20,13 @@ use rdkafka::util::Timeout;
 
 use crate::configuration::{kafka_client_from_env, schema_registry_from_env};
 use crate::kafka::{
-    framed, kind_of_headers, owned_headers, producer_config, subject_of, DeadLetter,
-    DeadLetterFile, RegistryClient,
+    append_lines, framed, kind_of_headers, owned_headers, producer_config, subject_of,
+    sync_directory, DeadLetter, DeadLetterFile, DeadLetterLock, DeadLetterLockError,
+    RegistryClient,
 };
+
+/// Letters between two checkpoints: what an interrupted replay may send twice.
+pub const CHECKPOINT_EVERY: usize = 100;
 
 /// How long `replay` waits for Kafka's metadata before it gives up without sending anything.
 const REACH_KAFKA_WITHIN_SECS: u64 = 10;
@@ -24,10 +37,28 @@ pub struct ReplayReport {
     pub published: usize,
     pub failed: usize,
     pub unreadable: usize,
+    /// Letters an interrupted replay had already published (skipped, after its checkpoint).
+    pub resumed_after: usize,
 }
 
-/// Publishes every line of `path` and waits for Kafka's acknowledgement of each.
+/// `<file><suffix>`.
+pub fn beside(file: &Path, suffix: &str) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Publishes every letter of `path` once and waits for Kafka's acknowledgement of each.
 pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<ReplayReport, String> {
+    let _lock = DeadLetterLock::acquire(path).map_err(|err| match err {
+        DeadLetterLockError::Held { .. } => format!(
+            "{err}. Nothing was replayed. A bridge retries its own dead-letter file by itself \
+             (ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS); replay its {}.rejected once the \
+             cause is fixed, or a file no bridge runs on",
+            path.display()
+        ),
+        DeadLetterLockError::Io { .. } => err.to_string(),
+    })?;
     let (brokers, properties) = kafka_client_from_env().map_err(|err| err.to_string())?;
     let producer: FutureProducer = producer_config(&brokers, &[], &properties)
         .create()
@@ -53,32 +84,219 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
         .map(|settings| RegistryClient::new(settings).map_err(|err| err.to_string()))
         .transpose()?;
     let mut schema_ids: HashMap<(String, &'static str), u32> = HashMap::new();
-    let letters = DeadLetterFile::read(path)
-        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let claim = beside(path, ".replaying");
+    let checkpoint = beside(path, ".replaying.checkpoint");
+    let replayed = beside(path, ".replayed");
+    let cannot = |what: &str, file: &Path, err: std::io::Error| {
+        format!("cannot {what} {}: {err}", file.display())
+    };
     let mut report = ReplayReport::default();
-    for letter in letters {
-        let letter = match letter {
-            Ok(letter) => letter,
-            Err(err) => {
-                report.unreadable += 1;
-                on_failure(&err);
-                continue;
-            }
-        };
-        let value = match &registry {
-            None => letter.event.get().as_bytes().to_vec(),
-            Some(registry) => match schema_id(registry, &mut schema_ids, &letter).await {
-                Ok(id) => framed(id, letter.event.get().as_bytes()),
+    if claim.exists() {
+        report.resumed_after = read_checkpoint(&checkpoint)
+            .map_err(|err| cannot("read the checkpoint", &checkpoint, err))?;
+    } else {
+        match std::fs::rename(path, &claim) {
+            Ok(()) => sync_directory(path).map_err(|err| cannot("sync", path, err))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+            Err(err) => return Err(cannot("claim", path, err)),
+        }
+    }
+    let lines = DeadLetterFile::read_lines(&claim).map_err(|err| cannot("read", &claim, err))?;
+    let mut done = report.resumed_after.min(lines.len());
+    for batch in lines[done..].chunks(CHECKPOINT_EVERY) {
+        let mut published = Vec::new();
+        let mut back = Vec::new();
+        for (raw, parsed) in batch {
+            let letter = match parsed {
+                Ok(letter) => letter,
+                Err(err) => {
+                    report.unreadable += 1;
+                    on_failure(err);
+                    back.push(raw.clone());
+                    continue;
+                }
+            };
+            match publish(&producer, registry.as_ref(), &mut schema_ids, letter).await {
+                Ok(()) => {
+                    report.published += 1;
+                    published.push(raw.clone());
+                }
                 Err(err) => {
                     report.failed += 1;
                     on_failure(&format!(
                         "event {} to {}: {err}",
-                        id_of(&letter),
+                        id_of(letter),
                         letter.topic
                     ));
-                    continue;
+                    back.push(with_error(letter, &err).unwrap_or_else(|| raw.clone()));
                 }
+            }
+        }
+        // Both on disk before the checkpoint moves past them: a letter is always in a file.
+        append_lines(&replayed, &published).map_err(|err| cannot("write", &replayed, err))?;
+        append_lines(path, &back).map_err(|err| cannot("write", path, err))?;
+        done += batch.len();
+        write_checkpoint(&checkpoint, done)
+            .map_err(|err| cannot("write the checkpoint", &checkpoint, err))?;
+    }
+    std::fs::remove_file(&claim).map_err(|err| cannot("remove", &claim, err))?;
+    let _ = std::fs::remove_file(&checkpoint);
+    sync_directory(path).map_err(|err| cannot("sync", path, err))?;
+    Ok(report)
+}
+
+/// One line per file of letters beside `file` (what `dead-letters` prints): how many, of which
+/// topics, the oldest failure and the latest error. Files that do not exist are left out; with
+/// none, one line says so.
+pub fn inventory(file: &Path) -> Result<Vec<String>, String> {
+    let directory = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = file
+        .file_name()
+        .ok_or_else(|| format!("not a file name: {}", file.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let mut paths: Vec<(PathBuf, &str)> = vec![(
+        file.to_owned(),
+        "waiting: the bridge sends these again by itself",
+    )];
+    let mut retries: Vec<PathBuf> = std::fs::read_dir(&directory)
+        .map_err(|err| format!("cannot list {}: {err}", directory.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}.retrying-")))
+        })
+        .collect();
+    retries.sort();
+    for retry in retries {
+        paths.push((
+            retry,
+            "a retry by the bridge in progress (or interrupted: it resumes at start)",
+        ));
+    }
+    for (suffix, meaning) in [
+        (
+            ".rejected",
+            "rejected: no retry can deliver these; fix the cause, then `replay` this file",
+        ),
+        (
+            ".replaying",
+            "a replay in progress or interrupted (the next `replay` resumes it)",
+        ),
+        (
+            ".replayed",
+            "published by `replay`: a record, deleted by `dead-letters --purge-replayed`",
+        ),
+        (
+            ".rejected.replaying",
+            "a replay in progress or interrupted (the next `replay` resumes it)",
+        ),
+        (
+            ".rejected.replayed",
+            "published by `replay`: a record, deleted by `dead-letters --purge-replayed`",
+        ),
+    ] {
+        paths.push((beside(file, suffix), meaning));
+    }
+    let mut lines = Vec::new();
+    for (path, meaning) in paths {
+        let letters = match DeadLetterFile::read(&path) {
+            Ok(letters) => letters,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+        };
+        let mut topics: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut unreadable = 0;
+        let readable: Vec<&DeadLetter> = letters
+            .iter()
+            .filter_map(|letter| match letter {
+                Ok(letter) => Some(letter),
+                Err(_) => {
+                    unreadable += 1;
+                    None
+                }
+            })
+            .collect();
+        for letter in &readable {
+            *topics.entry(letter.topic.as_str()).or_default() += 1;
+        }
+        let by_topic: Vec<String> = topics
+            .iter()
+            .map(|(topic, n)| format!("{topic} {n}"))
+            .collect();
+        let oldest = readable
+            .iter()
+            .map(|l| l.failed_at.as_str())
+            .min()
+            .unwrap_or("-");
+        let latest_error = readable.last().map_or("-", |l| l.error.as_str());
+        lines.push(format!(
+            "{}: {} letters ({meaning}){}{}; oldest failure {oldest}; latest error: {latest_error}",
+            path.display(),
+            letters.len(),
+            if by_topic.is_empty() {
+                String::new()
+            } else {
+                format!("; by topic: {}", by_topic.join(", "))
             },
+            if unreadable > 0 {
+                format!("; {unreadable} unreadable lines")
+            } else {
+                String::new()
+            },
+        ));
+    }
+    if lines.is_empty() {
+        lines.push(format!("no dead letters beside {}", file.display()));
+    }
+    Ok(lines)
+}
+
+/// The letter's line with the error of this replay.
+fn with_error(letter: &DeadLetter, error: &str) -> Option<String> {
+    let mut line: serde_json::Value = serde_json::to_value(letter).ok()?;
+    line["error"] = serde_json::Value::String(error.to_owned());
+    line["failed_at"] = serde_json::Value::String(
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
+    serde_json::to_string(&line).ok()
+}
+
+fn read_checkpoint(path: &Path) -> std::io::Result<usize> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(err) => Err(err),
+    }
+}
+
+fn write_checkpoint(path: &Path, done: usize) -> std::io::Result<()> {
+    let partial = beside(path, ".partial");
+    std::fs::write(&partial, format!("{done}\n"))?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, path)?;
+    sync_directory(path)
+}
+
+/// Publishes one letter and waits for Kafka's acknowledgement.
+async fn publish(
+    producer: &FutureProducer,
+    registry: Option<&RegistryClient>,
+    schema_ids: &mut HashMap<(String, &'static str), u32>,
+    letter: &DeadLetter,
+) -> Result<(), String> {
+    {
+        let value = match registry {
+            None => letter.event.get().as_bytes().to_vec(),
+            Some(registry) => framed(
+                schema_id(registry, schema_ids, letter).await?,
+                letter.event.get().as_bytes(),
+            ),
         };
         let mut record = FutureRecord::to(&letter.topic)
             .payload(&value)
@@ -86,22 +304,12 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
         if let Some(key) = &letter.key {
             record = record.key(key);
         }
-        match producer
+        producer
             .send(record, Timeout::After(Duration::from_secs(30)))
             .await
-        {
-            Ok(_) => report.published += 1,
-            Err((err, _)) => {
-                report.failed += 1;
-                on_failure(&format!(
-                    "event {} to {}: {err}",
-                    id_of(&letter),
-                    letter.topic
-                ));
-            }
-        }
+            .map(|_| ())
+            .map_err(|(err, _)| err.to_string())
     }
-    Ok(report)
 }
 
 /// The schema id of a letter's type under its topic's subject, registered on first use.

@@ -748,7 +748,7 @@ mod tests {
         ) -> Poll<io::Result<usize>> {
             let this = self.get_mut();
             this.calls += 1;
-            if this.calls % 2 == 0 {
+            if this.calls.is_multiple_of(2) {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

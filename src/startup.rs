@@ -55,6 +55,8 @@ pub enum StartupError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("{0}: two bridges cannot share one dead-letter file (set ZEGO_BRIDGE_DEAD_LETTER_PATH apart)")]
+    DeadLetterOwned(crate::kafka::DeadLetterLockError),
     #[error(transparent)]
     Spool(#[from] acknowledger::SpoolOpenError),
     #[error(transparent)]
@@ -90,6 +92,8 @@ pub struct Application {
     dead_letter_retry_interval: Option<Duration>,
     // Declared last so it is dropped last: the producer must go before the cluster it talks to.
     embedded: Option<EmbeddedCluster>,
+    /// Held until the process ends: no replay or second bridge takes the dead-letter file.
+    dead_letter_lock: crate::kafka::DeadLetterLock,
 }
 
 impl Application {
@@ -147,6 +151,8 @@ impl Application {
                 path: settings.dead_letter_path.clone(),
                 source,
             })?;
+        let dead_letter_lock = crate::kafka::DeadLetterLock::acquire(&settings.dead_letter_path)
+            .map_err(StartupError::DeadLetterOwned)?;
         // Before the publisher starts: a spool left by the last run drains at once, framed.
         let schema_ids = match &settings.schema_registry {
             Some(registry) => Some(
@@ -331,6 +337,7 @@ impl Application {
             secrets_watcher,
             dead_letter_retry_interval: settings.dead_letter_retry_interval,
             embedded,
+            dead_letter_lock,
         })
     }
 
@@ -364,6 +371,7 @@ impl Application {
             secrets_watcher,
             dead_letter_retry_interval,
             embedded,
+            dead_letter_lock,
             ..
         } = self;
         if let Some(watcher) = secrets_watcher {
@@ -407,6 +415,7 @@ impl Application {
         // The producer must go before the embedded cluster it talks to.
         drop((readiness, acknowledger, publisher));
         drop(embedded);
+        drop(dead_letter_lock);
         Ok(report)
     }
 }

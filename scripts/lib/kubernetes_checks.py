@@ -366,6 +366,15 @@ def pod_deleted_with_letters_pending(install: Install) -> None:
         log(f"termination message: {message.strip()!r}; last scrapes reporting the undelivered events: {undelivered[-1:]}")
         expect("10" in message, f"the termination message names the 10 events it kept: {message!r}")
         expect(undelivered, "a scrape during shutdown saw zego_bridge_undelivered_at_shutdown above 0")
+        # The successor has the volume, and the image (no shell) lists what waits on it.
+        def successor_running() -> bool:
+            pod = next((p for p in pods() if p["metadata"]["name"] == name), None)
+            return bool(pod and pod["metadata"]["uid"] != victim["metadata"]["uid"]
+                        and any(s.get("state", {}).get("running") for s in pod["status"].get("containerStatuses", [])))
+        until("the successor running", successor_running, 120)
+        listed = kubectl("exec", name, "--", "zego-kafka-bridge", "dead-letters")
+        log(f"`kubectl exec {name} -- zego-kafka-bridge dead-letters` with Kafka still away: {listed.strip()}")
+        expect("dead-letter.jsonl: 10 letters" in listed, f"the successor's volume holds the 10 letters: {listed}")
     finally:
         install.kafka.node("start")
     until("the replacement pod ready", lambda: len([p for p in pods() if ready(p)]) == 2, 180)

@@ -427,6 +427,58 @@ fn directory_of(path: &Path) -> &Path {
     }
 }
 
+/// `<file>.lock`, locked (`flock`) by whoever owns a dead-letter file: a bridge for its whole
+/// life, `replay` while it runs. A bridge writes its letters through a handle it keeps open, so
+/// a replay that renamed its file would take letters still being written, and two bridges on one
+/// file would retry each other's letters: both are refused instead.
+#[derive(Debug)]
+pub struct DeadLetterLock {
+    _file: File,
+}
+
+/// Why [`DeadLetterLock::acquire`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterLockError {
+    #[error("{lock} is held by another process: a running bridge owns {file} (it sends its letters again by itself), or a replay of it is running")]
+    Held { file: PathBuf, lock: PathBuf },
+    #[error("cannot lock {lock}: {source}")]
+    Io {
+        lock: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl DeadLetterLock {
+    pub fn path_for(file: &Path) -> PathBuf {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// Locks `<file>.lock` (made if missing) without waiting.
+    pub fn acquire(file: &Path) -> Result<Self, DeadLetterLockError> {
+        let lock = Self::path_for(file);
+        let io = |source| DeadLetterLockError::Io {
+            lock: lock.clone(),
+            source,
+        };
+        let handle = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(io)?;
+        match handle.try_lock() {
+            Ok(()) => Ok(DeadLetterLock { _file: handle }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(DeadLetterLockError::Held {
+                file: file.to_owned(),
+                lock,
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+        }
+    }
+}
+
 /// Makes a rename or a removal in the file's directory durable.
 pub fn sync_directory(path: &Path) -> std::io::Result<()> {
     File::open(directory_of(path))?.sync_all()

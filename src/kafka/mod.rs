@@ -21,7 +21,10 @@ pub use config::{
     producer_properties, queue_capacity, redacted_config_error, LibrdkafkaProperties,
     ProducerDefaults, PropertyError, PropertySource,
 };
-pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterWriter, Undeliverable};
+pub use dead_letter::{
+    append_lines, sync_directory, DeadLetter, DeadLetterFile, DeadLetterLock, DeadLetterLockError,
+    DeadLetterWriter, Undeliverable,
+};
 pub use embedded::EmbeddedCluster;
 pub use event_size::{EventSizeLimits, EventTooLarge, TopicLimitLearner};
 pub use health::{KafkaHealth, ProbeSchedule};

@@ -391,6 +391,32 @@ async fn a_retry_is_not_published_twice_and_a_reused_signature_is_refused() {
     );
 }
 
+/// `zego-kafka-bridge replay` with the same environment as the bridge, on `file`.
+fn replay(file: &std::path::Path) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+        .env_clear()
+        .env("ZEGO_BRIDGE_KAFKA_BROKERS", brokers())
+        .args(["replay", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn dead_letters(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
+        .env_clear()
+        .arg("dead-letters")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_lettered_then_replayed() {
     let prefix = unique_prefix();
@@ -408,6 +434,15 @@ async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_letter
     .await;
     let (accepted, _) = post_many(&app, 5).await;
     assert_eq!(accepted.len(), 5);
+    // The live file of a running bridge is the bridge's: it sends its letters again by itself,
+    // through a handle it keeps open, so a replay that took the file would take letters still
+    // being written.
+    let (code, _, stderr) = replay(&dead);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("held by another process") && stderr.contains(".rejected"),
+        "{stderr}"
+    );
     let report = app.stop().await;
     assert_eq!(report.undelivered, 5);
     let dead_lettered = dead_lettered_seqs(&dead);
@@ -416,19 +451,57 @@ async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_letter
         "every acknowledged event is in the dead-letter file"
     );
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zego-kafka-bridge"))
-        .env_clear()
-        .env("ZEGO_BRIDGE_KAFKA_BROKERS", brokers())
-        .args(["replay", dead.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let records = consume(&format!("{prefix}.mix.stopped"), 5, Duration::from_secs(10)).await;
+    let topic = format!("{prefix}.mix.stopped");
+    let (code, stdout, stderr) = replay(&dead);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("5 published"), "{stdout}");
+    let records = consume(&topic, 5, Duration::from_secs(10)).await;
     assert_eq!(records.len(), 5);
+
+    // Run again by an operator unsure whether it worked: nothing is published twice. It once
+    // republished the whole file every time.
+    let (code, stdout, stderr) = replay(&dead);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("0 published"), "{stdout}");
+    assert_eq!(consume(&topic, 100, Duration::from_secs(3)).await.len(), 5);
+    assert!(!dead.exists(), "the replayed letters left the file");
+    let replayed = zego_kafka_bridge::replay::beside(&dead, ".replayed");
+    assert_eq!(dead_lettered_seqs(&replayed), accepted, "and are on record");
+
+    // Interrupted after its checkpoint at 3 of 5, a replay resumes there: the last two only.
+    std::fs::copy(
+        &replayed,
+        zego_kafka_bridge::replay::beside(&dead, ".replaying"),
+    )
+    .unwrap();
+    std::fs::write(
+        zego_kafka_bridge::replay::beside(&dead, ".replaying.checkpoint"),
+        "3\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = replay(&dead);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("resumed an interrupted replay after its first 3 letters")
+            && stdout.contains("2 published"),
+        "{stdout}"
+    );
+    assert_eq!(consume(&topic, 100, Duration::from_secs(3)).await.len(), 7);
+
+    // Listed from the image itself (it has no shell), and the record purged.
+    let listed = dead_letters(&[dead.to_str().unwrap()]);
+    assert!(
+        listed.contains(&format!("{}: 7 letters", replayed.display()))
+            && listed.contains(&format!("by topic: {topic} 7")),
+        "{listed}"
+    );
+    let purged = dead_letters(&[dead.to_str().unwrap(), "--purge-replayed"]);
+    assert!(purged.contains("7 letters deleted"), "{purged}");
+    assert!(!replayed.exists());
+    assert!(
+        dead_letters(&[dead.to_str().unwrap()]).contains("no dead letters beside"),
+        "nothing left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
