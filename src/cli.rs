@@ -119,7 +119,7 @@ struct SendArgs {
     #[arg(long)]
     zego_retries: bool,
     /// How long to wait for something to listen at the URL before sending (a bridge started a
-    /// moment ago in another terminal); 0: send at once.
+    /// moment ago in another terminal); 0: send at once without looking (through a proxy, say).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     wait: u64,
 }
@@ -233,7 +233,7 @@ fn serve() -> ExitCode {
             write_termination_message(&termination_message, report, &dead_letter_path);
         }
         match stopped {
-            Ok(report) if report.undelivered == 0 => ExitCode::SUCCESS,
+            Ok(report) if report.not_in_kafka() == 0 => ExitCode::SUCCESS,
             Ok(_) => Exit::Undelivered.into(),
             Err(err) => {
                 tracing::error!(error = %err, "server failed");
@@ -258,9 +258,17 @@ fn write_termination_message(
     let message = if report.undelivered > 0 {
         format!(
             "stopped with {} accepted events undelivered at the shutdown deadline: dead-lettered \
-             to {} (the bridge sends them again at its next start; `zego-kafka-bridge replay` \
-             does it by hand)\n",
+             to {} ({} letters wait there in all; the next bridge on that file sends them again; \
+             if the file goes with the pod, they are lost)\n",
             report.undelivered,
+            dead_letter_path.display(),
+            report.dead_letters_waiting,
+        )
+    } else if report.dead_letters_waiting > 0 {
+        format!(
+            "stopped with {} accepted events not in Kafka: dead letters waiting in {} (the next \
+             bridge on that file sends them again; if the file goes with the pod, they are lost)\n",
+            report.dead_letters_waiting,
             dead_letter_path.display()
         )
     } else if report.left_in_spool > 0 {
@@ -269,7 +277,7 @@ fn write_termination_message(
             report.left_in_spool
         )
     } else {
-        "stopped: every accepted event was delivered or is in the dead-letter file\n".to_owned()
+        "stopped: every accepted event was delivered\n".to_owned()
     };
     let mut options = std::fs::OpenOptions::new();
     options
@@ -304,9 +312,11 @@ fn send(args: SendArgs) -> ExitCode {
     };
     let runtime = current_thread_runtime();
     let wait = std::time::Duration::from_secs(args.wait);
-    if let Err(err) = runtime.block_on(sender::wait_for_listener(&args.url, wait)) {
-        eprintln!("zego-kafka-bridge send: {err}");
-        return Exit::Failed.into();
+    if !wait.is_zero() {
+        if let Err(err) = runtime.block_on(sender::wait_for_listener(&args.url, wait)) {
+            eprintln!("zego-kafka-bridge send: {err}");
+            return Exit::Failed.into();
+        }
     }
     let accepted = runtime.block_on(async {
         let client = reqwest::Client::builder()

@@ -284,10 +284,12 @@ pub async fn wait_for_listener(url: &str, wait: Duration) -> Result<(), String> 
     let started = std::time::Instant::now();
     let mut said = false;
     loop {
-        if tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .is_ok()
-        {
+        // Bounded: a host that drops packets would hold one attempt for two minutes.
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        );
+        if matches!(attempt.await, Ok(Ok(_))) {
             return Ok(());
         }
         if started.elapsed() >= wait {

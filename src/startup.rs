@@ -401,13 +401,18 @@ impl Application {
         // shuts down.
         public_handle.stop(true).await;
         let report = acknowledger.shut_down(deadline).await;
-        metrics.undelivered_at_shutdown(i64::from(report.undelivered));
-        if report.undelivered > 0 {
-            wait_for_a_scrape(&metrics, report.undelivered, shutdown_report_wait).await;
-        }
+        // Nothing may touch the producer or the dead-letter file once they are shut down,
+        // however long the wait below.
         prober.abort();
         for task in background {
             task.abort();
+        }
+        let mut report = report;
+        report.dead_letters_waiting = publisher.dead_letter_file().waiting_letters();
+        let not_in_kafka = report.not_in_kafka();
+        metrics.undelivered_at_shutdown(i64::try_from(not_in_kafka).unwrap_or(i64::MAX));
+        if not_in_kafka > 0 {
+            wait_for_a_scrape(&metrics, not_in_kafka, shutdown_report_wait).await;
         }
         admin_handle.stop(true).await;
         let _ = admin_task.await;
@@ -424,27 +429,32 @@ impl Application {
 /// left undelivered, or `wait` runs out. Without it the gauge was set and the port closed in the
 /// same instant: no scrape ever saw it (127 scrapes 10 ms apart all read 0), and in a pod whose
 /// volume goes with it the loss was silent to the monitoring.
-async fn wait_for_a_scrape(metrics: &Metrics, undelivered: i32, wait: Duration) {
+async fn wait_for_a_scrape(metrics: &Metrics, undelivered: u64, wait: Duration) {
     if wait.is_zero() {
         return;
     }
+    // A scrape begun before this point may carry the old value: wait for one begun after.
     let seen = metrics.scrapes();
     let deadline = Instant::now() + wait;
     info!(
         undelivered,
         wait_ms = wait.as_millis() as u64,
-        "waiting for a scrape of /metrics to carry zego_bridge_undelivered_at_shutdown"
+        "waiting for a scrape of /metrics to carry zego_bridge_undelivered_at_shutdown \
+         (a second SIGTERM or Ctrl-C exits now)"
     );
-    while metrics.scrapes() == seen {
-        if Instant::now() >= deadline {
-            warn!(
-                undelivered,
-                "no scrape of /metrics came before ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS ran out: \
-                 only the log and the termination message report these events"
-            );
-            return;
+    let scraped = async {
+        while metrics.scrapes() == seen {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::select! {
+        () = scraped => {}
+        () = tokio::time::sleep_until(deadline.into()) => warn!(
+            undelivered,
+            "no scrape of /metrics came before ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS ran out: \
+             only the log and the termination message report these events"
+        ),
+        signal = shutdown_signal() => info!(signal, "not waiting for a scrape any longer"),
     }
 }
 

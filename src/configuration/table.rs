@@ -378,11 +378,14 @@ pub const SETTINGS: &[Setting] = &[
         kind: number(0, 600_000),
         default: Some("35000"),
         shown_default: None,
-        meaning: "When a shutdown leaves events undelivered (dead-lettered, or left in the spool), \
-                  how long the admin port stays open so that Prometheus scrapes \
+        meaning: "When a shutdown leaves acknowledged events not in Kafka (dead-lettered at the \
+                  deadline, or waiting in the dead-letter file since an outage; the spool's are \
+                  safe on its disk and not counted), how long the admin port stays open so that \
+                  Prometheus scrapes \
                   `zego_bridge_undelivered_at_shutdown` before the pod goes: the bridge exits at \
                   the first scrape of `/metrics` after the count is set, or when this runs out. \
-                  Longer than the scrape interval. 0: exit at once.",
+                  Longer than the scrape interval. 0: exit at once; a second SIGTERM or Ctrl-C \
+                  ends the wait too.",
     },
     Setting {
         variable: "ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH",

@@ -208,18 +208,31 @@ mod tests {
             .join("helm/zego-kafka-bridge/values.schema.json");
         let text = std::fs::read_to_string(&path).unwrap();
         let mut schema: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let names: Vec<&str> = ALL.iter().map(|kind| kind.name).collect();
-        let listed =
-            &mut schema["properties"]["kafka"]["properties"]["topics"]["propertyNames"]["enum"];
+        // One property per type and no other: a misspelt type is then refused at its own path
+        // (`/kafka/topics`, "additional properties 'room.closd' not allowed"), where an enum of
+        // property names made Helm report it at '' among all 73 names.
+        let topic_name =
+            serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,249}$"});
+        let properties: serde_json::Map<String, serde_json::Value> = ALL
+            .iter()
+            .map(|kind| (kind.name.to_owned(), topic_name.clone()))
+            .collect();
+        let wanted = serde_json::json!({
+            "type": "object",
+            "description": "The topic of an event type, by type (docs/events.md).",
+            "properties": properties,
+            "additionalProperties": false
+        });
+        let listed = &mut schema["properties"]["kafka"]["properties"]["topics"];
         if std::env::var_os("UPDATE_DOCS").is_some() {
-            *listed = serde_json::json!(names);
+            *listed = wanted;
             let updated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
             std::fs::write(&path, updated).unwrap();
             return;
         }
         assert_eq!(
             *listed,
-            serde_json::json!(names),
+            wanted,
             "kafka.topics in {} is stale: run `UPDATE_DOCS=1 cargo test docs`",
             path.display()
         );

@@ -74,7 +74,7 @@ pub async fn create_topics_with(
                 .request_timeout(Some(Duration::from_secs(30))),
         )
         .await
-        .map_err(|err| format!("Kafka refused the request to create topics: {err}"))?;
+        .map_err(|err| create_topics_failure(brokers, &err))?;
     let outcomes: Vec<(String, TopicCreation)> = results
         .into_iter()
         .map(|result| match result {
@@ -92,6 +92,35 @@ pub async fn create_topics_with(
         .collect();
     wait_until_served(admin, created).await?;
     Ok(outcomes)
+}
+
+/// What a failed CreateTopics request means to the person who ran it: no answer in time is not
+/// a refusal (it was reported as "Kafka refused" and sent people to their ACLs).
+fn create_topics_failure(brokers: &str, err: &rdkafka::error::KafkaError) -> String {
+    // An admin operation's own error carries its code apart (`rdkafka_error_code` is `None`).
+    let code = match err {
+        rdkafka::error::KafkaError::AdminOp(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    };
+    let unanswered = matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::Resolve
+        )
+    );
+    if unanswered {
+        format!(
+            "no answer from Kafka at {brokers} to the request to create topics within 30 s \
+             ({err}): check ZEGO_BRIDGE_KAFKA_BROKERS, the network and the cluster, then run \
+             it again"
+        )
+    } else {
+        format!("Kafka refused the request to create topics: {err}")
+    }
 }
 
 /// How long new topics may take to be served by every broker.
@@ -138,4 +167,29 @@ async fn wait_until_served(
     })
     .await
     .map_err(|err| format!("waiting for new topics: {err}"))?
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use rdkafka::error::KafkaError;
+
+    /// A timeout was reported as "Kafka refused the request", which sent people to their ACLs.
+    #[test]
+    fn no_answer_is_not_called_a_refusal() {
+        let timeout = create_topics_failure(
+            "kafka:9092",
+            &KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut),
+        );
+        assert!(
+            timeout.starts_with("no answer from Kafka at kafka:9092")
+                && !timeout.contains("refused"),
+            "{timeout}"
+        );
+        let refusal = create_topics_failure(
+            "kafka:9092",
+            &KafkaError::AdminOp(RDKafkaErrorCode::ClusterAuthorizationFailed),
+        );
+        assert!(refusal.starts_with("Kafka refused"), "{refusal}");
+    }
 }

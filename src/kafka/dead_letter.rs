@@ -373,6 +373,18 @@ impl DeadLetterFile {
         Ok(claims)
     }
 
+    /// Letters in the file and in the retries' claims: what waits to be sent again. Reads them
+    /// whole: for the report of a shutdown, not for every scrape.
+    pub fn waiting_letters(&self) -> u64 {
+        let mut paths = self.leftover_claims().unwrap_or_default();
+        paths.push(self.path.clone());
+        paths
+            .iter()
+            .filter_map(|path| std::fs::read(path).ok())
+            .map(|bytes| bytecount_lines(&bytes))
+            .sum()
+    }
+
     /// Where letters no retry can deliver (too large, not authorized, unreadable) are kept for a
     /// person: `<file>.rejected`.
     pub fn rejected_path(&self) -> PathBuf {
@@ -477,6 +489,12 @@ impl DeadLetterLock {
             Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
         }
     }
+}
+
+/// Whole lines (a torn last one counts too).
+fn bytecount_lines(bytes: &[u8]) -> u64 {
+    let breaks = bytes.iter().filter(|&&byte| byte == b'\n').count() as u64;
+    breaks + u64::from(bytes.last().is_some_and(|&last| last != b'\n'))
 }
 
 /// Makes a rename or a removal in the file's directory durable.

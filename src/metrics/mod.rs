@@ -73,7 +73,8 @@ impl DeliveryOutcome {
 
 pub struct Metrics {
     registry: Registry,
-    /// Scrapes served: the shutdown waits for one after it sets `undelivered_at_shutdown`.
+    /// Scrapes begun: the shutdown waits for one begun after it set `undelivered_at_shutdown`
+    /// (one begun before would carry the old value).
     scrapes: std::sync::atomic::AtomicU64,
     callbacks: IntCounterVec,
     ack_latency: HistogramVec,
@@ -698,21 +699,20 @@ impl Metrics {
         self.librdkafka.record(statistics);
     }
 
-    /// How many times [`Metrics::render`] ran: scrapes served.
+    /// How many times [`Metrics::render`] began: scrapes.
     pub fn scrapes(&self) -> u64 {
         self.scrapes.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The Prometheus text exposition of every metric (a scrape: counted).
     pub fn render(&self) -> String {
+        self.scrapes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let mut buffer = Vec::with_capacity(16 * 1024);
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)
             .expect("text encoding of gathered metrics cannot fail");
-        let text = String::from_utf8(buffer).expect("the text format is UTF-8");
-        self.scrapes
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
-        text
+        String::from_utf8(buffer).expect("the text format is UTF-8")
     }
 }
 

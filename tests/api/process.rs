@@ -202,6 +202,67 @@ async fn send_waits_for_a_bridge_that_is_starting_and_says_so_when_none_comes() 
     );
 }
 
+/// Letters an outage left in the dead-letter file are acknowledged events not in Kafka: a pod
+/// stopped with them (its file on an emptyDir) once exited 0 with "every accepted event was
+/// delivered or is in the dead-letter file", and nothing else said so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_dead_letters_waiting_reports_them_everywhere() {
+    let prefix = unique_prefix();
+    create_topics(&prefix).await;
+    let dead = scratch_file("waiting.jsonl");
+    let letter = r#"{"failed_at":"2026-12-01T00:00:00.000Z","error":"Message timed out","topic":"t","key":null,"headers":{},"event":{"seq":1}}"#;
+    std::fs::write(&dead, format!("{letter}\n{letter}\n")).unwrap();
+    let termination = scratch_file("termination-log");
+    let bridge = BridgeProcess::start(&[
+        ("ZEGO_BRIDGE_KAFKA_BROKERS", &brokers()),
+        ("ZEGO_BRIDGE_TOPIC_PREFIX", &prefix),
+        ("ZEGO_BRIDGE_CALLBACK_SECRETS", "s"),
+        ("ZEGO_BRIDGE_DEAD_LETTER_PATH", dead.to_str().unwrap()),
+        // The retrier would send them: not within this test.
+        ("ZEGO_BRIDGE_DEAD_LETTER_RETRY_INTERVAL_MS", "600000"),
+        ("ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS", "30000"),
+        (
+            "ZEGO_BRIDGE_TERMINATION_MESSAGE_PATH",
+            termination.to_str().unwrap(),
+        ),
+    ])
+    .await;
+    signal(bridge.child.id(), "TERM");
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let scraped = loop {
+        let scrape = match client
+            .get(format!("{}/metrics", bridge.admin_url))
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if let Some(line) = scrape
+            .lines()
+            .find(|line| line.starts_with("zego_bridge_undelivered_at_shutdown "))
+            .filter(|line| !line.ends_with(" 0"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "{}",
+            bridge.output()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(scraped, "zego_bridge_undelivered_at_shutdown 2");
+    let (code, output) = bridge.wait();
+    assert_eq!(code, Some(3), "{output}");
+    let message = std::fs::read_to_string(&termination).unwrap();
+    assert!(
+        message.starts_with("stopped with 2 accepted events not in Kafka: dead letters waiting"),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_delivers_everything_accepted_and_logs_json() {
     let prefix = unique_prefix();

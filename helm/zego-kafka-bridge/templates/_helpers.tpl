@@ -76,11 +76,14 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
 {{- if and (not .Values.existingSecret) (not .Values.callbackSecrets) }}
 {{- fail "callbackSecrets is required (the callback secret from the ZEGOCLOUD console, SECRET or APPID=SECRET, comma-separated), or name a Secret of your own in existingSecret" }}
 {{- end }}
+{{- if and (include "zkb.stateful" .) (gt (len (include "zkb.fullname" .)) 52) }}
+{{- fail (printf "the name %q is %d characters long: a StatefulSet's pods carry a label of its name plus 11 characters, which Kubernetes limits to 63, so no pod would be created. Shorten the release name or set fullnameOverride (at most 52 characters), or persistence.enabled=false." (include "zkb.fullname" .) (len (include "zkb.fullname" .))) }}
+{{- end }}
 {{- if and (include "zkb.stateful" .) .Values.autoscaling.enabled }}
 {{- fail "autoscaling.enabled cannot be used with config.ackMode=spooled or persistence.enabled: scaling in would leave undelivered events on the volume of a removed pod. Size replicaCount by hand." }}
 {{- end }}
 {{- if and .Values.terminationGracePeriodSeconds (lt (int .Values.terminationGracePeriodSeconds) (int (include "zkb.minGracePeriod" .))) }}
-{{- fail (printf "terminationGracePeriodSeconds=%d is shorter than preStopSleepSeconds + config.shutdownTimeoutMs + config.shutdownReportWaitMs (%ss): Kubernetes would kill the bridge before it flushed. Raise it or leave it at 0 to derive it." (int .Values.terminationGracePeriodSeconds) (include "zkb.minGracePeriod" .)) }}
+{{- fail (printf "terminationGracePeriodSeconds=%d is shorter than preStopSleepSeconds + config.shutdownTimeoutMs + config.shutdownReportWaitMs + 5 s for the exit itself (%ss): Kubernetes would kill the bridge before it flushed. Raise it or leave it at 0 to derive it." (int .Values.terminationGracePeriodSeconds) (include "zkb.minGracePeriod" .)) }}
 {{- end }}
 {{- range $key, $value := .Values.kafka.librdkafka }}
 {{- if has $key (list "bootstrap.servers" "metadata.broker.list" "sasl.username" "sasl.password" "ssl.ca.location") }}
@@ -90,14 +93,20 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
 {{- end }}
 
 {{- define "zkb.minGracePeriod" -}}
-{{- add (int .Values.preStopSleepSeconds) (div (add (int .Values.config.shutdownTimeoutMs) (int .Values.config.shutdownReportWaitMs) 999) 1000) }}
+{{- add (int .Values.preStopSleepSeconds) (div (add (int .Values.config.shutdownTimeoutMs) (include "zkb.shutdownReportWaitMs" . | int) 999) 1000) 5 }}
+{{- end }}
+
+{{/* With a default here too: `helm upgrade --reuse-values` from a chart without the value
+keeps the old values, which lack it. */}}
+{{- define "zkb.shutdownReportWaitMs" -}}
+{{- dig "shutdownReportWaitMs" 35000 .Values.config | int }}
 {{- end }}
 
 {{- define "zkb.gracePeriod" -}}
 {{- if .Values.terminationGracePeriodSeconds }}
 {{- .Values.terminationGracePeriodSeconds }}
 {{- else }}
-{{- add (int (include "zkb.minGracePeriod" .)) 10 }}
+{{- add (int (include "zkb.minGracePeriod" .)) 5 }}
 {{- end }}
 {{- end }}
 
@@ -248,7 +257,7 @@ spec:
         - name: ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS
           value: {{ .Values.config.shutdownTimeoutMs | quote }}
         - name: ZEGO_BRIDGE_SHUTDOWN_REPORT_WAIT_MS
-          value: {{ .Values.config.shutdownReportWaitMs | quote }}
+          value: {{ include "zkb.shutdownReportWaitMs" . | quote }}
         - name: ZEGO_BRIDGE_RETRY_AFTER_SECS
           value: {{ .Values.config.retryAfterSecs | quote }}
         {{- $httpWorkers := include "zego-kafka-bridge.httpWorkers" . | int }}
@@ -463,3 +472,9 @@ limit), else 0 (unset: one per CPU the process sees).
 {{- end -}}
 {{- $workers -}}
 {{- end -}}
+
+{{/* The topics Job's name: 45 characters of the full name, "-topics-", a digest of the values. */}}
+{{- define "zkb.topicsJobName" -}}
+{{- $digest := printf "%s %s" .Chart.Version (toJson .Values) | sha256sum | trunc 10 }}
+{{- printf "%s-topics-%s" (include "zkb.fullname" . | trunc 45 | trimSuffix "-") $digest }}
+{{- end }}

@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import io
 import json
+import platform
 import tarfile
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def main():
     layer_digest = hashlib.sha256(data).hexdigest()
     env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + args.env
     config = {
-        "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
+        # The machine's: the binaries in the layer are built here.
+        "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
+        "os": "linux", "created": "1970-01-01T00:00:00Z",
         "config": {"Env": env, "Entrypoint": json.loads(args.entrypoint), "Cmd": json.loads(args.cmd),
                    "WorkingDir": args.workdir, "User": args.user},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
