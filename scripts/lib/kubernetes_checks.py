@@ -308,40 +308,14 @@ def installed_and_serving(install: Install) -> None:
 
 
 def rolling_upgrade_under_load(install: Install) -> None:
-    url = service_url()
-    sent: list[tuple[str, int]] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        index = 0
-        while not stop.is_set():
-            mark = f"{install.prefix}-roll-{index}"
-            sent.append((mark, post_callback(url, mark)))
-            index += 1
-            time.sleep(0.02)
-
     before = {p["metadata"]["uid"] for p in pods()}
-    sender = threading.Thread(target=load)
-    sender.start()
-    try:
+    with Load(install, "roll") as load:
         time.sleep(2)
         took = install.upgrade(f"podAnnotations.k8s-check-roll=r{random.randrange(1 << 30)}")
         time.sleep(3)
-    finally:
-        stop.set()
-        sender.join()
     after = {p["metadata"]["uid"] for p in pods()}
     expect(not before & after, "every pod was replaced")
-    acknowledged = [mark for mark, status in sent if status == 200]
-    refused: dict[int, int] = {}
-    for _, status in sent:
-        if status != 200:
-            refused[status] = refused.get(status, 0) + 1
-    missing = missing_from_kafka(install.kafka, install.prefix, acknowledged)
-    log(f"FIGURES rolling upgrade ({took:.0f} s) under load: {len(sent)} callbacks, {len(acknowledged)} answered 200, "
-        f"not acknowledged by status {refused or '{}'} (0: no answer), acknowledged and missing from Kafka: {len(missing)}")
-    expect(not missing, f"acknowledged during the rollout, not in Kafka: {missing[:10]}")
-    expect(len(acknowledged) >= 0.95 * len(sent), f"only {len(acknowledged)} of {len(sent)} answered 200 during the rollout")
+    load.accounted(install.kafka, f"rolling upgrade ({took:.0f} s) under load")
 
 
 def pod_deleted_with_letters_pending(install: Install) -> None:
@@ -397,6 +371,65 @@ def pod_deleted_with_letters_pending(install: Install) -> None:
     missing = missing_from_kafka(install.kafka, install.prefix, marks, seconds=90)
     expect(not missing, f"dead letters of the deleted pod not sent by its replacement: {missing}")
     log("the 10 events the deleted pod held reached Kafka from its volume, sent by its replacement")
+
+
+class Load:
+    """Signed callbacks through the Service, one after another, until stopped: (mark, status)."""
+
+    def __init__(self, install: "Install", tag: str) -> None:
+        self.url, self.prefix, self.tag = service_url(), install.prefix, tag
+        self.sent: list[tuple[str, int]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self) -> None:
+        index = 0
+        while not self.stop.is_set():
+            mark = f"{self.prefix}-{self.tag}-{index}"
+            self.sent.append((mark, post_callback(self.url, mark)))
+            index += 1
+            time.sleep(0.02)
+
+    def __enter__(self) -> "Load":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def accounted(self, kafka: "Kafka", what: str) -> None:
+        acknowledged = [mark for mark, status in self.sent if status == 200]
+        refused: dict[int, int] = {}
+        for _, status in self.sent:
+            if status != 200:
+                refused[status] = refused.get(status, 0) + 1
+        missing = missing_from_kafka(kafka, self.prefix, acknowledged)
+        log(f"FIGURES {what}: {len(self.sent)} callbacks, {len(acknowledged)} answered 200, not acknowledged by "
+            f"status {refused or '{}'} (0: no answer), acknowledged and missing from Kafka: {len(missing)}")
+        expect(not missing, f"acknowledged during {what}, not in Kafka: {missing[:10]}")
+        expect(len(acknowledged) >= 0.95 * len(self.sent),
+               f"only {len(acknowledged)} of {len(self.sent)} answered 200 during {what}")
+
+
+def upgrade_from_a_deployment_as_the_notes_say(install: Install) -> None:
+    """The chart README's upgrade notes, followed to the letter, under load: a release of the
+    old default (a Deployment) becomes the StatefulSet without a gap."""
+    deployment = f"deploy/{FULLNAME}"
+    expect(kubectl("get", deployment, "-o", "name").strip() == f"deployment.apps/{FULLNAME}", "a Deployment first")
+    with Load(install, "switch") as load:
+        time.sleep(2)
+        kubectl("annotate", deployment, "helm.sh/resource-policy=keep")
+        took = install.upgrade("persistence.enabled=true")
+        until("the StatefulSet's pods ready", lambda: len([p for p in pods() if ready(p)
+                                                           and p["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"]) == 2, 180)
+        listed = kubectl("exec", deployment, "--", "zego-kafka-bridge", "dead-letters")
+        expect("no dead letters beside" in listed, f"the Deployment's pods hold no letters: {listed}")
+        kubectl("delete", deployment, "--wait=true")
+        time.sleep(3)
+    kinds = {p["metadata"]["ownerReferences"][0]["kind"] for p in pods()}
+    expect(kinds == {"StatefulSet"}, f"only the StatefulSet's pods are left: {kinds}")
+    load.accounted(install.kafka, f"the switch from a Deployment to the StatefulSet ({took:.0f} s of helm upgrade)")
 
 
 def pods_uid(name: str) -> str:
@@ -484,6 +517,15 @@ def main() -> int:
     check("the README's kustomize overlay changes the image and the brokers",
           lambda: kustomize_overlay_of_the_readme(volumes))
     default_storage_class()
+    switch = Install(kafka, volumes, "queued", False, {"persistence": {"enabled": False}})
+    try:
+        check("helm install with persistence.enabled=false (the old default): a Deployment",
+              lambda: (switch.install(), installed_and_serving(switch)))
+        if not failures:
+            check("the upgrade notes' switch from that Deployment to the StatefulSet, under load",
+                  lambda: upgrade_from_a_deployment_as_the_notes_say(switch))
+    finally:
+        switch.uninstall()
     for mode, sasl in [("queued", False), ("delivered", True), ("spooled", True)]:
         install = Install(kafka, volumes, mode, sasl)
         try:
