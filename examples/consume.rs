@@ -12,6 +12,10 @@
 //! big-endian, the JSON), and it is validated against the schema the registry holds under
 //! that id, fetched once per id.
 //!
+//! A cluster with SASL or TLS takes librdkafka's properties, as the bridge's
+//! `ZEGO_BRIDGE_LIBRDKAFKA_*` do: `-X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512
+//! -X sasl.username=reader -X sasl.password=… -X ssl.ca.location=ca.pem`.
+//!
 //! With `--expect N` it stops once N distinct events have arrived, and exits 1 if they do not
 //! within `--timeout` seconds or if any record fails a check: CI runs it that way.
 
@@ -45,6 +49,15 @@ struct Args {
     expect_duplicates: Option<usize>,
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// A librdkafka property (security.protocol, sasl.*, ssl.*), repeatable.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = property)]
+    properties: Vec<(String, String)>,
+}
+
+fn property(pair: &str) -> Result<(String, String), String> {
+    pair.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {pair}"))
 }
 
 /// A type's schema and its validator, loaded once.
@@ -206,14 +219,17 @@ fn check(
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &args.brokers)
         .set("group.id", format!("zego-example-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         // A real consumer commits after handling; the example reads and lets go.
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a consumer");
+        .set("enable.auto.commit", "false");
+    for (key, value) in &args.properties {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().expect("a consumer");
     consumer.subscribe(&[&args.topic]).expect("subscribed");
     let source = match &args.registry {
         Some(url) => Schemas::Registry {

@@ -12,6 +12,13 @@ With --registry URL the values are in a schema registry's wire format (the bridg
 ZEGO_BRIDGE_SCHEMA_REGISTRY_URL): Confluent's JSON Schema deserializer reads each one, fetching
 the schema by the id the value carries and validating the event against it.
 
+A cluster with SASL or TLS takes librdkafka's properties, as the bridge's
+ZEGO_BRIDGE_LIBRDKAFKA_* do:
+
+    python3 examples/python/consume.py --brokers b-1.kafka.example.com:9096 --topic zego.room.closed \
+        -X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512 \
+        -X sasl.username=reader -X sasl.password="$PASSWORD" -X ssl.ca.location=ca.pem
+
 With --expect N it stops once N distinct events have arrived and exits 1 if they do not within
 --timeout seconds, or if any record fails a check: CI runs it that way, so it cannot rot.
 """
@@ -114,15 +121,23 @@ def main() -> int:
     parser.add_argument("--expect", type=int, help="stop after this many distinct events")
     parser.add_argument("--expect-duplicates", type=int, help="and check how many were repeats")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("-X", dest="properties", action="append", default=[], metavar="KEY=VALUE",
+                        help="a librdkafka property (security.protocol, sasl.*, ssl.*), repeatable")
     args = parser.parse_args()
 
-    consumer = Consumer({
+    config = {
         "bootstrap.servers": args.brokers,
         "group.id": args.group,
         "auto.offset.reset": "earliest",
         # A real consumer commits after handling; the example reads and lets go.
         "enable.auto.commit": False,
-    })
+    }
+    for pair in args.properties:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            parser.error(f"-X {pair}: expected KEY=VALUE")
+        config[key] = value
+    consumer = Consumer(config)
     consumer.subscribe([args.topic])
     registry = Registry(args.registry) if args.registry else None
     validators: dict = {}
