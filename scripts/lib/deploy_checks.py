@@ -214,6 +214,10 @@ def chart_render_and_validate() -> None:
                  "Ingress", "NetworkPolicy", "Job", "Secret", "ServiceAccount"]:
         expect(by_kind(all_on, kind), f"all options on renders a {kind}")
     expect(not by_kind(spooled, "Secret"), "existingSecret: the chart makes no Secret")
+    spooled_volume = next(v for v in by_kind(spooled, "StatefulSet")[0]["spec"]["template"]["spec"]["volumes"]
+                          if v["name"] == "callback-secrets")
+    expect({"key": "zego-callback-secrets", "path": "callback-secrets"} in spooled_volume["secret"]["items"],
+           f"existingSecretKeys name the keys of existingSecret: {spooled_volume}")
     ephemeral = renders["ephemeral"]
     expect(by_kind(ephemeral, "Deployment") and not by_kind(ephemeral, "StatefulSet"),
            "persistence.enabled false: a Deployment")
@@ -269,7 +273,8 @@ def chart_render_and_validate() -> None:
     expect(not missing, f"settings the chart never sets: {sorted(missing)}")
 
     # The extension points of all-on-values.yaml reach what they extend.
-    for doc in documents(all_on):
+    for doc in documents({template: docs for template, docs in all_on.items()
+                          if not template.endswith("extra-objects.yaml")}):  # extraObjects are the user's
         meta = doc["metadata"]
         expect(meta.get("labels", {}).get("cost-center") == "cc-42"
                and meta.get("annotations", {}).get("example.com/contact") == "platform@example.com",
@@ -285,6 +290,41 @@ def chart_render_and_validate() -> None:
            "probe timings")
     expect(by_kind(all_on, "Deployment")[0]["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 0},
            "updateStrategy")
+    # Vector's and Bitnami's extension points.
+    workload = by_kind(all_on, "Deployment")[0]
+    expect(main["image"] == "mirror.example.com/platform/zego-kafka-bridge@sha256:" + "0123456789abcdef" * 4,
+           f"global.imageRegistry and image.digest: {main['image']}")
+    expect(main["command"] == ["/usr/local/bin/zego-kafka-bridge"] and main["args"] == ["serve"], "command and args")
+    expect(main["livenessProbe"] == {"httpGet": {"path": "/healthz", "port": "admin"}, "periodSeconds": 20,
+                                     "failureThreshold": 6}, "customProbes replace a probe whole")
+    expect(main["readinessProbe"]["httpGet"]["path"] == "/readyz", "the other probes stay the chart's")
+    expect(main["lifecycle"] == {"preStop": {"sleep": {"seconds": 8}}}, "lifecycle")
+    expect(workload["spec"]["minReadySeconds"] == 5, "minReadySeconds")
+    spread = pod["topologySpreadConstraints"]
+    expect(len(spread) == 1 and spread[0]["whenUnsatisfiable"] == "DoNotSchedule"
+           and spread[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "zkb",
+           f"topologySpreadConstraints as given, templated: {spread}")
+    hpa_spec = by_kind(all_on, "HorizontalPodAutoscaler")[0]["spec"]
+    expect([m.get("resource", {}).get("name", m["type"]) for m in hpa_spec["metrics"]] == ["cpu", "memory", "Pods"]
+           and hpa_spec["behavior"] == {"scaleUp": {"stabilizationWindowSeconds": 0}},
+           f"HPA on CPU, memory and a custom metric, with its behavior: {hpa_spec}")
+    pdb_spec = by_kind(all_on, "PodDisruptionBudget")[0]["spec"]
+    expect(pdb_spec.get("minAvailable") == 2 and "maxUnavailable" not in pdb_spec, f"PDB minAvailable: {pdb_spec}")
+    public = next(s for s in by_kind(all_on, "Service") if s["metadata"]["name"] == "zkb-zego-kafka-bridge")
+    expect(public["spec"].get("internalTrafficPolicy") == "Local", "Service traffic policy")
+    expect(any(d["kind"] == "ConfigMap" and d["metadata"]["name"] == "zkb-extra" for d in documents(all_on)),
+           "extraObjects, templated")
+    rules = {rule["alert"]: rule for rule in by_kind(all_on, "PrometheusRule")[0]["spec"]["groups"][0]["rules"]}
+    shipped = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+    expect("ZegoBridgeCallbacksStopped" not in rules and len(rules) == len(shipped) - 1,
+           "prometheusRule.disabledAlerts leaves that alert out, and only it")
+    expect(all(rule["labels"]["team"] == "platform" for rule in rules.values())
+           and rules["ZegoBridgeDeliveryFailures"]["labels"]["severity"] == "critical"
+           and rules["ZegoBridgeEventsLost"]["labels"]["severity"] == "critical"
+           and rules["ZegoBridgeKafkaUnreachable"]["labels"]["severity"] == "warning",
+           "prometheusRule.ruleLabels on every alert, severities by name")
+    expect(all(rule["expr"] == next(r for r in shipped if r.get("alert") == name)["expr"]
+               for name, rule in rules.items()), "the expressions are the shipped ones")
     endpoint = by_kind(all_on, "ServiceMonitor")[0]["spec"]["endpoints"][0]
     expect(endpoint["scrapeTimeout"] == "5s" and endpoint["relabelings"] and endpoint["metricRelabelings"],
            "ServiceMonitor relabelings and timeout")
@@ -313,7 +353,9 @@ def chart_render_and_validate() -> None:
     expect(not any(e["name"].startswith("ZEGO_BRIDGE_SCHEMA_REGISTRY_") for e in container(by_kind(default, "StatefulSet")[0])["env"]),
            "no registry by default")
 
-    rule = by_kind(all_on, "PrometheusRule")[0]
+    # Without ruleLabels, severities or disabledAlerts, exactly the shipped rules.
+    plain = render(merge(values_of("spooled"), {"prometheusRule": {"enabled": True}}))
+    rule = by_kind(plain, "PrometheusRule")[0]
     expect(rule["spec"] == yaml.safe_load(ALERTS.read_text()), "the PrometheusRule carries deploy/prometheus/alerts.yml")
     monitor = by_kind(all_on, "ServiceMonitor")[0]
     admin = [s for s in by_kind(all_on, "Service") if s["metadata"]["name"].endswith("-admin")][0]

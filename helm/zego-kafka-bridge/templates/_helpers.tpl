@@ -54,8 +54,22 @@ annotations:
 {{- default (include "zkb.fullname" .) .Values.existingSecret }}
 {{- end }}
 
+{{/* registry/repository:tag, or @digest when image.digest pins one (the tag is then left out).
+global.imageRegistry, when set, replaces the registry part of image.repository. */}}
 {{- define "zkb.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $repository := .Values.image.repository }}
+{{- with (dig "imageRegistry" "" (.Values.global | default dict)) }}
+{{- $parts := splitList "/" $repository }}
+{{- if and (gt (len $parts) 1) (or (contains "." (first $parts)) (contains ":" (first $parts)) (eq (first $parts) "localhost")) }}
+{{- $repository = join "/" (rest $parts) }}
+{{- end }}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .) $repository }}
+{{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "zkb.spooled" -}}
@@ -131,7 +145,7 @@ keeps the old values, which lack it. */}}
   valueFrom:
     secretKeyRef:
       name: {{ include "zkb.secretName" . }}
-      key: sasl-username
+      key: {{ include "zkb.secretKey" (list . "saslUsername") }}
       optional: true
 {{- if include "zkb.saslPasswordFile" . }}
 # From the Secret's volume rather than the environment (read at start).
@@ -142,7 +156,7 @@ keeps the old values, which lack it. */}}
   valueFrom:
     secretKeyRef:
       name: {{ include "zkb.secretName" . }}
-      key: sasl-password
+      key: {{ include "zkb.secretKey" (list . "saslPassword") }}
       optional: true
 {{- end }}
 {{- end }}
@@ -218,7 +232,12 @@ spec:
     - name: bridge
       image: {{ include "zkb.image" . }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
-      args: ["serve"]
+      {{- with .Values.command }}
+      command:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      args:
+        {{- toYaml (.Values.args | default (list "serve")) | nindent 8 }}
       ports:
         - name: http
           containerPort: {{ .Values.ports.public }}
@@ -317,7 +336,7 @@ spec:
           valueFrom:
             secretKeyRef:
               name: {{ include "zkb.secretName" $ }}
-              key: schema-registry-password
+              key: {{ include "zkb.secretKey" (list $ "schemaRegistryPassword") }}
         {{- end }}
         {{- end }}
         {{- if $.Values.schemaRegistry.caSecret }}
@@ -333,6 +352,9 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       startupProbe:
+        {{- if .Values.customProbes.startup }}
+        {{- toYaml .Values.customProbes.startup | nindent 8 }}
+        {{- else }}
         httpGet:
           path: /healthz
           port: admin
@@ -340,7 +362,11 @@ spec:
         periodSeconds: {{ .Values.probes.startup.periodSeconds }}
         timeoutSeconds: {{ .Values.probes.startup.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+        {{- end }}
       livenessProbe:
+        {{- if .Values.customProbes.liveness }}
+        {{- toYaml .Values.customProbes.liveness | nindent 8 }}
+        {{- else }}
         httpGet:
           path: /healthz
           port: admin
@@ -348,7 +374,11 @@ spec:
         periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
         timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+        {{- end }}
       readinessProbe:
+        {{- if .Values.customProbes.readiness }}
+        {{- toYaml .Values.customProbes.readiness | nindent 8 }}
+        {{- else }}
         httpGet:
           path: /readyz
           port: admin
@@ -356,7 +386,11 @@ spec:
         periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
         timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
-      {{- if gt (int .Values.preStopSleepSeconds) 0 }}
+        {{- end }}
+      {{- if .Values.lifecycle }}
+      lifecycle:
+        {{- toYaml .Values.lifecycle | nindent 8 }}
+      {{- else if gt (int .Values.preStopSleepSeconds) 0 }}
       # The sleep action needs Kubernetes 1.30 (the chart's kubeVersion); with 0 the hook is
       # left out, since a zero sleep would need 1.33.
       lifecycle:
@@ -406,14 +440,14 @@ spec:
       secret:
         secretName: {{ include "zkb.secretName" . }}
         items:
-          - key: callback-secrets
+          - key: {{ include "zkb.secretKey" (list . "callbackSecrets") }}
             path: callback-secrets
           {{- if include "zkb.saslPasswordFile" . }}
-          - key: sasl-password
+          - key: {{ include "zkb.secretKey" (list . "saslPassword") }}
             path: sasl-password
           {{- end }}
           {{- if include "zkb.registryPasswordFile" . }}
-          - key: schema-registry-password
+          - key: {{ include "zkb.secretKey" (list . "schemaRegistryPassword") }}
             path: schema-registry-password
           {{- end }}
         # Readable by the bridge's group (fsGroup) only.
@@ -427,7 +461,10 @@ spec:
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- if .Values.topologySpread.enabled }}
+  {{- if .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- tpl (toYaml .Values.topologySpreadConstraints) . | nindent 4 }}
+  {{- else if .Values.topologySpread.enabled }}
   topologySpreadConstraints:
     {{- range .Values.topologySpread.topologyKeys }}
     - maxSkew: {{ $.Values.topologySpread.maxSkew }}
@@ -477,4 +514,17 @@ limit), else 0 (unset: one per CPU the process sees).
 {{- define "zkb.topicsJobName" -}}
 {{- $digest := printf "%s %s" .Chart.Version (toJson .Values) | sha256sum | trunc 10 }}
 {{- printf "%s-topics-%s" (include "zkb.fullname" . | trunc 45 | trimSuffix "-") $digest }}
+{{- end }}
+
+{{/* The key of a value in the Secret: the chart's own names, or existingSecretKeys' in
+existingSecret. (list $ "callbackSecrets") */}}
+{{- define "zkb.secretKey" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $defaults := dict "callbackSecrets" "callback-secrets" "saslUsername" "sasl-username" "saslPassword" "sasl-password" "schemaRegistryPassword" "schema-registry-password" }}
+{{- if $root.Values.existingSecret }}
+{{- dig $name (get $defaults $name) ($root.Values.existingSecretKeys | default dict) }}
+{{- else }}
+{{- get $defaults $name }}
+{{- end }}
 {{- end }}
