@@ -218,6 +218,11 @@ def chart_render_and_validate() -> None:
                           if v["name"] == "callback-secrets")
     expect({"key": "zego-callback-secrets", "path": "callback-secrets"} in spooled_volume["secret"]["items"],
            f"existingSecretKeys name the keys of existingSecret: {spooled_volume}")
+    claimed = by_kind(render(merge(values_of("default"), {"replicaCount": 1, "persistence": {"existingClaim": "mine"}})),
+                      "StatefulSet")[0]["spec"]
+    expect("volumeClaimTemplates" not in claimed
+           and {"name": "data", "persistentVolumeClaim": {"claimName": "mine"}} in claimed["template"]["spec"]["volumes"],
+           "persistence.existingClaim: the pod's volume, no claim template")
     ephemeral = renders["ephemeral"]
     expect(by_kind(ephemeral, "Deployment") and not by_kind(ephemeral, "StatefulSet"),
            "persistence.enabled false: a Deployment")
@@ -432,6 +437,7 @@ BAD_VALUES = [
     ({"config": {"ackMode": "sometimes"}}, "ackMode"),
     ({"replicaCount": 0}, "replicaCount"),
     ({"replicas": 3}, "replicas"),
+    ({"persistence": {"existingClaim": "mine"}}, "needs replicaCount=1"),
     ({"kafka": {"topics": {"room.closd": "x"}}}, "/kafka/topics"),
     ({"kafka": {"topics": {"room.closd": "x"}}}, "room.closd"),
     ({"fullnameOverride": "a-release-name-long-enough-to-break-the-statefulset-x"}, "at most 52 characters"),

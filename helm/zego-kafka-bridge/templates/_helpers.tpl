@@ -93,6 +93,9 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
 {{- if and (include "zkb.stateful" .) (gt (len (include "zkb.fullname" .)) 52) }}
 {{- fail (printf "the name %q is %d characters long: a StatefulSet's pods carry a label of its name plus 11 characters, which Kubernetes limits to 63, so no pod would be created. Shorten the release name or set fullnameOverride (at most 52 characters), or persistence.enabled=false." (include "zkb.fullname" .) (len (include "zkb.fullname" .))) }}
 {{- end }}
+{{- if and (include "zkb.stateful" .) .Values.persistence.existingClaim (gt (int .Values.replicaCount) 1) }}
+{{- fail "persistence.existingClaim gives every pod the same volume: each pod's dead-letter file and spool must be its own, so it needs replicaCount=1 (claims per pod come from persistence.storageClassName)" }}
+{{- end }}
 {{- if and (include "zkb.stateful" .) .Values.autoscaling.enabled }}
 {{- fail "autoscaling.enabled cannot be used with config.ackMode=spooled or persistence.enabled: scaling in would leave undelivered events on the volume of a removed pod. Size replicaCount by hand." }}
 {{- end }}
@@ -432,6 +435,10 @@ spec:
     # with the pod (persistence.enabled keeps it on a volume of the pod's own).
     - name: data
       emptyDir: {}
+    {{- else if .Values.persistence.existingClaim }}
+    - name: data
+      persistentVolumeClaim:
+        claimName: {{ .Values.persistence.existingClaim }}
     {{- end }}
     - name: tmp
       emptyDir:
