@@ -125,33 +125,7 @@ async fn every_event_purged_at_shutdown_is_dead_lettered_before_exit() {
     // Prometheus, scraping as the pod shuts down: the count must reach it before the admin
     // port closes (it once closed in the same instant the gauge was set, and 127 scrapes 10 ms
     // apart all read 0).
-    signal(bridge.child.id(), "TERM");
-    let client = reqwest::Client::new();
-    let signalled = std::time::Instant::now();
-    let scraped = loop {
-        let scrape = match client
-            .get(format!("{}/metrics", bridge.admin_url))
-            .send()
-            .await
-        {
-            Ok(response) => response.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if let Some(line) = scrape
-            .lines()
-            .find(|line| line.starts_with("zego_bridge_undelivered_at_shutdown "))
-        {
-            if line != "zego_bridge_undelivered_at_shutdown 0" {
-                break line.to_owned();
-            }
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(25),
-            "no scrape saw the undelivered events before the admin port closed: {}",
-            bridge.output()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let scraped = bridge.terminate_and_scrape_undelivered().await;
     assert_eq!(scraped, "zego_bridge_undelivered_at_shutdown 3000");
     let seen = std::time::Instant::now();
     let (code, output) = bridge.wait();

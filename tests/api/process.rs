@@ -227,32 +227,7 @@ async fn a_stop_with_dead_letters_waiting_reports_them_everywhere() {
         ),
     ])
     .await;
-    signal(bridge.child.id(), "TERM");
-    let client = reqwest::Client::new();
-    let started = std::time::Instant::now();
-    let scraped = loop {
-        let scrape = match client
-            .get(format!("{}/metrics", bridge.admin_url))
-            .send()
-            .await
-        {
-            Ok(response) => response.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if let Some(line) = scrape
-            .lines()
-            .find(|line| line.starts_with("zego_bridge_undelivered_at_shutdown "))
-            .filter(|line| !line.ends_with(" 0"))
-        {
-            break line.to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(25),
-            "{}",
-            bridge.output()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let scraped = bridge.terminate_and_scrape_undelivered().await;
     assert_eq!(scraped, "zego_bridge_undelivered_at_shutdown 2");
     let (code, output) = bridge.wait();
     assert_eq!(code, Some(3), "{output}");

@@ -140,6 +140,38 @@ impl BridgeProcess {
         (code, self.output())
     }
 
+    /// SIGTERM, then scrapes `/metrics` every 10 ms, as Prometheus would while the pod stops,
+    /// until a scrape carries `zego_bridge_undelivered_at_shutdown` above 0: that line. Panics
+    /// if none does within 25 s (the admin port closed first).
+    pub async fn terminate_and_scrape_undelivered(&self) -> String {
+        signal(self.child.id(), "TERM");
+        let client = reqwest::Client::new();
+        let signalled = std::time::Instant::now();
+        loop {
+            let scrape = match client
+                .get(format!("{}/metrics", self.admin_url))
+                .send()
+                .await
+            {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if let Some(line) = scrape
+                .lines()
+                .find(|line| line.starts_with("zego_bridge_undelivered_at_shutdown "))
+                .filter(|line| !line.ends_with(" 0"))
+            {
+                return line.to_owned();
+            }
+            assert!(
+                signalled.elapsed() < Duration::from_secs(25),
+                "no scrape saw the undelivered events before the admin port closed: {}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits for the process to exit (after a signal sent with [`signal`]).
     pub fn wait(mut self) -> (Option<i32>, String) {
         let code = self.child.wait().unwrap().code();
