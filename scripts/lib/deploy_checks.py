@@ -330,6 +330,9 @@ def chart_render_and_validate() -> None:
            "prometheusRule.ruleLabels on every alert, severities by name")
     expect(all(rule["expr"] == next(r for r in shipped if r.get("alert") == name)["expr"]
                for name, rule in rules.items()), "the expressions are the shipped ones")
+    queue = next(r for r in shipped if r.get("alert") == "ZegoBridgeQueueNearlyFull")
+    expect(rules["ZegoBridgeQueueNearlyFull"]["for"] == "10m" != queue.get("for"),
+           "prometheusRule.overrides replaces an alert's for")
     endpoint = by_kind(all_on, "ServiceMonitor")[0]["spec"]["endpoints"][0]
     expect(endpoint["scrapeTimeout"] == "5s" and endpoint["relabelings"] and endpoint["metricRelabelings"],
            "ServiceMonitor relabelings and timeout")
