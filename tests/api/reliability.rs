@@ -212,7 +212,10 @@ async fn a_non_retriable_error_is_dead_lettered_and_replay_publishes_it() {
         "{printed} {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(printed.contains("1 published, 0 failed"), "{printed}");
+    assert!(
+        printed.contains("1 published") && printed.contains("0 failed and 0 unreadable"),
+        "{printed}"
+    );
     let delivered = seqs_in(
         &cluster.bootstrap_servers(),
         &format!("{prefix}.mix.stopped"),

@@ -298,7 +298,9 @@ async fn dead_letters_keep_the_json_and_replay_frames_it_again() {
         .unwrap();
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(
-        output.status.success() && printed.contains("1 published, 0 failed"),
+        output.status.success()
+            && printed.contains("1 published")
+            && printed.contains("0 failed and 0 unreadable"),
         "{printed} {}",
         String::from_utf8_lossy(&output.stderr)
     );
