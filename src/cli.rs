@@ -497,6 +497,10 @@ fn replay(file: &std::path::Path) -> ExitCode {
         eprintln!("not published: {failure}");
     }));
     match result {
+        Ok(report) if !report.found => {
+            println!("nothing to replay: {} does not exist", file.display());
+            ExitCode::SUCCESS
+        }
         Ok(report) => {
             if report.resumed_after > 0 {
                 println!(

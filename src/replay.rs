@@ -8,8 +8,12 @@
 //! acknowledged to `FILE.replayed` (a record for the operator, removed by `dead-letters
 //! --purge-replayed`) and puts back in `FILE` each that failed. Interrupted, the next replay
 //! resumes after the checkpoint: at most that many letters reach Kafka twice (consumers
-//! deduplicate on the event `id`), none is skipped. It refuses the live file of a running bridge,
-//! which sends its own letters again (see [`DeadLetterLock`]).
+//! deduplicate on the event `id`), none is skipped: a checkpoint counts only for the claim it
+//! was written for (its inode). It refuses the live file of a running bridge, which sends its
+//! own letters again (see [`DeadLetterLock`]), and the working files beside one (`.replaying`,
+//! `.replayed`, a retry's claim). Streamed: a file larger than memory is replayed too. Not
+//! covered: the bridge appending to `FILE.rejected` in the microseconds a replay renames it
+//! (those letters would be in the claim after it was read).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +25,7 @@ use rdkafka::util::Timeout;
 use crate::configuration::{kafka_client_from_env, schema_registry_from_env};
 use crate::kafka::{
     append_lines, framed, kind_of_headers, owned_headers, producer_config, subject_of,
-    sync_directory, DeadLetter, DeadLetterFile, DeadLetterLock, DeadLetterLockError,
-    RegistryClient,
+    sync_directory, DeadLetter, DeadLetterLock, DeadLetterLockError, RegistryClient,
 };
 
 /// Letters between two checkpoints: what an interrupted replay may send twice.
@@ -39,6 +42,8 @@ pub struct ReplayReport {
     pub unreadable: usize,
     /// Letters an interrupted replay had already published (skipped, after its checkpoint).
     pub resumed_after: usize,
+    /// Whether there was a file (or an interrupted replay's claim) to replay.
+    pub found: bool,
 }
 
 /// `<file><suffix>`.
@@ -50,6 +55,16 @@ pub fn beside(file: &Path, suffix: &str) -> PathBuf {
 
 /// Publishes every letter of `path` once and waits for Kafka's acknowledgement of each.
 pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<ReplayReport, String> {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
+    if name.as_deref().is_none_or(is_working_file) {
+        return Err(format!(
+            "{} is not a dead-letter file but one replay or the bridge works with: replay the file \
+             it belongs to (FILE or FILE.rejected), which resumes what was interrupted",
+            path.display()
+        ));
+    }
     let _lock = DeadLetterLock::acquire(path).map_err(|err| match err {
         DeadLetterLockError::Held { .. } => format!(
             "{err}. Nothing was replayed. A bridge retries its own dead-letter file by itself \
@@ -92,57 +107,101 @@ pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<Rep
     };
     let mut report = ReplayReport::default();
     if claim.exists() {
-        report.resumed_after = read_checkpoint(&checkpoint)
+        report.resumed_after = read_checkpoint(&checkpoint, &claim)
             .map_err(|err| cannot("read the checkpoint", &checkpoint, err))?;
     } else {
+        // A checkpoint without its claim belongs to no claim: never to the next one.
+        remove_if_there(&checkpoint).map_err(|err| cannot("remove", &checkpoint, err))?;
         match std::fs::rename(path, &claim) {
             Ok(()) => sync_directory(path).map_err(|err| cannot("sync", path, err))?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(report),
             Err(err) => return Err(cannot("claim", path, err)),
         }
     }
-    let lines = DeadLetterFile::read_lines(&claim).map_err(|err| cannot("read", &claim, err))?;
-    let mut done = report.resumed_after.min(lines.len());
-    for batch in lines[done..].chunks(CHECKPOINT_EVERY) {
+    report.found = true;
+    // Line by line: a file of rejected letters can be larger than the pod's memory.
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(&claim).map_err(|err| cannot("read", &claim, err))?,
+    );
+    let mut lines = std::io::BufRead::lines(reader)
+        .enumerate()
+        .skip(report.resumed_after)
+        .peekable();
+    let mut done = report.resumed_after;
+    while lines.peek().is_some() {
         let mut published = Vec::new();
         let mut back = Vec::new();
-        for (raw, parsed) in batch {
-            let letter = match parsed {
+        let mut taken = 0;
+        for (index, line) in lines.by_ref().take(CHECKPOINT_EVERY) {
+            taken += 1;
+            let raw = line.map_err(|err| cannot("read", &claim, err))?;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let letter: DeadLetter = match serde_json::from_str(&raw) {
                 Ok(letter) => letter,
                 Err(err) => {
                     report.unreadable += 1;
-                    on_failure(err);
-                    back.push(raw.clone());
+                    on_failure(&format!("line {}: {err}", index + 1));
+                    back.push(raw);
                     continue;
                 }
             };
-            match publish(&producer, registry.as_ref(), &mut schema_ids, letter).await {
+            match publish(&producer, registry.as_ref(), &mut schema_ids, &letter).await {
                 Ok(()) => {
                     report.published += 1;
-                    published.push(raw.clone());
+                    published.push(raw);
                 }
                 Err(err) => {
                     report.failed += 1;
                     on_failure(&format!(
                         "event {} to {}: {err}",
-                        id_of(letter),
+                        id_of(&letter),
                         letter.topic
                     ));
-                    back.push(with_error(letter, &err).unwrap_or_else(|| raw.clone()));
+                    back.push(with_error(&letter, &err).unwrap_or(raw));
                 }
             }
         }
         // Both on disk before the checkpoint moves past them: a letter is always in a file.
         append_lines(&replayed, &published).map_err(|err| cannot("write", &replayed, err))?;
         append_lines(path, &back).map_err(|err| cannot("write", path, err))?;
-        done += batch.len();
-        write_checkpoint(&checkpoint, done)
+        done += taken;
+        write_checkpoint(&checkpoint, done, &claim)
             .map_err(|err| cannot("write the checkpoint", &checkpoint, err))?;
     }
+    // The checkpoint first: a claim left without one is replayed whole (duplicates), while a
+    // checkpoint left without its claim would make the next claim skip letters.
+    remove_if_there(&checkpoint).map_err(|err| cannot("remove", &checkpoint, err))?;
+    sync_directory(path).map_err(|err| cannot("sync", path, err))?;
     std::fs::remove_file(&claim).map_err(|err| cannot("remove", &claim, err))?;
-    let _ = std::fs::remove_file(&checkpoint);
     sync_directory(path).map_err(|err| cannot("sync", path, err))?;
     Ok(report)
+}
+
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// The names `replay` and the bridge make beside a dead-letter file, which are not one: a
+/// replay of them would republish or skip letters.
+fn is_working_file(name: &str) -> bool {
+    [
+        ".replaying",
+        ".replayed",
+        ".checkpoint",
+        ".lock",
+        ".partial",
+        ".probe",
+    ]
+    .iter()
+    .any(|suffix| name.ends_with(suffix))
+        || name.rsplit_once(".retrying-").is_some_and(|(_, millis)| {
+            millis.len() == 13 && millis.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// One line per file of letters beside `file` (what `dead-letters` prints): how many, of which
@@ -169,7 +228,7 @@ pub fn inventory(file: &Path) -> Result<Vec<String>, String> {
         .filter(|path| {
             path.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{name}.retrying-")))
+                .is_some_and(|n| crate::kafka::is_claim_name(n, &format!("{name}.retrying-")))
         })
         .collect();
     retries.sort();
@@ -205,40 +264,45 @@ pub fn inventory(file: &Path) -> Result<Vec<String>, String> {
     }
     let mut lines = Vec::new();
     for (path, meaning) in paths {
-        let letters = match DeadLetterFile::read(&path) {
-            Ok(letters) => letters,
+        // Line by line, keeping counts only: the file can be larger than the pod's memory.
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
         };
-        let mut topics: std::collections::BTreeMap<&str, usize> = Default::default();
-        let mut unreadable = 0;
-        let readable: Vec<&DeadLetter> = letters
-            .iter()
-            .filter_map(|letter| match letter {
-                Ok(letter) => Some(letter),
-                Err(_) => {
-                    unreadable += 1;
-                    None
+        let mut topics: std::collections::BTreeMap<String, usize> = Default::default();
+        let (mut count, mut unreadable) = (0usize, 0usize);
+        let mut oldest: Option<String> = None;
+        let mut latest_error = String::from("-");
+        for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
+            let line = line.map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            count += 1;
+            match serde_json::from_str::<DeadLetter>(&line) {
+                Ok(letter) => {
+                    *topics.entry(letter.topic).or_default() += 1;
+                    if oldest
+                        .as_ref()
+                        .is_none_or(|oldest| letter.failed_at < *oldest)
+                    {
+                        oldest = Some(letter.failed_at);
+                    }
+                    latest_error = letter.error;
                 }
-            })
-            .collect();
-        for letter in &readable {
-            *topics.entry(letter.topic.as_str()).or_default() += 1;
+                Err(_) => unreadable += 1,
+            }
         }
         let by_topic: Vec<String> = topics
             .iter()
             .map(|(topic, n)| format!("{topic} {n}"))
             .collect();
-        let oldest = readable
-            .iter()
-            .map(|l| l.failed_at.as_str())
-            .min()
-            .unwrap_or("-");
-        let latest_error = readable.last().map_or("-", |l| l.error.as_str());
+        let oldest = oldest.unwrap_or_else(|| "-".to_owned());
         lines.push(format!(
             "{}: {} letters ({meaning}){}{}; oldest failure {oldest}; latest error: {latest_error}",
             path.display(),
-            letters.len(),
+            count,
             if by_topic.is_empty() {
                 String::new()
             } else {
@@ -267,17 +331,31 @@ fn with_error(letter: &DeadLetter, error: &str) -> Option<String> {
     serde_json::to_string(&line).ok()
 }
 
-fn read_checkpoint(path: &Path) -> std::io::Result<usize> {
+/// The letters of `claim` already done, by the checkpoint written for that very file (its
+/// inode): a checkpoint of another file counts nothing.
+fn read_checkpoint(path: &Path, claim: &Path) -> std::io::Result<usize> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(claim)?.ino();
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
+        Ok(text) => {
+            let mut fields = text.split_whitespace();
+            let done = fields
+                .next()
+                .and_then(|done| done.parse().ok())
+                .unwrap_or(0);
+            let of = fields.next().and_then(|of| of.parse::<u64>().ok());
+            Ok(if of == Some(inode) { done } else { 0 })
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(err) => Err(err),
     }
 }
 
-fn write_checkpoint(path: &Path, done: usize) -> std::io::Result<()> {
+fn write_checkpoint(path: &Path, done: usize, claim: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(claim)?.ino();
     let partial = beside(path, ".partial");
-    std::fs::write(&partial, format!("{done}\n"))?;
+    std::fs::write(&partial, format!("{done} {inode}\n"))?;
     std::fs::File::open(&partial)?.sync_all()?;
     std::fs::rename(&partial, path)?;
     sync_directory(path)

@@ -55,7 +55,7 @@ pub enum StartupError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}: two bridges cannot share one dead-letter file (set ZEGO_BRIDGE_DEAD_LETTER_PATH apart)")]
+    #[error("cannot own the dead-letter file (ZEGO_BRIDGE_DEAD_LETTER_PATH): {0}")]
     DeadLetterOwned(crate::kafka::DeadLetterLockError),
     #[error(transparent)]
     Spool(#[from] acknowledger::SpoolOpenError),

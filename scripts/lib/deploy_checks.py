@@ -304,6 +304,9 @@ def chart_render_and_validate() -> None:
                                      "failureThreshold": 6}, "customProbes replace a probe whole")
     expect(main["readinessProbe"]["httpGet"]["path"] == "/readyz", "the other probes stay the chart's")
     expect(main["lifecycle"] == {"preStop": {"sleep": {"seconds": 8}}}, "lifecycle")
+    long_sleep = render(merge(values_of("default"), {"lifecycle": {"preStop": {"sleep": {"seconds": 60}}}}))
+    grace = by_kind(long_sleep, "StatefulSet")[0]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    expect(grace >= 60 + 20 + 35 + 5, f"a lifecycle's preStop sleep counts in the derived grace period: {grace}")
     expect(workload["spec"]["minReadySeconds"] == 5, "minReadySeconds")
     spread = pod["topologySpreadConstraints"]
     expect(len(spread) == 1 and spread[0]["whenUnsatisfiable"] == "DoNotSchedule"
@@ -318,7 +321,10 @@ def chart_render_and_validate() -> None:
     public = next(s for s in by_kind(all_on, "Service") if s["metadata"]["name"] == "zkb-zego-kafka-bridge")
     expect(public["spec"].get("internalTrafficPolicy") == "Local", "Service traffic policy")
     expect(any(d["kind"] == "ConfigMap" and d["metadata"]["name"] == "zkb-extra" for d in documents(all_on)),
-           "extraObjects, templated")
+           "extraObjects: a string is rendered as a template")
+    expect(any(d["kind"] == "ConfigMap" and d["metadata"]["name"] == "as-given"
+               and d["data"]["template"] == "{{ .appid }}={{ .secret }}" for d in documents(all_on)),
+           "extraObjects: a map is installed as given")
     rules = {rule["alert"]: rule for rule in by_kind(all_on, "PrometheusRule")[0]["spec"]["groups"][0]["rules"]}
     shipped = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
     expect("ZegoBridgeCallbacksStopped" not in rules and len(rules) == len(shipped) - 1,
@@ -441,6 +447,13 @@ BAD_VALUES = [
     ({"replicaCount": 0}, "replicaCount"),
     ({"replicas": 3}, "replicas"),
     ({"persistence": {"existingClaim": "mine"}}, "needs replicaCount=1"),
+    ({"persistence": {"enabled": False, "existingClaim": "mine"}}, "needs persistence.enabled=true"),
+    ({"service": {"externalTrafficPolicy": "Local"}}, "is for a NodePort or LoadBalancer"),
+    ({"persistence": {"enabled": False}, "autoscaling": {"enabled": True, "targetCPUUtilizationPercentage": 0}},
+     "autoscaling.enabled with no metric"),
+    ({"prometheusRule": {"enabled": True, "severities": {"ZegoBridgeNoSuchAlert": "critical"}}},
+     "ZegoBridgeNoSuchAlert"),
+    ({"prometheusRule": {"enabled": True, "disabledAlerts": ["ZegoBridgeTypo"]}}, "ZegoBridgeTypo"),
     ({"kafka": {"topics": {"room.closd": "x"}}}, "/kafka/topics"),
     ({"kafka": {"topics": {"room.closd": "x"}}}, "room.closd"),
     ({"fullnameOverride": "a-release-name-long-enough-to-break-the-statefulset-x"}, "at most 52 characters"),

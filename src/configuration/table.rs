@@ -362,7 +362,8 @@ pub const SETTINGS: &[Setting] = &[
                   The file stays the record until Kafka acknowledges each letter: one that \
                   fails again stays for the next pass, one no retry can deliver (too large, not \
                   authorized) moves to `<file>.rejected` for `replay` once the cause is fixed. \
-                  `0`: never (only `replay`).",
+                  `0`: never (`replay` publishes them while the bridge is stopped: it refuses \
+                  the file of a running one).",
     },
     Setting {
         variable: "ZEGO_BRIDGE_SHUTDOWN_TIMEOUT_MS",

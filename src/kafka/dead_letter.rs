@@ -366,23 +366,26 @@ impl DeadLetterFile {
             .filter(|path| {
                 path.file_name()
                     .and_then(|name| name.to_str())
-                    .is_some_and(|name| name.starts_with(&prefix))
+                    .is_some_and(|name| is_claim_name(name, &prefix))
             })
             .collect();
         claims.sort();
         Ok(claims)
     }
 
-    /// Letters in the file and in the retries' claims: what waits to be sent again. Reads them
-    /// whole: for the report of a shutdown, not for every scrape.
+    /// Letters not in Kafka on this file's disk: the file, the retries' claims, the rejected
+    /// ones and a replay's claim. Streams them (a file of rejected letters can be larger than
+    /// the pod's memory): for the report of a shutdown, not for every scrape.
     pub fn waiting_letters(&self) -> u64 {
         let mut paths = self.leftover_claims().unwrap_or_default();
         paths.push(self.path.clone());
-        paths
-            .iter()
-            .filter_map(|path| std::fs::read(path).ok())
-            .map(|bytes| bytecount_lines(&bytes))
-            .sum()
+        paths.push(self.rejected_path());
+        for suffix in [".replaying", ".rejected.replaying"] {
+            let mut name = self.path.as_os_str().to_owned();
+            name.push(suffix);
+            paths.push(PathBuf::from(name));
+        }
+        paths.iter().filter_map(|path| count_lines(path).ok()).sum()
     }
 
     /// Where letters no retry can deliver (too large, not authorized, unreadable) are kept for a
@@ -451,7 +454,7 @@ pub struct DeadLetterLock {
 /// Why [`DeadLetterLock::acquire`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterLockError {
-    #[error("{lock} is held by another process: a running bridge owns {file} (it sends its letters again by itself), or a replay of it is running")]
+    #[error("{lock} is held by another process: a running bridge owns {file} (it sends its letters again by itself; two bridges cannot share one file), or a replay of it is running")]
     Held { file: PathBuf, lock: PathBuf },
     #[error("cannot lock {lock}: {source}")]
     Io {
@@ -467,9 +470,26 @@ impl DeadLetterLock {
         PathBuf::from(name)
     }
 
-    /// Locks `<file>.lock` (made if missing) without waiting.
+    /// Locks `<file>.lock` (made if missing) without waiting. The lock is the one of the file
+    /// itself, however it is named: a symbolic link to it, or a path through another directory
+    /// name, finds the same lock.
     pub fn acquire(file: &Path) -> Result<Self, DeadLetterLockError> {
-        let lock = Self::path_for(file);
+        let resolved = std::fs::canonicalize(file).unwrap_or_else(|_| {
+            match (file.parent(), file.file_name()) {
+                (Some(parent), Some(name)) => {
+                    let parent = if parent.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        parent
+                    };
+                    std::fs::canonicalize(parent)
+                        .map(|parent| parent.join(name))
+                        .unwrap_or_else(|_| file.to_owned())
+                }
+                _ => file.to_owned(),
+            }
+        });
+        let lock = Self::path_for(&resolved);
         let io = |source| DeadLetterLockError::Io {
             lock: lock.clone(),
             source,
@@ -491,10 +511,28 @@ impl DeadLetterLock {
     }
 }
 
-/// Whole lines (a torn last one counts too).
-fn bytecount_lines(bytes: &[u8]) -> u64 {
-    let breaks = bytes.iter().filter(|&&byte| byte == b'\n').count() as u64;
-    breaks + u64::from(bytes.last().is_some_and(|&last| last != b'\n'))
+/// Whether `name` is one of the bridge's retry claims: `<file>.retrying-` and exactly the 13
+/// digits of its time, nothing after (a replay's `.replaying` or `.replayed` beside a claim, or
+/// a `.lock`, is not one: the retrier once published and deleted such files).
+pub fn is_claim_name(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == 13 && rest.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
+/// Lines of a file, read in blocks (a torn last one counts too).
+pub fn count_lines(path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut block = vec![0u8; 64 * 1024];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let read = file.read(&mut block)?;
+        if read == 0 {
+            return Ok(lines + u64::from(last != b'\n'));
+        }
+        lines += block[..read].iter().filter(|&&byte| byte == b'\n').count() as u64;
+        last = block[read - 1];
+    }
 }
 
 /// Makes a rename or a removal in the file's directory durable.
@@ -788,5 +826,42 @@ mod tests {
         let read = DeadLetterFile::read(&path).unwrap();
         assert_eq!(read.len(), 2, "the empty line is skipped");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod claim_name_tests {
+    use super::*;
+
+    /// The retrier once took a replay's files beside a claim (`….retrying-<ms>.replayed`,
+    /// `.lock`, `.checkpoint`) for claims: it published their letters again and deleted them.
+    #[test]
+    fn only_the_retriers_own_names_are_claims() {
+        let prefix = "dead.jsonl.retrying-";
+        assert!(is_claim_name("dead.jsonl.retrying-1733616000000", prefix));
+        for other in [
+            "dead.jsonl.retrying-1733616000000.replayed",
+            "dead.jsonl.retrying-1733616000000.lock",
+            "dead.jsonl.retrying-1733616000000.replaying.checkpoint",
+            "dead.jsonl.retrying-173361600000",
+            "dead.jsonl.retrying-17336160000000",
+            "dead.jsonl.retrying-abcdefghijklm",
+            "dead.jsonl.replaying",
+        ] {
+            assert!(!is_claim_name(other, prefix), "{other}");
+        }
+    }
+
+    #[test]
+    fn lines_are_counted_without_reading_the_file_whole() {
+        let dir = std::env::temp_dir().join(format!("zkb-count-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("letters");
+        std::fs::write(&path, "a\nb\nc").unwrap();
+        assert_eq!(count_lines(&path).unwrap(), 3, "a torn last line counts");
+        let big = "x".repeat(100) + "\n";
+        std::fs::write(&path, big.repeat(2000)).unwrap();
+        assert_eq!(count_lines(&path).unwrap(), 2000, "across read blocks");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

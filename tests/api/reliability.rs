@@ -465,23 +465,24 @@ async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_letter
     // republished the whole file every time.
     let (code, stdout, stderr) = replay(&dead);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("0 published"), "{stdout}");
+    assert!(stdout.contains("nothing to replay"), "{stdout}");
     assert_eq!(consume(&topic, 100, Duration::from_secs(3)).await.len(), 5);
     assert!(!dead.exists(), "the replayed letters left the file");
     let replayed = zego_kafka_bridge::replay::beside(&dead, ".replayed");
     assert_eq!(dead_lettered_seqs(&replayed), accepted, "and are on record");
 
     // Interrupted after its checkpoint at 3 of 5, a replay resumes there: the last two only.
-    std::fs::copy(
-        &replayed,
-        zego_kafka_bridge::replay::beside(&dead, ".replaying"),
-    )
-    .unwrap();
-    std::fs::write(
-        zego_kafka_bridge::replay::beside(&dead, ".replaying.checkpoint"),
-        "3\n",
-    )
-    .unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let claim = zego_kafka_bridge::replay::beside(&dead, ".replaying");
+    let checkpoint = zego_kafka_bridge::replay::beside(&dead, ".replaying.checkpoint");
+    std::fs::copy(&replayed, &claim).unwrap();
+    let inode = std::fs::metadata(&claim).unwrap().ino();
+    std::fs::write(&checkpoint, format!("3 {inode}\n")).unwrap();
+    // A working file is not a dead-letter file: replaying the claim itself would republish
+    // what the checkpoint says is done.
+    let (code, _, stderr) = replay(&claim);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is not a dead-letter file"), "{stderr}");
     let (code, stdout, stderr) = replay(&dead);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
@@ -491,15 +492,26 @@ async fn events_accepted_during_an_outage_that_outlasts_shutdown_are_dead_letter
     );
     assert_eq!(consume(&topic, 100, Duration::from_secs(3)).await.len(), 7);
 
+    // A checkpoint of another file (left by a claim that is gone) counts nothing: the new
+    // claim is replayed whole, none of it skipped.
+    std::fs::write(&checkpoint, "4 1\n").unwrap();
+    std::fs::copy(&replayed, &dead).unwrap();
+    let (code, stdout, stderr) = replay(&dead);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("7 published") && !stdout.contains("resumed"),
+        "{stdout}"
+    );
+    assert_eq!(consume(&topic, 100, Duration::from_secs(3)).await.len(), 14);
     // Listed from the image itself (it has no shell), and the record purged.
     let listed = dead_letters(&[dead.to_str().unwrap()]);
     assert!(
-        listed.contains(&format!("{}: 7 letters", replayed.display()))
-            && listed.contains(&format!("by topic: {topic} 7")),
+        listed.contains(&format!("{}: 14 letters", replayed.display()))
+            && listed.contains(&format!("by topic: {topic} 14")),
         "{listed}"
     );
     let purged = dead_letters(&[dead.to_str().unwrap(), "--purge-replayed"]);
-    assert!(purged.contains("7 letters deleted"), "{purged}");
+    assert!(purged.contains("14 letters deleted"), "{purged}");
     assert!(!replayed.exists());
     assert!(
         dead_letters(&[dead.to_str().unwrap()]).contains("no dead letters beside"),

@@ -93,6 +93,22 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
 {{- if and (include "zkb.stateful" .) (gt (len (include "zkb.fullname" .)) 52) }}
 {{- fail (printf "the name %q is %d characters long: a StatefulSet's pods carry a label of its name plus 11 characters, which Kubernetes limits to 63, so no pod would be created. Shorten the release name or set fullnameOverride (at most 52 characters), or persistence.enabled=false." (include "zkb.fullname" .) (len (include "zkb.fullname" .))) }}
 {{- end }}
+{{- if and .Values.autoscaling.enabled (not .Values.autoscaling.targetCPUUtilizationPercentage) (not .Values.autoscaling.targetMemoryUtilizationPercentage) (not .Values.autoscaling.metrics) }}
+{{- fail "autoscaling.enabled with no metric: set autoscaling.targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage or metrics (an HPA without one scales on 80 % CPU, which nobody asked for)" }}
+{{- end }}
+{{- if and .Values.service.externalTrafficPolicy (not (has .Values.service.type (list "NodePort" "LoadBalancer"))) }}
+{{- fail (printf "service.externalTrafficPolicy is for a NodePort or LoadBalancer Service; service.type is %s" .Values.service.type) }}
+{{- end }}
+{{- if and .Values.persistence.existingClaim (not (include "zkb.stateful" .)) }}
+{{- fail "persistence.existingClaim needs persistence.enabled=true (or ackMode spooled): without persistence the dead letters are on an emptyDir and the claim would be ignored" }}
+{{- end }}
+{{- $alerts := list }}
+{{- range (.Files.Get "files/alerts.yml" | fromYaml).groups }}{{ range .rules }}{{ $alerts = append $alerts .alert }}{{ end }}{{ end }}
+{{- range $name := concat (keys (.Values.prometheusRule.severities | default dict)) (keys (.Values.prometheusRule.overrides | default dict)) (.Values.prometheusRule.disabledAlerts | default list) }}
+{{- if not (has $name $alerts) }}
+{{- fail (printf "prometheusRule names an alert the chart does not have: %s (the alerts are those of deploy/prometheus/alerts.yml)" $name) }}
+{{- end }}
+{{- end }}
 {{- if and (include "zkb.stateful" .) .Values.persistence.existingClaim (gt (int .Values.replicaCount) 1) }}
 {{- fail "persistence.existingClaim gives every pod the same volume: each pod's dead-letter file and spool must be its own, so it needs replicaCount=1 (claims per pod come from persistence.storageClassName)" }}
 {{- end }}
@@ -110,7 +126,16 @@ spooled (the spool), and with persistence.enabled (the dead letters survive the 
 {{- end }}
 
 {{- define "zkb.minGracePeriod" -}}
-{{- add (int .Values.preStopSleepSeconds) (div (add (int .Values.config.shutdownTimeoutMs) (include "zkb.shutdownReportWaitMs" . | int) 999) 1000) 5 }}
+{{- add (include "zkb.preStopSeconds" . | int) (div (add (int .Values.config.shutdownTimeoutMs) (include "zkb.shutdownReportWaitMs" . | int) 999) 1000) 5 }}
+{{- end }}
+
+{{/* The preStop sleep: lifecycle's when it sets one, else preStopSleepSeconds. */}}
+{{- define "zkb.preStopSeconds" -}}
+{{- if .Values.lifecycle }}
+{{- dig "preStop" "sleep" "seconds" 0 .Values.lifecycle | int }}
+{{- else }}
+{{- .Values.preStopSleepSeconds | int }}
+{{- end }}
 {{- end }}
 
 {{/* With a default here too: `helm upgrade --reuse-values` from a chart without the value
@@ -355,8 +380,8 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       startupProbe:
-        {{- if .Values.customProbes.startup }}
-        {{- toYaml .Values.customProbes.startup | nindent 8 }}
+        {{- if (.Values.customProbes | default dict).startup }}
+        {{- toYaml (.Values.customProbes | default dict).startup | nindent 8 }}
         {{- else }}
         httpGet:
           path: /healthz
@@ -367,8 +392,8 @@ spec:
         failureThreshold: {{ .Values.probes.startup.failureThreshold }}
         {{- end }}
       livenessProbe:
-        {{- if .Values.customProbes.liveness }}
-        {{- toYaml .Values.customProbes.liveness | nindent 8 }}
+        {{- if (.Values.customProbes | default dict).liveness }}
+        {{- toYaml (.Values.customProbes | default dict).liveness | nindent 8 }}
         {{- else }}
         httpGet:
           path: /healthz
@@ -379,8 +404,8 @@ spec:
         failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
         {{- end }}
       readinessProbe:
-        {{- if .Values.customProbes.readiness }}
-        {{- toYaml .Values.customProbes.readiness | nindent 8 }}
+        {{- if (.Values.customProbes | default dict).readiness }}
+        {{- toYaml (.Values.customProbes | default dict).readiness | nindent 8 }}
         {{- else }}
         httpGet:
           path: /readyz
