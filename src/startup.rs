@@ -433,8 +433,7 @@ async fn wait_for_a_scrape(metrics: &Metrics, undelivered: u64, wait: Duration) 
     if wait.is_zero() {
         return;
     }
-    // A scrape begun before this point may carry the old value: wait for one begun after.
-    let seen = metrics.scrapes();
+    let target = i64::try_from(undelivered).unwrap_or(i64::MAX);
     let deadline = Instant::now() + wait;
     info!(
         undelivered,
@@ -443,7 +442,9 @@ async fn wait_for_a_scrape(metrics: &Metrics, undelivered: u64, wait: Duration) 
          (a second SIGTERM or Ctrl-C exits now)"
     );
     let scraped = async {
-        while metrics.scrapes() == seen {
+        // A scrape that carried the count; its answer is then sent before the admin server's
+        // graceful stop lets the process go.
+        while metrics.undelivered_scraped() < target {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };

@@ -73,9 +73,11 @@ impl DeliveryOutcome {
 
 pub struct Metrics {
     registry: Registry,
-    /// Scrapes begun: the shutdown waits for one begun after it set `undelivered_at_shutdown`
-    /// (one begun before would carry the old value).
-    scrapes: std::sync::atomic::AtomicU64,
+    /// The `undelivered_at_shutdown` the last finished scrape carried (-1: none yet): the
+    /// shutdown waits until a scrape has carried the count it set. (Counting scrapes begun
+    /// after the count was set raced: one that began between setting it and reading the
+    /// counter carried the count and was not counted, and the bridge waited its whole wait.)
+    undelivered_scraped: std::sync::atomic::AtomicI64,
     callbacks: IntCounterVec,
     ack_latency: HistogramVec,
     signature_refusals: IntCounterVec,
@@ -151,7 +153,7 @@ impl Metrics {
             .set(1);
         let metrics = Metrics {
             registry: Registry::new(),
-            scrapes: std::sync::atomic::AtomicU64::new(0),
+            undelivered_scraped: std::sync::atomic::AtomicI64::new(-1),
             callbacks: counter_vec(
                 "zego_bridge_callbacks_total",
                 "Callbacks answered; type: the normalized event type (docs/events.md), or none when the request got no further than naming one; status: the HTTP status, one of 200, 400, 401, 404, 405, 408, 413, 415, 431, 500, 501, 503, or other.",
@@ -699,20 +701,32 @@ impl Metrics {
         self.librdkafka.record(statistics);
     }
 
-    /// How many times [`Metrics::render`] began: scrapes.
-    pub fn scrapes(&self) -> u64 {
-        self.scrapes.load(std::sync::atomic::Ordering::Acquire)
+    /// The `undelivered_at_shutdown` the last finished scrape carried (-1 before any).
+    pub fn undelivered_scraped(&self) -> i64 {
+        self.undelivered_scraped
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// The Prometheus text exposition of every metric (a scrape: counted).
+    /// The Prometheus text exposition of every metric (a scrape).
     pub fn render(&self) -> String {
-        self.scrapes
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let families = self.registry.gather();
+        // The value this very scrape carries, from what was gathered (the gauge read apart,
+        // before or after, could differ from it).
+        let undelivered = families
+            .iter()
+            .find(|family| family.name() == "zego_bridge_undelivered_at_shutdown")
+            .and_then(|family| family.get_metric().first())
+            .map_or(-1, |metric| metric.get_gauge().get_value() as i64);
         let mut buffer = Vec::with_capacity(16 * 1024);
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
+            .encode(&families, &mut buffer)
             .expect("text encoding of gathered metrics cannot fail");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        let text = String::from_utf8(buffer).expect("the text format is UTF-8");
+        // The largest carried: a slow scrape of the earlier value finishing after a quick one
+        // of the count must not hide it (the count is set once, as the process stops).
+        self.undelivered_scraped
+            .fetch_max(undelivered, std::sync::atomic::Ordering::AcqRel);
+        text
     }
 }
 
