@@ -46,12 +46,7 @@ pub struct ReplayReport {
     pub found: bool,
 }
 
-/// `<file><suffix>`.
-pub fn beside(file: &Path, suffix: &str) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
+pub use crate::kafka::beside;
 
 /// Publishes every letter of `path` once and waits for Kafka's acknowledgement of each.
 pub async fn replay(path: &Path, mut on_failure: impl FnMut(&str)) -> Result<ReplayReport, String> {

@@ -242,9 +242,7 @@ impl DeadLetterFile {
 
     /// `<file>.probe`, beside the file on the same disk.
     fn probe_path(&self) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".probe");
-        PathBuf::from(name)
+        beside(&self.path, ".probe")
     }
 
     pub fn path(&self) -> &Path {
@@ -380,20 +378,15 @@ impl DeadLetterFile {
         let mut paths = self.leftover_claims().unwrap_or_default();
         paths.push(self.path.clone());
         paths.push(self.rejected_path());
-        for suffix in [".replaying", ".rejected.replaying"] {
-            let mut name = self.path.as_os_str().to_owned();
-            name.push(suffix);
-            paths.push(PathBuf::from(name));
-        }
+        paths.push(beside(&self.path, ".replaying"));
+        paths.push(beside(&self.path, ".rejected.replaying"));
         paths.iter().filter_map(|path| count_lines(path).ok()).sum()
     }
 
     /// Where letters no retry can deliver (too large, not authorized, unreadable) are kept for a
     /// person: `<file>.rejected`.
     pub fn rejected_path(&self) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".rejected");
-        PathBuf::from(name)
+        beside(&self.path, ".rejected")
     }
 
     fn claim_prefix(&self) -> String {
@@ -465,9 +458,7 @@ pub enum DeadLetterLockError {
 
 impl DeadLetterLock {
     pub fn path_for(file: &Path) -> PathBuf {
-        let mut name = file.as_os_str().to_owned();
-        name.push(".lock");
-        PathBuf::from(name)
+        beside(file, ".lock")
     }
 
     /// Locks `<file>.lock` (made if missing) without waiting. The lock is the one of the file
@@ -509,6 +500,13 @@ impl DeadLetterLock {
             Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
         }
     }
+}
+
+/// `<file><suffix>`: the files the bridge and `replay` keep beside a dead-letter file.
+pub fn beside(file: &Path, suffix: &str) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// Whether `name` is one of the bridge's retry claims: `<file>.retrying-` and exactly the 13

@@ -22,8 +22,8 @@ pub use config::{
     ProducerDefaults, PropertyError, PropertySource,
 };
 pub use dead_letter::{
-    append_lines, is_claim_name, sync_directory, DeadLetter, DeadLetterFile, DeadLetterLock,
-    DeadLetterLockError, DeadLetterWriter, Undeliverable,
+    append_lines, beside, is_claim_name, sync_directory, DeadLetter, DeadLetterFile,
+    DeadLetterLock, DeadLetterLockError, DeadLetterWriter, Undeliverable,
 };
 pub use embedded::EmbeddedCluster;
 pub use event_size::{EventSizeLimits, EventTooLarge, TopicLimitLearner};
