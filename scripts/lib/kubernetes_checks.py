@@ -426,9 +426,11 @@ def upgrade_from_a_deployment_as_the_notes_say(install: Install) -> None:
         listed = kubectl("exec", deployment, "--", "zego-kafka-bridge", "dead-letters")
         expect("no dead letters beside" in listed, f"the Deployment's pods hold no letters: {listed}")
         kubectl("delete", deployment, "--wait=true")
+        # Its pods go after it, each through its preStop sleep and shutdown: under load,
+        # more than the few seconds this once allowed.
+        until("only the StatefulSet's pods left",
+              lambda: {p["metadata"]["ownerReferences"][0]["kind"] for p in pods()} == {"StatefulSet"}, 120)
         time.sleep(3)
-    kinds = {p["metadata"]["ownerReferences"][0]["kind"] for p in pods()}
-    expect(kinds == {"StatefulSet"}, f"only the StatefulSet's pods are left: {kinds}")
     load.accounted(install.kafka, f"the switch from a Deployment to the StatefulSet ({took:.0f} s of helm upgrade)")
 
 
